@@ -1,0 +1,67 @@
+//! The `scoregeo` command line: parse flags, build checked library parameters, call the library,
+//! write outputs. Data goes to stdout or `-o`; progress and logs to stderr.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage error (bad flags or parameter values).
+
+pub mod common;
+pub mod id_estimate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Intrinsic dimension and manifold geometry from score (diffusion) models.
+#[derive(Parser, Debug)]
+#[command(name = "scoregeo", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Hide progress bars.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Estimate the intrinsic dimension of a dataset.
+    IdEstimate(id_estimate::IdEstimateArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::progress::set_quiet(cli.quiet);
+    match cli.command {
+        Command::IdEstimate(args) => id_estimate::run(args),
+    }
+}
+
+/// Entry point of the binary: parses `std::env::args`, runs, and maps errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if common::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(common::exit_code(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

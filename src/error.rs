@@ -1,0 +1,101 @@
+//! Library errors: every failure names the file, line, column or tensor at fault.
+
+use std::path::PathBuf;
+
+/// Errors returned by scoregeo.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A data file is malformed at a known place.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file at fault.
+        path: PathBuf,
+        /// 1-based line (or row) number.
+        line: usize,
+        /// 1-based column number (0 when the whole line is at fault).
+        column: usize,
+        /// What is wrong there.
+        message: String,
+    },
+    /// A file is malformed in a way that has no line (binary formats, headers).
+    #[error("{path}: {message}")]
+    Format {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Data in memory is unusable (empty, non-finite, wrong shape).
+    #[error("invalid data: {0}")]
+    InvalidData(String),
+    /// A parameter is out of its valid range.
+    #[error("invalid parameter `{name}`: {message}")]
+    InvalidParameter {
+        /// The parameter's name as the user knows it.
+        name: &'static str,
+        /// Why the value is rejected.
+        message: String,
+    },
+    /// Two dimensions that must agree do not.
+    #[error("dimension mismatch: {context} expects {expected}, found {found}")]
+    DimensionMismatch {
+        /// What expects the dimension.
+        context: String,
+        /// The dimension expected.
+        expected: usize,
+        /// The dimension found.
+        found: usize,
+    },
+    /// A model file or its configuration is unusable.
+    #[error("model {}: {message}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(in memory)".into()))]
+    Model {
+        /// The model file, when there is one.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A named tensor is missing or has the wrong shape.
+    #[error("tensor `{name}`: {message}")]
+    Tensor {
+        /// The tensor's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A numerical routine failed (non-convergence, non-finite result).
+    #[error("numerical failure: {0}")]
+    Numerical(String),
+    /// An error raised inside candle.
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result with the library [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An I/O error attached to its file.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A parameter error.
+    pub fn param(name: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            name,
+            message: message.into(),
+        }
+    }
+}

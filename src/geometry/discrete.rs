@@ -1,0 +1,972 @@
+//! Discrete geodesic calculus for the pullback of ℓ² through an [`Immersion`] F: ℝ^D → ℝ^M,
+//! g_x(v, w) = (DF(x)v)·(DF(x)w).
+//!
+//! A discrete geodesic with nodes c₀ = x, …, c_N = y minimises the path energy
+//! E = N Σᵢ ‖F(c_{i+1}) − F(c_i)‖² (DESIGN §2; the time-discrete geodesic calculus of Rumpf &
+//! Wirth, 2015), whose gradient ∂E/∂cᵢ = 2N DF(cᵢ)ᵀ(2Fᵢ − F_{i−1} − F_{i+1}) needs one batched
+//! evaluation of F and one batched vector–Jacobian product. It is minimised with L-BFGS and the
+//! Moré–Thuente line search of argmin, from a straight line, a given polyline, or the shortest
+//! path in the k-NN graph of a dataset. Its length is Σᵢ ‖F(c_{i+1}) − F(cᵢ)‖.
+//!
+//! The rest of the calculus follows from the same energy: the discrete logarithm is
+//! N(c₁ − c₀); the discrete exponential shoots c₁ = x + v/N and solves the discrete
+//! Euler–Lagrange equation DF(cᵢ)ᵀ(F(c_{i+1}) − 2Fᵢ + F_{i−1}) = 0 for c_{i+1} by Newton's method
+//! (so exp∘log = id up to the solver tolerances); parallel transport along a discrete geodesic
+//! projects DF(c₀)v onto each tangent space DF(cᵢ)ℝ^D in turn, keeping its length (the
+//! Levi-Civita connection of an induced metric is the projected ambient derivative).
+
+use super::diffeo::{finite, Diffeomorphism};
+use super::graph::{resample_by_arc_length, KnnGraph};
+use super::metric::{check_lengths, Euclidean, Metric, PullbackMetric};
+use super::{check_points, check_same_shape, row, single};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::score::check_dim;
+use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use faer::prelude::{Solve, SolveLstsq};
+use faer::{Mat, MatRef};
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// Newton iterations per step of the discrete exponential map.
+const SHOOT_NEWTON_ITERS: usize = 50;
+
+/// A smooth map F: ℝ^D → ℝ^M with injective differential, batched over points (rows); the
+/// metric it induces is the pullback of ℓ², G(x) = DF(x)ᵀDF(x).
+pub trait Immersion: Send + Sync {
+    /// The dimension D of the domain.
+    fn dim(&self) -> usize;
+
+    /// The dimension M of the image space.
+    fn image_dim(&self) -> usize;
+
+    /// F(xᵢ) for every row (n×M).
+    fn apply(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>>;
+
+    /// The vector–Jacobian products DF(xᵢ)ᵀwᵢ for every row (w is n×M, the result n×D).
+    fn vjp(&self, x: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Result<Mat<f64>>;
+
+    /// The Jacobians DF(xᵢ), one M×D matrix per row.
+    fn jacobians(&self, x: MatRef<'_, f64>) -> Result<Vec<Mat<f64>>>;
+}
+
+impl<T: Immersion + ?Sized> Immersion for &T {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn image_dim(&self) -> usize {
+        (**self).image_dim()
+    }
+    fn apply(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        (**self).apply(x)
+    }
+    fn vjp(&self, x: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        (**self).vjp(x, w)
+    }
+    fn jacobians(&self, x: MatRef<'_, f64>) -> Result<Vec<Mat<f64>>> {
+        (**self).jacobians(x)
+    }
+}
+
+/// The closed-form metric as an immersion: F(x) = W^{1/2}φ(x) with the Euclidean weights W
+/// (A⁻¹φ for [`PullbackMetric::closed_form`]), so the numeric solver can be checked against the
+/// exact formulas.
+impl<P: Diffeomorphism> Immersion for PullbackMetric<P, Euclidean> {
+    fn dim(&self) -> usize {
+        self.diffeomorphism().dim()
+    }
+
+    fn image_dim(&self) -> usize {
+        self.diffeomorphism().dim()
+    }
+
+    fn apply(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let z = self.diffeomorphism().forward(x)?;
+        let w = self.image_metric().weights();
+        Ok(Mat::from_fn(z.nrows(), z.ncols(), |i, k| {
+            w[k].sqrt() * z[(i, k)]
+        }))
+    }
+
+    fn vjp(&self, x: MatRef<'_, f64>, u: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        check_same_shape(x, u, "immersion cotangents")?;
+        let w = self.image_metric().weights();
+        let scaled = Mat::from_fn(u.nrows(), u.ncols(), |i, k| w[k].sqrt() * u[(i, k)]);
+        self.diffeomorphism().vjp(x, scaled.as_ref())
+    }
+
+    fn jacobians(&self, x: MatRef<'_, f64>) -> Result<Vec<Mat<f64>>> {
+        let w = self.image_metric().weights();
+        Ok(self
+            .diffeomorphism()
+            .jacobians(x)?
+            .into_iter()
+            .map(|j| Mat::from_fn(j.nrows(), j.ncols(), |a, b| w[a].sqrt() * j[(a, b)]))
+            .collect())
+    }
+}
+
+/// Settings of the discrete geodesic solver, validated by [`GeodesicSolverParams::check`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeodesicSolverParams {
+    nodes: usize,
+    max_iters: u64,
+    tolerance: f64,
+    memory: usize,
+    neighbours: usize,
+}
+
+impl Default for GeodesicSolverParams {
+    fn default() -> Self {
+        Self {
+            nodes: 32,
+            max_iters: 1000,
+            tolerance: 1e-7,
+            memory: 10,
+            neighbours: 10,
+        }
+    }
+}
+
+impl GeodesicSolverParams {
+    /// The defaults: 32 nodes, at most 1000 L-BFGS iterations, tolerance 10⁻⁷, memory 10,
+    /// 10 graph neighbours.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of nodes N + 1 ≥ 2, endpoints included (N segments).
+    pub fn nodes(mut self, nodes: usize) -> Self {
+        self.nodes = nodes;
+        self
+    }
+
+    /// Maximum number of L-BFGS iterations (≥ 1).
+    pub fn max_iters(mut self, max_iters: u64) -> Self {
+        self.max_iters = max_iters;
+        self
+    }
+
+    /// Relative gradient tolerance τ > 0: converged when ‖∇E‖·‖y − x‖ ≤ τ·‖F(y) − F(x)‖²
+    /// (a scale-free test: ‖F(y) − F(x)‖² is a lower bound of E).
+    pub fn tolerance(mut self, tolerance: f64) -> Self {
+        self.tolerance = tolerance;
+        self
+    }
+
+    /// Number of correction pairs L-BFGS keeps (≥ 1).
+    pub fn memory(mut self, memory: usize) -> Self {
+        self.memory = memory;
+        self
+    }
+
+    /// Neighbours per point of the k-NN graph used for initialisation (≥ 1).
+    pub fn neighbours(mut self, neighbours: usize) -> Self {
+        self.neighbours = neighbours;
+        self
+    }
+
+    /// Validates the settings.
+    pub fn check(&self) -> Result<GeodesicSolver> {
+        if self.nodes < 2 {
+            return Err(Error::param(
+                "nodes",
+                format!(
+                    "a discrete geodesic needs at least its 2 endpoints, got {}",
+                    self.nodes
+                ),
+            ));
+        }
+        if self.max_iters == 0 {
+            return Err(Error::param("max_iters", "must be at least 1"));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            return Err(Error::param(
+                "tolerance",
+                format!("must be positive and finite, got {}", self.tolerance),
+            ));
+        }
+        if self.memory == 0 {
+            return Err(Error::param("memory", "L-BFGS needs at least 1 pair"));
+        }
+        if self.neighbours == 0 {
+            return Err(Error::param("neighbours", "must be at least 1"));
+        }
+        Ok(GeodesicSolver {
+            params: self.clone(),
+        })
+    }
+}
+
+/// How a discrete geodesic was initialised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Initialisation {
+    /// The straight segment from x to y (no data, or no graph path between the endpoints).
+    StraightLine,
+    /// The shortest path in the k-NN graph of the data, with this many edges.
+    KnnGraph {
+        /// Number of graph edges on the path.
+        hops: usize,
+    },
+    /// A polyline supplied by the caller.
+    Given,
+}
+
+/// A discrete geodesic and how its optimisation went.
+#[derive(Clone, Debug)]
+pub struct DiscreteGeodesic {
+    nodes: Mat<f64>,
+    length: f64,
+    energy: f64,
+    iterations: u64,
+    evaluations: u64,
+    converged: bool,
+    gradient_norm: f64,
+    termination: String,
+    initialisation: Initialisation,
+}
+
+impl DiscreteGeodesic {
+    /// The nodes c₀ = x, …, c_N = y, one per row.
+    pub fn nodes(&self) -> MatRef<'_, f64> {
+        self.nodes.as_ref()
+    }
+
+    /// Number of segments N.
+    pub fn segments(&self) -> usize {
+        self.nodes.nrows() - 1
+    }
+
+    /// The length Σᵢ ‖F(c_{i+1}) − F(cᵢ)‖: the distance estimate.
+    pub fn length(&self) -> f64 {
+        self.length
+    }
+
+    /// The energy E = N Σᵢ ‖F(c_{i+1}) − F(cᵢ)‖² (E ≥ length², with equality at constant speed).
+    pub fn energy(&self) -> f64 {
+        self.energy
+    }
+
+    /// The Euclidean length Σᵢ ‖c_{i+1} − cᵢ‖ of the polyline in ℝ^D.
+    pub fn euclidean_length(&self) -> f64 {
+        (0..self.segments())
+            .map(|i| {
+                (0..self.nodes.ncols())
+                    .map(|j| (self.nodes[(i + 1, j)] - self.nodes[(i, j)]).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .sum()
+    }
+
+    /// L-BFGS iterations taken.
+    pub fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Evaluations of the energy and of its gradient (each one batched pass).
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// Whether the relative gradient norm reached the tolerance.
+    pub fn converged(&self) -> bool {
+        self.converged
+    }
+
+    /// The final relative gradient norm ‖∇E‖·‖y − x‖ / ‖F(y) − F(x)‖².
+    pub fn gradient_norm(&self) -> f64 {
+        self.gradient_norm
+    }
+
+    /// Why the optimiser stopped, in words.
+    pub fn termination(&self) -> &str {
+        &self.termination
+    }
+
+    /// How the path was initialised.
+    pub fn initialisation(&self) -> Initialisation {
+        self.initialisation
+    }
+
+    /// The discrete logarithm N(c₁ − c₀): the initial velocity of the path on t ∈ [0, 1].
+    pub fn initial_velocity(&self) -> Vec<f64> {
+        let n = self.segments() as f64;
+        (0..self.nodes.ncols())
+            .map(|j| n * (self.nodes[(1, j)] - self.nodes[(0, j)]))
+            .collect()
+    }
+
+    /// The path at times t ∈ [0, 1] (node i sits at t = i/N, linear in between), one row each.
+    pub fn sample(&self, times: &[f64]) -> Result<Mat<f64>> {
+        if let Some(t) = times.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+            return Err(Error::param(
+                "times",
+                format!("a discrete geodesic is defined on [0, 1], got t = {t}"),
+            ));
+        }
+        let n = self.segments();
+        Ok(Mat::from_fn(times.len(), self.nodes.ncols(), |k, j| {
+            let s = times[k] * n as f64;
+            let i = (s.floor() as usize).min(n - 1);
+            let frac = s - i as f64;
+            (1.0 - frac) * self.nodes[(i, j)] + frac * self.nodes[(i + 1, j)]
+        }))
+    }
+}
+
+/// The validated discrete geodesic solver (see the module docs for the method).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeodesicSolver {
+    params: GeodesicSolverParams,
+}
+
+impl GeodesicSolver {
+    /// Unchecked default settings to adjust and [`check`](GeodesicSolverParams::check).
+    pub fn params() -> GeodesicSolverParams {
+        GeodesicSolverParams::default()
+    }
+
+    /// Number of nodes N + 1, endpoints included.
+    pub fn nodes(&self) -> usize {
+        self.params.nodes
+    }
+
+    /// Number of segments N.
+    pub fn segments(&self) -> usize {
+        self.params.nodes - 1
+    }
+
+    /// Maximum number of L-BFGS iterations.
+    pub fn max_iters(&self) -> u64 {
+        self.params.max_iters
+    }
+
+    /// Relative gradient tolerance.
+    pub fn tolerance(&self) -> f64 {
+        self.params.tolerance
+    }
+
+    /// L-BFGS memory.
+    pub fn memory(&self) -> usize {
+        self.params.memory
+    }
+
+    /// Neighbours per point of the initialisation graph.
+    pub fn neighbours(&self) -> usize {
+        self.params.neighbours
+    }
+
+    /// The discrete geodesic from x to y, initialised with the straight line.
+    pub fn solve<I: Immersion + ?Sized>(
+        &self,
+        imm: &I,
+        x: &[f64],
+        y: &[f64],
+    ) -> Result<DiscreteGeodesic> {
+        check_lengths(imm.dim(), &[x, y], "geodesic endpoints")?;
+        let line = Mat::from_fn(2, x.len(), |i, j| if i == 0 { x[j] } else { y[j] });
+        self.optimise(
+            imm,
+            resample_by_arc_length(line.as_ref(), self.nodes()),
+            Initialisation::StraightLine,
+        )
+    }
+
+    /// The discrete geodesic between the first and last rows of `polyline`, initialised with
+    /// the polyline resampled to equal arc-length spacing.
+    pub fn solve_from<I: Immersion + ?Sized>(
+        &self,
+        imm: &I,
+        polyline: MatRef<'_, f64>,
+    ) -> Result<DiscreteGeodesic> {
+        check_points(imm.dim(), polyline, "initial path")?;
+        if polyline.nrows() < 2 {
+            return Err(Error::InvalidData(
+                "an initial path needs at least 2 points".into(),
+            ));
+        }
+        check_finite(polyline, "initial path")?;
+        self.optimise(
+            imm,
+            resample_by_arc_length(polyline, self.nodes()),
+            Initialisation::Given,
+        )
+    }
+
+    /// Discrete geodesics from each row of `from` to the same row of `to`, in parallel over
+    /// pairs. With `data`, each is initialised with the shortest path in the k-NN graph of the
+    /// data and all endpoints (one graph for all pairs), falling back to the straight line when
+    /// the endpoints are not connected.
+    pub fn solve_pairs<I: Immersion + ?Sized>(
+        &self,
+        imm: &I,
+        from: MatRef<'_, f64>,
+        to: MatRef<'_, f64>,
+        data: Option<&Dataset>,
+    ) -> Result<Vec<DiscreteGeodesic>> {
+        check_points(imm.dim(), from, "geodesic start points")?;
+        check_same_shape(from, to, "geodesic end points")?;
+        check_finite(from, "geodesic start points")?;
+        check_finite(to, "geodesic end points")?;
+        let pairs = from.nrows();
+        let (graph, offset) = match data {
+            Some(data) => {
+                check_dim(imm.dim(), data.dim(), "dataset")?;
+                let mut all = data.as_slice().to_vec();
+                for m in [from, to] {
+                    for i in 0..pairs {
+                        all.extend((0..m.ncols()).map(|j| m[(i, j)]));
+                    }
+                }
+                let all = Dataset::from_row_major(all, data.len() + 2 * pairs, data.dim())?;
+                (Some((KnnGraph::new(&all, self.neighbours())?, all)), data.len())
+            }
+            None => (None, 0),
+        };
+        (0..pairs)
+            .into_par_iter()
+            .map(|p| {
+                let (x, y) = (row(from, p), row(to, p));
+                let path = graph.as_ref().and_then(|(g, all)| {
+                    let vertices = g.shortest_path(offset + p, offset + pairs + p)?;
+                    let poly = Mat::from_fn(vertices.len(), all.dim(), |k, j| {
+                        all.row(vertices[k])[j]
+                    });
+                    Some((poly, vertices.len() - 1))
+                });
+                match path {
+                    Some((poly, hops)) => self.optimise(
+                        imm,
+                        resample_by_arc_length(poly.as_ref(), self.nodes()),
+                        Initialisation::KnnGraph { hops },
+                    ),
+                    None => self.solve(imm, &x, &y),
+                }
+            })
+            .collect()
+    }
+
+    /// Minimises the path energy over the interior nodes of `init` (endpoints fixed).
+    fn optimise<I: Immersion + ?Sized>(
+        &self,
+        imm: &I,
+        init: Mat<f64>,
+        initialisation: Initialisation,
+    ) -> Result<DiscreteGeodesic> {
+        let (count, d) = (init.nrows(), init.ncols());
+        let ends = Mat::from_fn(2, d, |i, j| init[(if i == 0 { 0 } else { count - 1 }, j)]);
+        let end_images = imm.apply(ends.as_ref())?;
+        check_dim(imm.image_dim(), end_images.ncols(), "immersion image")?;
+        let chord = (0..d)
+            .map(|j| (ends[(1, j)] - ends[(0, j)]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let image_chord2: f64 = (0..end_images.ncols())
+            .map(|k| (end_images[(1, k)] - end_images[(0, k)]).powi(2))
+            .sum();
+        let mut problem = PathEnergy {
+            imm,
+            dim: d,
+            segments: count - 1,
+            first: row(end_images.as_ref(), 0),
+            last: row(end_images.as_ref(), 1),
+            // E/scale has gradient ‖∇E‖·‖y − x‖/‖F(y) − F(x)‖²: the tolerance applies directly
+            scale: if chord > 0.0 { image_chord2 / chord } else { 1.0 },
+            cache: Mutex::new(None),
+        };
+        let param: Vec<f64> = (1..count - 1)
+            .flat_map(|i| (0..d).map(move |j| (i, j)))
+            .map(|(i, j)| init[(i, j)])
+            .collect();
+        if param.is_empty() || image_chord2 == 0.0 || !problem.scale.is_finite() {
+            // nothing to optimise (two nodes) or coincident endpoints
+            let images = problem.images(&param)?;
+            let energy = problem.energy_of(&images);
+            return Ok(DiscreteGeodesic {
+                length: problem.length_of(&images),
+                energy,
+                nodes: init,
+                iterations: 0,
+                evaluations: 1,
+                converged: true,
+                gradient_norm: 0.0,
+                termination: "nothing to optimise".into(),
+                initialisation,
+            });
+        }
+        let start_cost = problem.scaled_energy(&param)?;
+        let linesearch = MoreThuenteLineSearch::new();
+        let lbfgs = LBFGS::new(linesearch, self.memory())
+            .with_tolerance_grad(self.tolerance())
+            .and_then(|s| s.with_tolerance_cost(4.0 * f64::EPSILON * start_cost))
+            .map_err(|e| Error::Numerical(format!("L-BFGS settings: {e}")))?;
+        let run = Executor::new(&problem, lbfgs)
+            .configure(|state| state.param(param.clone()).max_iters(self.max_iters()))
+            .ctrlc(false)
+            .run();
+        let result = match run {
+            Ok(r) => r,
+            Err(e) => return Err(recover_error(e)),
+        };
+        let state = result.state();
+        let best = state
+            .get_best_param()
+            .cloned()
+            .unwrap_or_else(|| param.clone());
+        let termination = match state.get_termination_reason() {
+            Some(TerminationReason::SolverExit(why)) => why.clone(),
+            Some(r) => r.text().to_string(),
+            None => "running".to_string(),
+        };
+        let iterations = state.get_iter();
+        // argmin's counts, plus the first energy and the final gradient
+        let evaluations = state.get_func_counts().values().sum::<u64>() + 2;
+        // the final gradient decides convergence, whichever test stopped argmin
+        problem.cache = Mutex::new(None);
+        let gradient = problem.scaled_gradient(&best)?;
+        let gradient_norm = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
+        let images = problem.images(&best)?;
+        let mut nodes = init;
+        for (k, v) in best.iter().enumerate() {
+            nodes[(1 + k / d, k % d)] = *v;
+        }
+        Ok(DiscreteGeodesic {
+            nodes,
+            length: problem.length_of(&images),
+            energy: problem.energy_of(&images),
+            iterations,
+            evaluations,
+            converged: gradient_norm <= self.tolerance(),
+            gradient_norm,
+            termination,
+            initialisation,
+        })
+    }
+
+    /// The discrete exponential map: the N + 1 nodes of the discrete geodesic with c₀ = x and
+    /// c₁ = x + v/N, each further node solving the discrete Euler–Lagrange equation
+    /// DF(cᵢ)ᵀ(F(c_{i+1}) − 2F(cᵢ) + F(c_{i−1})) = 0 by damped Newton steps with the matrix
+    /// DF(cᵢ)ᵀDF(c_{i+1}).
+    pub fn shoot<I: Immersion + ?Sized>(&self, imm: &I, x: &[f64], v: &[f64]) -> Result<Mat<f64>> {
+        check_lengths(imm.dim(), &[x, v], "shooting")?;
+        let (n, d) = (self.segments(), x.len());
+        let mut nodes = Mat::zeros(n + 1, d);
+        for j in 0..d {
+            nodes[(0, j)] = x[j];
+            nodes[(1, j)] = x[j] + v[j] / n as f64;
+        }
+        let start = imm.apply(nodes.as_ref().subrows(0, 2))?;
+        let mut prev_image = row(start.as_ref(), 0);
+        let mut image = row(start.as_ref(), 1);
+        for i in 1..n {
+            let ci = row(nodes.as_ref(), i);
+            let jac = imm.jacobians(single(&ci))?.remove(0);
+            let target: Vec<f64> = image
+                .iter()
+                .zip(&prev_image)
+                .map(|(f, p)| 2.0 * f - p)
+                .collect();
+            let step: Vec<f64> = image.iter().zip(&prev_image).map(|(f, p)| f - p).collect();
+            let scale = norm(&jt_times(&jac, &step)) + f64::MIN_POSITIVE;
+            let guess: Vec<f64> = (0..d).map(|j| 2.0 * ci[j] - nodes[(i - 1, j)]).collect();
+            let (z, fz) = newton_step(imm, &jac, &target, guess, scale)?.map_err(|residual| {
+                Error::Numerical(format!(
+                    "discrete exponential map: node {} of {n} did not converge \
+                     (relative residual {residual:e}); the tangent vector may be too long",
+                    i + 1
+                ))
+            })?;
+            for j in 0..d {
+                nodes[(i + 1, j)] = z[j];
+            }
+            prev_image = std::mem::replace(&mut image, fz);
+        }
+        finite(nodes, "the discrete exponential map")
+    }
+
+    /// Parallel transport of the tangent vector v at the first row of `curve` to its last row:
+    /// DF(c₀)v is projected onto DF(cᵢ)ℝ^D node after node with its length kept, then read in
+    /// the coordinates of the last node (least squares).
+    pub fn transport<I: Immersion + ?Sized>(
+        &self,
+        imm: &I,
+        curve: MatRef<'_, f64>,
+        v: &[f64],
+    ) -> Result<Vec<f64>> {
+        check_points(imm.dim(), curve, "transport curve")?;
+        check_dim(imm.dim(), v.len(), "transported vector")?;
+        if curve.nrows() == 0 {
+            return Err(Error::InvalidData("transport needs a curve".into()));
+        }
+        let jac = imm.jacobians(curve)?;
+        let vcol = faer::Col::from_fn(v.len(), |j| v[j]);
+        let mut w = &jac[0] * &vcol;
+        let length = w.norm_l2();
+        let mut coords = vcol;
+        for j in &jac[1..] {
+            coords = j.qr().solve_lstsq(&w);
+            w = j * &coords;
+            let now = w.norm_l2();
+            if now > 0.0 {
+                w *= faer::Scale(length / now);
+                coords *= faer::Scale(length / now);
+            }
+        }
+        let out: Vec<f64> = coords.iter().copied().collect();
+        if out.iter().all(|c| c.is_finite()) {
+            Ok(out)
+        } else {
+            Err(Error::Numerical("non-finite parallel transport".into()))
+        }
+    }
+}
+
+/// Damped Newton iteration for DF(cᵢ)ᵀ(F(z) − target) = 0 from `guess`: Ok((z, F(z))), or
+/// Err(the relative residual reached) when it stalls above 10⁻⁸.
+type NewtonOutcome = std::result::Result<(Vec<f64>, Vec<f64>), f64>;
+
+fn newton_step<I: Immersion + ?Sized>(
+    imm: &I,
+    jac: &Mat<f64>,
+    target: &[f64],
+    guess: Vec<f64>,
+    scale: f64,
+) -> Result<NewtonOutcome> {
+    let residual_at = |z: &[f64]| -> Result<(Vec<f64>, Vec<f64>, f64)> {
+        let fz = row(imm.apply(single(z))?.as_ref(), 0);
+        let diff: Vec<f64> = fz.iter().zip(target).map(|(a, b)| a - b).collect();
+        let g = jt_times(jac, &diff);
+        let r = norm(&g) / scale;
+        Ok((fz, g, r))
+    };
+    let mut z = guess;
+    let (mut fz, mut g, mut r) = residual_at(&z)?;
+    for _ in 0..SHOOT_NEWTON_ITERS {
+        if r <= 1e-13 {
+            break;
+        }
+        let jz = imm.jacobians(single(&z))?.remove(0);
+        let h = jac.transpose() * &jz;
+        let gcol = faer::Col::from_fn(g.len(), |k| g[k]);
+        let delta = h.partial_piv_lu().solve(&gcol);
+        let mut t = 1.0;
+        let mut improved = false;
+        for _ in 0..30 {
+            let trial: Vec<f64> = z.iter().zip(delta.iter()).map(|(a, b)| a - t * b).collect();
+            let (ft, gt, rt) = residual_at(&trial)?;
+            if rt < r {
+                (z, fz, g, r) = (trial, ft, gt, rt);
+                improved = true;
+                break;
+            }
+            t *= 0.5;
+        }
+        if !improved {
+            break;
+        }
+    }
+    // below 10⁻⁸ the residual is at the rounding floor of F(z) − target
+    Ok(if r <= 1e-8 { Ok((z, fz)) } else { Err(r) })
+}
+
+/// Jᵀu for an M×D matrix J and u of length M.
+fn jt_times(j: &Mat<f64>, u: &[f64]) -> Vec<f64> {
+    (0..j.ncols())
+        .map(|b| (0..j.nrows()).map(|a| j[(a, b)] * u[a]).sum())
+        .collect()
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+fn check_finite(m: MatRef<'_, f64>, what: &str) -> Result<()> {
+    for i in 0..m.nrows() {
+        for j in 0..m.ncols() {
+            if !m[(i, j)].is_finite() {
+                return Err(Error::InvalidData(format!(
+                    "{what}: non-finite value at row {}, column {}",
+                    i + 1,
+                    j + 1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Our error back out of argmin's, when it was ours.
+fn recover_error(e: argmin::core::Error) -> Error {
+    match e.downcast::<Error>() {
+        Ok(ours) => ours,
+        Err(other) => Error::Numerical(format!("L-BFGS: {other}")),
+    }
+}
+
+/// The path energy as an argmin problem over the interior nodes (row-major), divided by
+/// `scale`. The images of the last evaluated nodes are cached: the line search asks for the
+/// cost and then the gradient at the same point, which shares the forward pass.
+struct PathEnergy<'a, I: ?Sized> {
+    imm: &'a I,
+    dim: usize,
+    segments: usize,
+    first: Vec<f64>,
+    last: Vec<f64>,
+    scale: f64,
+    cache: Mutex<Option<(Vec<f64>, Mat<f64>)>>,
+}
+
+impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
+    /// F at the interior nodes, from the cache when the nodes are the last ones evaluated.
+    fn images(&self, param: &[f64]) -> Result<Mat<f64>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, f)) = cache.as_ref() {
+            if p.as_slice() == param {
+                return Ok(f.clone());
+            }
+        }
+        let interior = MatRef::from_row_major_slice(param, param.len() / self.dim, self.dim);
+        let f = if param.is_empty() {
+            Mat::zeros(0, self.first.len())
+        } else {
+            self.imm.apply(interior)?
+        };
+        *cache = Some((param.to_vec(), f.clone()));
+        Ok(f)
+    }
+
+    /// F(cᵢ) for i = 0..=N as a slice of the interior images or an endpoint.
+    fn image(&self, images: &Mat<f64>, i: usize) -> Vec<f64> {
+        if i == 0 {
+            self.first.clone()
+        } else if i == self.segments {
+            self.last.clone()
+        } else {
+            row(images.as_ref(), i - 1)
+        }
+    }
+
+    /// Squared segment lengths ‖F(c_{i+1}) − F(cᵢ)‖².
+    fn segment_squares(&self, images: &Mat<f64>) -> Vec<f64> {
+        let mut prev = self.image(images, 0);
+        (1..=self.segments)
+            .map(|i| {
+                let next = self.image(images, i);
+                let s = next.iter().zip(&prev).map(|(a, b)| (a - b).powi(2)).sum();
+                prev = next;
+                s
+            })
+            .collect()
+    }
+
+    fn energy_of(&self, images: &Mat<f64>) -> f64 {
+        self.segments as f64 * self.segment_squares(images).iter().sum::<f64>()
+    }
+
+    fn length_of(&self, images: &Mat<f64>) -> f64 {
+        self.segment_squares(images).iter().map(|s| s.sqrt()).sum()
+    }
+
+    fn scaled_energy(&self, param: &[f64]) -> Result<f64> {
+        let e = self.energy_of(&self.images(param)?) / self.scale;
+        if e.is_finite() {
+            Ok(e)
+        } else {
+            Err(Error::Numerical(
+                "non-finite path energy (the immersion overflowed on a trial path)".into(),
+            ))
+        }
+    }
+
+    /// ∂E/∂cᵢ = 2N DF(cᵢ)ᵀ(2Fᵢ − F_{i−1} − F_{i+1}), divided by the scale.
+    fn scaled_gradient(&self, param: &[f64]) -> Result<Vec<f64>> {
+        let images = self.images(param)?;
+        let m = images.ncols();
+        let factor = 2.0 * self.segments as f64 / self.scale;
+        let mut w = Mat::zeros(self.segments - 1, m);
+        for i in 1..self.segments {
+            let (prev, here, next) = (
+                self.image(&images, i - 1),
+                self.image(&images, i),
+                self.image(&images, i + 1),
+            );
+            for k in 0..m {
+                w[(i - 1, k)] = factor * (2.0 * here[k] - prev[k] - next[k]);
+            }
+        }
+        let interior = MatRef::from_row_major_slice(param, self.segments - 1, self.dim);
+        let g = self.imm.vjp(interior, w.as_ref())?;
+        let out: Vec<f64> = (0..g.nrows())
+            .flat_map(|i| (0..self.dim).map(move |j| (i, j)))
+            .map(|(i, j)| g[(i, j)])
+            .collect();
+        if out.iter().all(|v| v.is_finite()) {
+            Ok(out)
+        } else {
+            Err(Error::Numerical("non-finite path energy gradient".into()))
+        }
+    }
+}
+
+impl<I: Immersion + ?Sized> CostFunction for &PathEnergy<'_, I> {
+    type Param = Vec<f64>;
+    type Output = f64;
+
+    fn cost(&self, param: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.scaled_energy(param)?)
+    }
+}
+
+impl<I: Immersion + ?Sized> Gradient for &PathEnergy<'_, I> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, param: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.scaled_gradient(param)?)
+    }
+}
+
+/// The metric pulled back through an immersion, computed with discrete geodesics.
+///
+/// distance = the discrete geodesic's length, log = N(c₁ − c₀), exp = discrete shooting,
+/// geodesic = the nodes interpolated linearly (times in [0, 1]), parallel transport = the
+/// projection scheme along the discrete geodesic, barycentre = the Karcher iteration of
+/// [`Metric::barycentre`]. Results carry the discretisation error of N segments.
+#[derive(Clone, Debug)]
+pub struct DiscreteMetric<I> {
+    imm: I,
+    solver: GeodesicSolver,
+}
+
+impl<I: Immersion> DiscreteMetric<I> {
+    /// The pullback of ℓ² through `imm`, solved with `solver`.
+    pub fn new(imm: I, solver: GeodesicSolver) -> Self {
+        Self { imm, solver }
+    }
+
+    /// The immersion F.
+    pub fn immersion(&self) -> &I {
+        &self.imm
+    }
+
+    /// The solver settings.
+    pub fn solver(&self) -> &GeodesicSolver {
+        &self.solver
+    }
+
+    /// The discrete geodesic from x to y from the straight line.
+    pub fn solve(&self, x: &[f64], y: &[f64]) -> Result<DiscreteGeodesic> {
+        self.solver.solve(&self.imm, x, y)
+    }
+
+    /// The discrete geodesic between the ends of `polyline`, initialised with it.
+    pub fn solve_from(&self, polyline: MatRef<'_, f64>) -> Result<DiscreteGeodesic> {
+        self.solver.solve_from(&self.imm, polyline)
+    }
+
+    /// Discrete geodesics for many pairs (rows of `from` to rows of `to`), in parallel, with the
+    /// k-NN graph initialisation over `data` when given.
+    pub fn solve_pairs(
+        &self,
+        from: MatRef<'_, f64>,
+        to: MatRef<'_, f64>,
+        data: Option<&Dataset>,
+    ) -> Result<Vec<DiscreteGeodesic>> {
+        self.solver.solve_pairs(&self.imm, from, to, data)
+    }
+}
+
+impl<I: Immersion> Metric for DiscreteMetric<I> {
+    fn dim(&self) -> usize {
+        self.imm.dim()
+    }
+
+    fn inner_product(&self, x: &[f64], v: &[f64], w: &[f64]) -> Result<f64> {
+        check_lengths(self.dim(), &[x, v, w], "pullback metric")?;
+        let j = self.imm.jacobians(single(x))?.remove(0);
+        let vcol = faer::Col::from_fn(v.len(), |k| v[k]);
+        let wcol = faer::Col::from_fn(w.len(), |k| w[k]);
+        let (jv, jw) = (&j * &vcol, &j * &wcol);
+        Ok(jv.iter().zip(jw.iter()).map(|(a, b)| a * b).sum())
+    }
+
+    fn distance(&self, x: &[f64], y: &[f64]) -> Result<f64> {
+        Ok(self.solve(x, y)?.length())
+    }
+
+    fn geodesic(&self, x: &[f64], y: &[f64], times: &[f64]) -> Result<Mat<f64>> {
+        self.solve(x, y)?.sample(times)
+    }
+
+    fn exp(&self, x: &[f64], v: &[f64]) -> Result<Vec<f64>> {
+        let nodes = self.solver.shoot(&self.imm, x, v)?;
+        Ok(row(nodes.as_ref(), nodes.nrows() - 1))
+    }
+
+    fn log(&self, x: &[f64], y: &[f64]) -> Result<Vec<f64>> {
+        Ok(self.solve(x, y)?.initial_velocity())
+    }
+
+    fn parallel_transport(&self, x: &[f64], y: &[f64], v: &[f64]) -> Result<Vec<f64>> {
+        check_lengths(self.dim(), &[v], "transported vector")?;
+        let path = self.solve(x, y)?;
+        self.solver.transport(&self.imm, path.nodes(), v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::diffeo::Shear;
+
+    #[test]
+    fn solver_params_check_each_setting() {
+        assert!(GeodesicSolver::params().check().is_ok());
+        assert!(GeodesicSolver::params().nodes(1).check().is_err());
+        assert!(GeodesicSolver::params().max_iters(0).check().is_err());
+        assert!(GeodesicSolver::params().tolerance(0.0).check().is_err());
+        assert!(GeodesicSolver::params().tolerance(f64::NAN).check().is_err());
+        assert!(GeodesicSolver::params().memory(0).check().is_err());
+        assert!(GeodesicSolver::params().neighbours(0).check().is_err());
+    }
+
+    /// For F = A⁻¹φ the discrete Euler–Lagrange equations force equally spaced F(cᵢ) on a line,
+    /// so the discrete geodesic is the closed-form one sampled at t = i/N, exactly.
+    #[test]
+    fn closed_form_immersion_gives_exact_nodes() {
+        let m = PullbackMetric::closed_form(Shear::banana(2).unwrap(), &[0.1, 2.0]).unwrap();
+        let solver = GeodesicSolver::params().nodes(9).tolerance(1e-10).check().unwrap();
+        let (x, y) = ([-1.0, 2.5], [0.5, -2.0]);
+        let g = solver.solve(&m, &x, &y).unwrap();
+        assert!(g.converged(), "{} {} {}", g.termination(), g.gradient_norm(), g.iterations());
+        let times: Vec<f64> = (0..9).map(|i| i as f64 / 8.0).collect();
+        let exact = m.geodesic(&x, &y, &times).unwrap();
+        for i in 0..9 {
+            for j in 0..2 {
+                assert!((g.nodes()[(i, j)] - exact[(i, j)]).abs() < 1e-7, "node {i}");
+            }
+        }
+        assert!((g.length() - m.distance(&x, &y).unwrap()).abs() < 1e-9);
+        assert!((g.energy() - g.length().powi(2)).abs() < 1e-7 * g.energy());
+        // shooting the discrete log returns to y
+        let back = solver.shoot(&m, &x, &g.initial_velocity()).unwrap();
+        for j in 0..2 {
+            assert!((back[(8, j)] - y[j]).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn coincident_endpoints_and_two_nodes_need_no_optimisation() {
+        let m = PullbackMetric::closed_form(Shear::river(2).unwrap(), &[0.1, 2.0]).unwrap();
+        let solver = GeodesicSolver::params().nodes(5).check().unwrap();
+        let g = solver.solve(&m, &[0.3, 0.4], &[0.3, 0.4]).unwrap();
+        assert_eq!((g.length(), g.iterations()), (0.0, 0));
+        let two = GeodesicSolver::params().nodes(2).check().unwrap();
+        let g = two.solve(&m, &[0.0, 0.0], &[1.0, 1.0]).unwrap();
+        assert!((g.length() - m.distance(&[0.0, 0.0], &[1.0, 1.0]).unwrap()).abs() < 1e-12);
+        assert!(solver.solve(&m, &[0.0], &[1.0, 1.0]).is_err());
+    }
+}

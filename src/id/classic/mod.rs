@@ -1,0 +1,214 @@
+//! Classic intrinsic-dimension estimators: MLE, TwoNN, local PCA.
+//!
+//! Baselines that need no model, only the exact k nearest neighbours of [`crate::knn`]:
+//! - [`Mle`]: Levina & Bickel (NeurIPS 2004), with the MacKay–Ghahramani average of inverses;
+//! - [`TwoNn`]: Facco, d'Errico, Rodriguez & Laio (Sci. Rep. 2017), maximum-likelihood and
+//!   linear-fit forms;
+//! - [`LocalPca`]: Fukunaga & Olsen (IEEE Trans. Comput. 1971), eigenvalues of local covariances.
+//!
+//! Each follows the same pattern: `Estimator::params()` gives a builder, `check()` validates it
+//! once, and `fit(&data)` returns an [`IdEstimate`] with one local estimate per row and every
+//! setting used.
+//!
+//! # Duplicate points
+//! All three are functions of distances to *other* points, and an exact duplicate is at distance
+//! 0, where log r and r₂/r₁ are undefined. The rule: rows are grouped by exact equality of their
+//! coordinates (−0 = +0); each estimator runs on the distinct points, every copy receives the local
+//! estimate of its group, and global summaries count each distinct point once. Settings report
+//! `distinct_points` and `duplicate_rows`. Distinct points whose squared distance underflows to 0
+//! (coordinates closer than about 10⁻¹⁵⁴) are rejected with an error instead of giving NaN.
+//!
+//! ```
+//! use scoregeo::id::classic::{LocalPca, Mle, TwoNn};
+//! use scoregeo::Dataset;
+//! // 400 points on a spiral in the plane z = 1 of ℝ³ (a 1-manifold), every row twice.
+//! let rows: Vec<Vec<f64>> = (0..800)
+//!     .map(|i| {
+//!         let t = 0.02 * (i / 2) as f64;
+//!         vec![t.cos() * (1.0 + t), t.sin() * (1.0 + t), 1.0]
+//!     })
+//!     .collect();
+//! let data = Dataset::from_rows(&rows).unwrap();
+//! let mle = Mle::params().k(10).check().unwrap().fit(&data).unwrap();
+//! assert!((mle.global_id() - 1.0).abs() < 0.1, "{}", mle.global_id());
+//! assert_eq!(mle.settings()["duplicate_rows"], 400);
+//! let twonn = TwoNn::params().check().unwrap().fit(&data).unwrap();
+//! assert!((twonn.global_id() - 1.0).abs() < 0.1);
+//! let lpca = LocalPca::params().k(8).check().unwrap().fit(&data).unwrap();
+//! assert_eq!(lpca.global_id(), 1.0);
+//! ```
+
+mod lpca;
+mod mle;
+mod twonn;
+
+pub use lpca::{LocalPca, LocalPcaParams};
+pub use mle::{Mle, MleParams};
+pub use twonn::{TwoNn, TwoNnForm, TwoNnParams};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::id::LocalEstimate;
+use crate::knn::{k_nearest, Neighbours};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// The distinct points of a dataset and the group of every row.
+struct Distinct<'a> {
+    /// The distinct points, each represented by its first row, in row order.
+    points: Cow<'a, Dataset>,
+    /// For every row, the position of its group in `points`.
+    group: Vec<usize>,
+}
+
+impl<'a> Distinct<'a> {
+    fn new(data: &'a Dataset) -> Self {
+        // Adding 0.0 maps −0 to +0, so the total order equates them like `==` does.
+        let cmp = |a: &usize, b: &usize| -> Ordering {
+            let (ra, rb) = (data.row(*a), data.row(*b));
+            ra.iter()
+                .zip(rb)
+                .map(|(x, y)| (x + 0.0).total_cmp(&(y + 0.0)))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        };
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        // Stable, so the first row of every run of equal rows has the smallest index.
+        order.sort_by(cmp);
+        let mut first_of = vec![0; data.len()];
+        for w in 0..order.len() {
+            first_of[order[w]] = if w > 0 && cmp(&order[w - 1], &order[w]).is_eq() {
+                first_of[order[w - 1]]
+            } else {
+                order[w]
+            };
+        }
+        let representatives: Vec<usize> = (0..data.len()).filter(|&i| first_of[i] == i).collect();
+        let mut position = vec![0; data.len()];
+        for (p, &r) in representatives.iter().enumerate() {
+            position[r] = p;
+        }
+        let group = first_of.iter().map(|&r| position[r]).collect();
+        let points = if representatives.len() == data.len() {
+            Cow::Borrowed(data)
+        } else {
+            Cow::Owned(data.select(&representatives))
+        };
+        Self { points, group }
+    }
+
+    /// Number of distinct points.
+    fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// The k nearest distinct neighbours of every distinct point, all at positive distance.
+    fn neighbours(&self, k: usize, name: &'static str) -> Result<Neighbours> {
+        let m = self.len();
+        if k >= m {
+            return Err(Error::param(
+                name,
+                format!(
+                    "{k} neighbours need at least {} distinct points, the data have {m}",
+                    k + 1
+                ),
+            ));
+        }
+        let nn = k_nearest(&self.points, k)?;
+        if let Some(p) = (0..m).find(|&p| nn.distances(p)[0] == 0.0) {
+            return Err(Error::InvalidData(format!(
+                "distinct points {} and {} are too close for f64 distances (their squared distance \
+                 underflows to 0); rescale the data",
+                self.row_of(p) + 1,
+                self.row_of(nn.indices(p)[0]) + 1
+            )));
+        }
+        Ok(nn)
+    }
+
+    /// The first dataset row of distinct point p.
+    fn row_of(&self, p: usize) -> usize {
+        self.group.iter().position(|&g| g == p).unwrap_or(p)
+    }
+
+    /// One local estimate per dataset row, copied from the row's distinct point.
+    fn broadcast(&self, per_point: &[LocalEstimate]) -> Vec<LocalEstimate> {
+        self.group
+            .iter()
+            .enumerate()
+            .map(|(row, &g)| LocalEstimate {
+                index: row,
+                ..per_point[g].clone()
+            })
+            .collect()
+    }
+
+    /// The settings every classic estimator reports.
+    fn settings(&self) -> BTreeMap<String, serde_json::Value> {
+        let n = self.group.len();
+        BTreeMap::from([
+            ("distinct_points".to_string(), self.len().into()),
+            ("duplicate_rows".to_string(), (n - self.len()).into()),
+        ])
+    }
+}
+
+/// A local estimate of a distinct point (its index is set by [`Distinct::broadcast`]).
+fn local(local_id: f64) -> LocalEstimate {
+    LocalEstimate {
+        index: 0,
+        local_id,
+        spectrum: None,
+        readoff: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_exact_duplicates_and_signed_zeros() {
+        let rows = vec![
+            vec![1.0, 0.0],
+            vec![2.0, 2.0],
+            vec![1.0, -0.0],
+            vec![0.0, 1.0],
+            vec![2.0, 2.0],
+            vec![1.0, 1e-300],
+        ];
+        let data = Dataset::from_rows(&rows).unwrap();
+        let d = Distinct::new(&data);
+        assert_eq!(d.len(), 4);
+        assert_eq!(d.group, vec![0, 1, 0, 2, 1, 3]);
+        assert_eq!(d.points.row(3), &[1.0, 1e-300]);
+        assert_eq!(d.row_of(1), 1);
+        assert_eq!(d.settings()["duplicate_rows"], 2);
+    }
+
+    #[test]
+    fn borrows_data_without_duplicates() {
+        let data = Dataset::from_rows(&[vec![0.0], vec![1.0]]).unwrap();
+        assert!(matches!(Distinct::new(&data).points, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn rejects_distances_that_underflow() {
+        let data = Dataset::from_rows(&[vec![0.0], vec![1e-170], vec![1.0]]).unwrap();
+        let err = Distinct::new(&data).neighbours(1, "k").unwrap_err();
+        assert!(matches!(err, Error::InvalidData(_)), "{err}");
+        assert!(err.to_string().contains("points 1 and 2"), "{err}");
+    }
+
+    #[test]
+    fn needs_more_distinct_points_than_neighbours() {
+        let data = Dataset::from_rows(&[vec![0.0], vec![0.0], vec![1.0]]).unwrap();
+        let err = Distinct::new(&data).neighbours(2, "k").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("3 distinct points, the data have 2"),
+            "{err}"
+        );
+    }
+}

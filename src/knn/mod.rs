@@ -1,0 +1,568 @@
+//! Exact k-nearest neighbours on blocked GEMM distances.
+//!
+//! [`k_nearest`] finds, for every row xᵢ of a [`Dataset`], the k rows closest in Euclidean
+//! distance, excluding xᵢ itself *by index*: an exact duplicate of xᵢ is a neighbour at distance 0.
+//!
+//! # Algorithm
+//! The data are centred on their mean (distances do not change, cancellation does), and squared
+//! distances are screened in blocks with one GEMM per block pair,
+//!
+//! d̃²ᵢⱼ = max(0, ‖xᵢ‖² + ‖xⱼ‖² − 2 xᵢ·xⱼ),
+//!
+//! rayon over blocks of queries and faer `Par::Seq` inside, so threads are never nested.
+//!
+//! # Exactness
+//! The screened value is off by at most eᵢⱼ = c (‖xᵢ‖² + ‖xⱼ‖²) + a with c = 8(D + 4)·ε (ε the
+//! machine epsilon, a a subnormal-range floor): about four times the worst-case rounding of a
+//! length-D dot product (γ_D, Higham, *Accuracy and Stability of Numerical Algorithms*, §3.1) plus
+//! that of the centring, the screening test and the final direct evaluation. Every row keeps each candidate j whose lower bound d̃²ᵢⱼ − eᵢⱼ does not exceed the
+//! k-th smallest upper bound d̃² + e seen so far; the survivors' distances are then recomputed
+//! directly as Σₜ (xᵢₜ − xⱼₜ)² from the original coordinates, and the k smallest are kept, ties
+//! broken by the smaller index. The result is therefore the exact k-NN of the directly computed
+//! distances: it does not depend on GEMM rounding, on the [`Blocking`], or on the thread count.
+//!
+//! ```
+//! use scoregeo::{knn::k_nearest, Dataset};
+//! let data = Dataset::from_rows(&[vec![0.0], vec![1.0], vec![3.0], vec![1.0]]).unwrap();
+//! let nn = k_nearest(&data, 2).unwrap();
+//! assert_eq!(nn.indices(1), &[3, 0]); // the duplicate row 3 first, at distance 0
+//! assert_eq!(nn.distances(1), &[0.0, 1.0]);
+//! assert_eq!(nn.indices(2), &[1, 3]); // a tie at distance 2, broken by index
+//! ```
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+
+/// Block sizes of the distance GEMMs (a tuning knob; results never depend on it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// Query rows per block: the unit of work handed to one rayon task.
+    pub queries: usize,
+    /// Reference rows per block: each GEMM computes `references × queries` inner products.
+    pub references: usize,
+}
+
+impl Default for Blocking {
+    fn default() -> Self {
+        Self {
+            queries: 128,
+            references: 512,
+        }
+    }
+}
+
+/// The k nearest neighbours of every row of a dataset, nearest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Neighbours {
+    k: usize,
+    indices: Vec<usize>,
+    distances: Vec<f64>,
+}
+
+impl Neighbours {
+    /// Number of neighbours per point.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.indices.len() / self.k
+    }
+
+    /// True when there are no points.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+
+    /// Row indices of the k nearest neighbours of row i, nearest first (ties: smaller index first).
+    pub fn indices(&self, i: usize) -> &[usize] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+
+    /// Euclidean distances to the k nearest neighbours of row i, ascending.
+    pub fn distances(&self, i: usize) -> &[f64] {
+        &self.distances[i * self.k..(i + 1) * self.k]
+    }
+}
+
+/// The exact k nearest neighbours of every row, with the default [`Blocking`].
+///
+/// Fails when k = 0 or k ≥ n (a row has only n − 1 others).
+pub fn k_nearest(data: &Dataset, k: usize) -> Result<Neighbours> {
+    k_nearest_with(data, k, Blocking::default())
+}
+
+/// The exact k nearest neighbours of every row, with explicit block sizes.
+pub fn k_nearest_with(data: &Dataset, k: usize, blocking: Blocking) -> Result<Neighbours> {
+    let n = data.len();
+    if k == 0 {
+        return Err(Error::param("k", "must be at least 1"));
+    }
+    if k >= n {
+        return Err(Error::param(
+            "k",
+            format!(
+                "{k} neighbours need at least {} points, the data have {n}",
+                k + 1
+            ),
+        ));
+    }
+    if blocking.queries == 0 {
+        return Err(Error::param("queries", "block size must be at least 1"));
+    }
+    if blocking.references == 0 {
+        return Err(Error::param("references", "block size must be at least 1"));
+    }
+    let screen = Screen::new(data);
+    let mut indices = vec![0; n * k];
+    let mut distances = vec![0.0; n * k];
+    let chunk = blocking.queries * k;
+    indices
+        .par_chunks_mut(chunk)
+        .zip(distances.par_chunks_mut(chunk))
+        .enumerate()
+        .for_each(|(b, (idx, dist))| {
+            let block = QueryBlock {
+                start: b * blocking.queries,
+                rows: idx.len() / k,
+                k,
+            };
+            block.solve(data, &screen, blocking.references, idx, dist);
+        });
+    Ok(Neighbours {
+        k,
+        indices,
+        distances,
+    })
+}
+
+/// Squared Euclidean distance evaluated directly (no cancellation).
+///
+/// Four interleaved partial sums in a fixed order: deterministic, and free of the latency chain of
+/// one running sum.
+fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a4
+        .remainder()
+        .iter()
+        .zip(b4.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (xs, ys) in a4.zip(b4) {
+        for t in 0..4 {
+            acc[t] += (xs[t] - ys[t]) * (xs[t] - ys[t]);
+        }
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + tail
+}
+
+/// Centred coordinates and the quantities the GEMM screen needs.
+struct Screen {
+    centred: Vec<f64>,
+    sq_norms: Vec<f64>,
+    /// ½(1 − c)‖xⱼ‖²: the reference-side term of the screening test.
+    half_scaled: Vec<f64>,
+    /// c in the error bound e = c (‖xᵢ‖² + ‖xⱼ‖²) + a.
+    rel: f64,
+    /// a: absolute slack for results in the subnormal range, where relative bounds fail.
+    abs: f64,
+}
+
+impl Screen {
+    fn new(data: &Dataset) -> Self {
+        let (n, dim) = (data.len(), data.dim());
+        let mut mean = vec![0.0; dim];
+        for row in data.rows() {
+            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let centred: Vec<f64> = data
+            .rows()
+            .flat_map(|row| row.iter().zip(&mean).map(|(x, m)| x - m))
+            .collect();
+        let sq_norms: Vec<f64> = centred
+            .chunks_exact(dim)
+            .map(|r| r.iter().map(|x| x * x).sum())
+            .collect();
+        // Worst case ≈ (2D + 5)ε(‖xᵢ‖² + ‖xⱼ‖²) for GEMM, centring and direct evaluation together.
+        let slack = 8.0 * (dim as f64 + 4.0);
+        let rel = slack * f64::EPSILON;
+        let half_scaled = sq_norms.iter().map(|s| 0.5 * (1.0 - rel) * s).collect();
+        Self {
+            centred,
+            sq_norms,
+            half_scaled,
+            rel,
+            abs: slack * f64::MIN_POSITIVE,
+        }
+    }
+
+    /// Bounds on the squared distance from the screened inner product g = xᵢ·xⱼ.
+    fn bounds(&self, i: usize, j: usize, g: f64) -> (f64, f64) {
+        let (si, sj) = (self.sq_norms[i], self.sq_norms[j]);
+        let d2 = (si + sj - 2.0 * g).max(0.0);
+        let err = self.rel * (si + sj) + self.abs;
+        (d2 - err, d2 + err)
+    }
+}
+
+/// Width of the vectorised screening test.
+const LANES: usize = 8;
+
+/// A candidate neighbour with bounds on its squared distance.
+#[derive(Clone, Copy)]
+struct Candidate {
+    lower: f64,
+    upper: f64,
+    index: usize,
+}
+
+/// One query row's surviving candidates and the current bound on its k-th squared distance.
+struct Candidates {
+    list: Vec<Candidate>,
+    bound: f64,
+}
+
+impl Candidates {
+    /// Sets the bound from the first block holding at least k others, so that block is filtered too.
+    fn seed_bound<'a>(
+        &mut self,
+        k: usize,
+        scratch: &mut Vec<f64>,
+        block: impl Iterator<Item = (usize, &'a f64)>,
+        upper: impl Fn(usize, f64) -> Option<f64>,
+    ) {
+        scratch.clear();
+        scratch.extend(block.filter_map(|(j, &g)| upper(j, g)));
+        if scratch.len() >= k {
+            let (_, kth, _) = scratch.select_nth_unstable_by(k - 1, f64::total_cmp);
+            self.bound = *kth;
+        }
+    }
+
+    /// Tightens the bound to the k-th smallest upper bound and drops candidates beyond it.
+    fn prune(&mut self, k: usize, scratch: &mut Vec<f64>) {
+        scratch.clear();
+        scratch.extend(self.list.iter().map(|c| c.upper));
+        let (_, kth, _) = scratch.select_nth_unstable_by(k - 1, f64::total_cmp);
+        self.bound = *kth;
+        let bound = self.bound;
+        self.list.retain(|c| c.lower <= bound);
+    }
+}
+
+/// A contiguous block of query rows and its share of the output.
+struct QueryBlock {
+    start: usize,
+    rows: usize,
+    k: usize,
+}
+
+impl QueryBlock {
+    fn solve(
+        &self,
+        data: &Dataset,
+        screen: &Screen,
+        ref_block: usize,
+        idx: &mut [usize],
+        dist: &mut [f64],
+    ) {
+        let (n, dim, k) = (data.len(), data.dim(), self.k);
+        let all = MatRef::from_row_major_slice(&screen.centred, n, dim);
+        let queries = all.subrows(self.start, self.rows);
+        let ref_block = ref_block.min(n);
+        let mut gram = Mat::<f64>::zeros(ref_block, self.rows);
+        let mut cands: Vec<Candidates> = (0..self.rows)
+            .map(|_| Candidates {
+                list: Vec::new(),
+                bound: f64::INFINITY,
+            })
+            .collect();
+        // Prune once a list holds this many, so lists stay short but pruning stays rare.
+        let cap = 2 * k + 32;
+        let mut scratch = Vec::new();
+        for r0 in (0..n).step_by(ref_block) {
+            let m = ref_block.min(n - r0);
+            matmul(
+                gram.as_mut().subrows_mut(0, m),
+                Accum::Replace,
+                all.subrows(r0, m),
+                queries.transpose(),
+                1.0,
+                Par::Seq,
+            );
+            let half = &screen.half_scaled[r0..r0 + m];
+            for (q, cand) in cands.iter_mut().enumerate() {
+                let i = self.start + q;
+                if cand.bound == f64::INFINITY {
+                    cand.seed_bound(
+                        k,
+                        &mut scratch,
+                        (r0..r0 + m).zip(&gram.col_as_slice(q)[..m]),
+                        |j, g| (j != i).then(|| screen.bounds(i, j, g).1),
+                    );
+                }
+                // d̃² − e ≤ bound  ⇔  ½(1 − c)‖xⱼ‖² − xᵢ·xⱼ ≤ ½(bound + a − (1 − c)‖xᵢ‖²),
+                // a test of one subtraction per entry (the clamp at 0 only raises d̃² − e).
+                let threshold =
+                    0.5 * (cand.bound + screen.abs - (1.0 - screen.rel) * screen.sq_norms[i]);
+                let col = &gram.col_as_slice(q)[..m];
+                let mut push = |jj: usize, g: f64| {
+                    let j = r0 + jj;
+                    if j != i {
+                        let (lower, upper) = screen.bounds(i, j, g);
+                        cand.list.push(Candidate {
+                            lower,
+                            upper,
+                            index: j,
+                        });
+                    }
+                };
+                // Lanes of 8 make the common no-hit case a branch-free vector test.
+                let lanes = col.chunks_exact(LANES).zip(half.chunks_exact(LANES));
+                for (c, (gs, hs)) in lanes.enumerate() {
+                    let hit = gs
+                        .iter()
+                        .zip(hs)
+                        .fold(false, |acc, (&g, &h)| acc | (h - g <= threshold));
+                    if hit {
+                        for (l, (&g, &h)) in gs.iter().zip(hs).enumerate() {
+                            if h - g <= threshold {
+                                push(c * LANES + l, g);
+                            }
+                        }
+                    }
+                }
+                let tail = m - m % LANES;
+                for (jj, (&g, &h)) in col.iter().zip(half).enumerate().skip(tail) {
+                    if h - g <= threshold {
+                        push(jj, g);
+                    }
+                }
+                if cand.list.len() >= k && (cand.bound == f64::INFINITY || cand.list.len() > cap) {
+                    cand.prune(k, &mut scratch);
+                }
+            }
+        }
+        let mut exact: Vec<(f64, usize)> = Vec::new();
+        for (q, cand) in cands.iter_mut().enumerate() {
+            if cand.list.len() > k {
+                cand.prune(k, &mut scratch);
+            }
+            let xi = data.row(self.start + q);
+            exact.clear();
+            exact.extend(
+                cand.list
+                    .iter()
+                    .map(|c| (squared_distance(xi, data.row(c.index)), c.index)),
+            );
+            exact.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (t, &(d2, j)) in exact[..k].iter().enumerate() {
+                idx[q * k + t] = j;
+                dist[q * k + t] = d2.sqrt();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    fn random(n: usize, dim: usize, seed: u64, offset: f64) -> Dataset {
+        let mut rng = crate::rng::stream(seed, 0);
+        let v = (0..n * dim).map(|_| offset + rng.random::<f64>()).collect();
+        Dataset::from_row_major(v, n, dim).unwrap()
+    }
+
+    /// The oracle: all n − 1 direct distances, sorted by (distance, index).
+    fn brute_force(data: &Dataset, k: usize) -> Neighbours {
+        let n = data.len();
+        let (mut indices, mut distances) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let mut all: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| (squared_distance(data.row(i), data.row(j)).sqrt(), j))
+                .collect();
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            indices.extend(all[..k].iter().map(|p| p.1));
+            distances.extend(all[..k].iter().map(|p| p.0));
+        }
+        Neighbours {
+            k,
+            indices,
+            distances,
+        }
+    }
+
+    #[test]
+    fn matches_brute_force_on_random_data() {
+        for (n, dim, k, seed) in [
+            (50, 3, 5, 1),
+            (300, 7, 10, 2),
+            (61, 1, 60, 3),
+            (200, 20, 1, 4),
+        ] {
+            let data = random(n, dim, seed, 0.0);
+            let blocking = Blocking {
+                queries: 16,
+                references: 37,
+            };
+            assert_eq!(
+                k_nearest_with(&data, k, blocking).unwrap(),
+                brute_force(&data, k),
+                "n={n} D={dim} k={k}"
+            );
+            assert_eq!(k_nearest(&data, k).unwrap(), brute_force(&data, k));
+        }
+    }
+
+    #[test]
+    fn exact_despite_a_large_offset() {
+        // Points 10⁶ from the origin with spread 10⁻³: plain ‖x‖² + ‖y‖² − 2x·y would lose every digit.
+        let data = random(400, 5, 9, 0.0);
+        let far = Dataset::from_row_major(
+            data.as_slice().iter().map(|x| 1e6 + 1e-3 * x).collect(),
+            400,
+            5,
+        )
+        .unwrap();
+        let got = k_nearest_with(
+            &far,
+            8,
+            Blocking {
+                queries: 50,
+                references: 64,
+            },
+        )
+        .unwrap();
+        assert_eq!(got, brute_force(&far, 8));
+    }
+
+    #[test]
+    fn exact_when_the_screen_cannot_resolve_distances() {
+        // Two clusters of spread 10⁻³ at ±10⁶: centring cannot help, the screen's error (~10⁻³ in
+        // d²) swamps every within-cluster d² (~10⁻⁶), and only the error bounds keep it exact.
+        let base = random(300, 4, 11, 0.0);
+        let values = base
+            .rows()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                let centre = if i % 2 == 0 { 1e6 } else { -1e6 };
+                r.iter().map(move |x| centre + 1e-3 * x)
+            })
+            .collect();
+        let data = Dataset::from_row_major(values, 300, 4).unwrap();
+        let blocking = Blocking {
+            queries: 40,
+            references: 50,
+        };
+        assert_eq!(
+            k_nearest_with(&data, 6, blocking).unwrap(),
+            brute_force(&data, 6)
+        );
+    }
+
+    #[test]
+    fn ties_are_broken_by_index() {
+        // Integer points on a line: every interior point has two neighbours at distance 1.
+        let data = Dataset::from_row_major((0..10).map(f64::from).collect(), 10, 1).unwrap();
+        let nn = k_nearest(&data, 3).unwrap();
+        assert_eq!(nn.indices(5), &[4, 6, 3]);
+        assert_eq!(nn.distances(5), &[1.0, 1.0, 2.0]);
+        assert_eq!(nn.indices(0), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn duplicates_are_neighbours_at_distance_zero() {
+        let rows = vec![
+            vec![1.0, 2.0],
+            vec![5.0, 5.0],
+            vec![1.0, 2.0],
+            vec![1.0, 2.0],
+            vec![1.0, 3.0],
+        ];
+        let data = Dataset::from_rows(&rows).unwrap();
+        let nn = k_nearest(&data, 3).unwrap();
+        assert_eq!(nn.indices(0), &[2, 3, 4]);
+        assert_eq!(nn.distances(0), &[0.0, 0.0, 1.0]);
+        assert_eq!(nn.indices(3), &[0, 2, 4]);
+        assert_eq!(nn.len(), 5);
+        assert_eq!(nn.k(), 3);
+        assert_eq!(nn, brute_force(&data, 3));
+    }
+
+    #[test]
+    fn rejects_k_zero_and_k_at_least_n() {
+        let data = random(5, 2, 0, 0.0);
+        assert!(matches!(
+            k_nearest(&data, 0),
+            Err(Error::InvalidParameter { name: "k", .. })
+        ));
+        assert!(matches!(
+            k_nearest(&data, 5),
+            Err(Error::InvalidParameter { name: "k", .. })
+        ));
+        assert!(k_nearest(&data, 4).is_ok());
+    }
+
+    #[test]
+    fn rejects_empty_blocks() {
+        let data = random(5, 2, 0, 0.0);
+        let bad_q = Blocking {
+            queries: 0,
+            references: 4,
+        };
+        let bad_r = Blocking {
+            queries: 4,
+            references: 0,
+        };
+        assert!(matches!(
+            k_nearest_with(&data, 2, bad_q),
+            Err(Error::InvalidParameter {
+                name: "queries",
+                ..
+            })
+        ));
+        assert!(matches!(
+            k_nearest_with(&data, 2, bad_r),
+            Err(Error::InvalidParameter {
+                name: "references",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn independent_of_thread_count() {
+        let data = random(700, 6, 5, 3.0);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                k_nearest_with(
+                    &data,
+                    7,
+                    Blocking {
+                        queries: 32,
+                        references: 100,
+                    },
+                )
+                .unwrap()
+            })
+        };
+        let one = run(1);
+        let two = run(2);
+        assert_eq!(one.indices, two.indices);
+        let bits = |nn: &Neighbours| nn.distances.iter().map(|d| d.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one), bits(&two));
+    }
+}

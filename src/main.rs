@@ -1,0 +1,5 @@
+//! The `scoregeo` binary: a thin shell over [`scoregeo::cli`].
+
+fn main() -> std::process::ExitCode {
+    scoregeo::cli::main()
+}

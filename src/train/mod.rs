@@ -1,0 +1,1 @@
+//! Training score models by denoising score matching.

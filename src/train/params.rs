@@ -1,0 +1,503 @@
+//! Training settings: an unchecked builder ([`TrainParams`]) validated once into a [`Trainer`].
+
+use super::session::Session;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::score::mlp::{Activation, MlpConfig, Prediction};
+use crate::sde::{Frame, Sde};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The forward SDE family to train under; its parameters are derived from the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SdeKind {
+    /// Variance exploding: σ(t) = σ_min (σ_max/σ_min)^t with σ_max ≥ the data diameter.
+    Ve,
+    /// Variance preserving: β(t) = β_min + t(β_max − β_min).
+    Vp,
+}
+
+/// How the diffusion times of a training batch are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeSampling {
+    /// t ~ U(t_min, 1).
+    Uniform,
+    /// log σ(t) uniform between σ(t_min) and σ(1), mapped back to t (the same as `Uniform` for VE).
+    LogSigma,
+}
+
+/// When a training run stops.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Budget {
+    /// Train until the step counter reaches this value (a resumed run continues to it).
+    UntilStep(u64),
+    /// Train for this much more wall-clock time (not reproducible across machines).
+    Duration(Duration),
+}
+
+/// Unchecked training settings (a builder). [`TrainParams::default`] is the default recipe.
+///
+/// Every setting is serialised into the checkpoint, and the default model's cache key is a hash
+/// of these settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainParams {
+    sde: SdeKind,
+    sigma_min: f64,
+    beta_min: f64,
+    beta_max: f64,
+    t_min: Option<f64>,
+    time_sampling: TimeSampling,
+    hidden: usize,
+    depth: usize,
+    residual: bool,
+    activation: Activation,
+    prediction: Prediction,
+    budget: Budget,
+    batch: usize,
+    lr: f64,
+    warmup: u64,
+    grad_clip: f64,
+    ema_decay: f64,
+    weight_decay: f64,
+    val_fraction: f64,
+    max_val: usize,
+    eval_every: u64,
+    seed: u64,
+}
+
+/// Default number of optimisation steps of the recipe.
+pub const DEFAULT_STEPS: u64 = 4000;
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        Self {
+            sde: SdeKind::Ve,
+            sigma_min: 0.01,
+            beta_min: 0.1,
+            beta_max: 20.0,
+            t_min: None,
+            time_sampling: TimeSampling::Uniform,
+            hidden: 512,
+            depth: 4,
+            residual: true,
+            activation: Activation::Silu,
+            prediction: Prediction::Noise,
+            budget: Budget::UntilStep(DEFAULT_STEPS),
+            batch: 256,
+            lr: 1e-3,
+            warmup: 200,
+            grad_clip: 1.0,
+            ema_decay: 0.999,
+            weight_decay: 0.0,
+            val_fraction: 0.1,
+            max_val: 1000,
+            eval_every: 500,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainParams {
+    /// The SDE family (default VE).
+    pub fn sde(mut self, sde: SdeKind) -> Self {
+        self.sde = sde;
+        self
+    }
+
+    /// VE σ_min in model units, i.e. as a fraction of the data's RMS distance to its mean
+    /// (default 0.01). The default t₀ = 10⁻³ of the estimators reads the score at σ ≈ σ_min.
+    pub fn sigma_min(mut self, sigma_min: f64) -> Self {
+        self.sigma_min = sigma_min;
+        self
+    }
+
+    /// VP β_min and β_max (default 0.1 and 20).
+    pub fn beta(mut self, beta_min: f64, beta_max: f64) -> Self {
+        self.beta_min = beta_min;
+        self.beta_max = beta_max;
+        self
+    }
+
+    /// Smallest training time (default: 10⁻⁵ for VP, 0 for VE where σ(0) = σ_min > 0).
+    pub fn t_min(mut self, t_min: f64) -> Self {
+        self.t_min = Some(t_min);
+        self
+    }
+
+    /// How batch times are drawn (default uniform in t).
+    pub fn time_sampling(mut self, sampling: TimeSampling) -> Self {
+        self.time_sampling = sampling;
+        self
+    }
+
+    /// Width H of the hidden layers (default 512).
+    pub fn hidden(mut self, hidden: usize) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// Number L of hidden layers (default 4).
+    pub fn depth(mut self, depth: usize) -> Self {
+        self.depth = depth;
+        self
+    }
+
+    /// Residual connections around the H → H layers (default on).
+    pub fn residual(mut self, residual: bool) -> Self {
+        self.residual = residual;
+        self
+    }
+
+    /// Nonlinearity (default SiLU).
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// What the network predicts (default the noise ε).
+    pub fn prediction(mut self, prediction: Prediction) -> Self {
+        self.prediction = prediction;
+        self
+    }
+
+    /// Train until step `n` (default [`DEFAULT_STEPS`]).
+    pub fn steps(mut self, n: u64) -> Self {
+        self.budget = Budget::UntilStep(n);
+        self
+    }
+
+    /// Train for a wall-clock time instead of a number of steps.
+    pub fn time_budget(mut self, budget: Duration) -> Self {
+        self.budget = Budget::Duration(budget);
+        self
+    }
+
+    /// Points per batch B (default 256).
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Peak Adam learning rate (default 10⁻³).
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+
+    /// Steps of linear learning-rate warm-up (default 200; 0 for none).
+    pub fn warmup(mut self, steps: u64) -> Self {
+        self.warmup = steps;
+        self
+    }
+
+    /// Global gradient-norm clip (default 1; `f64::INFINITY` for none).
+    pub fn grad_clip(mut self, clip: f64) -> Self {
+        self.grad_clip = clip;
+        self
+    }
+
+    /// Decay of the exponential moving average of the weights (default 0.999).
+    pub fn ema_decay(mut self, decay: f64) -> Self {
+        self.ema_decay = decay;
+        self
+    }
+
+    /// Decoupled (AdamW) weight decay (default 0).
+    pub fn weight_decay(mut self, decay: f64) -> Self {
+        self.weight_decay = decay;
+        self
+    }
+
+    /// Fraction of the points held out for validation, at most `max_val` of them (default 0.1
+    /// and 1000; datasets under 10 points get no validation split).
+    pub fn validation(mut self, fraction: f64, max_val: usize) -> Self {
+        self.val_fraction = fraction;
+        self.max_val = max_val;
+        self
+    }
+
+    /// Steps between validation losses and periodic checkpoints (default 500).
+    pub fn eval_every(mut self, steps: u64) -> Self {
+        self.eval_every = steps;
+        self
+    }
+
+    /// Seed of the initial weights, the split, the batches and the noise (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Validates the settings once.
+    pub fn check(self) -> Result<Trainer> {
+        let positive = |name: &'static str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::param(name, format!("must be positive and finite, got {v}")))
+            }
+        };
+        positive("sigma_min", self.sigma_min)?;
+        positive("lr", self.lr)?;
+        if self.sde == SdeKind::Vp {
+            Sde::Vp { beta_min: self.beta_min, beta_max: self.beta_max }.check()?;
+        }
+        if let Some(t) = self.t_min {
+            if !(0.0..1.0).contains(&t) {
+                return Err(Error::param("t_min", format!("must lie in [0, 1), got {t}")));
+            }
+        }
+        if self.hidden == 0 {
+            return Err(Error::param("hidden", "the hidden width must be positive"));
+        }
+        if self.depth == 0 {
+            return Err(Error::param("depth", "need at least one hidden layer"));
+        }
+        if self.batch == 0 {
+            return Err(Error::param("batch", "the batch size must be positive"));
+        }
+        match self.budget {
+            Budget::UntilStep(0) => return Err(Error::param("steps", "need at least one step")),
+            Budget::Duration(d) if d.is_zero() => {
+                return Err(Error::param("time_budget", "the time budget must be positive"))
+            }
+            _ => {}
+        }
+        if !(self.grad_clip > 0.0) {
+            return Err(Error::param("grad_clip", format!("must be positive (∞ for none), got {}", self.grad_clip)));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(Error::param("ema_decay", format!("must lie in [0, 1), got {}", self.ema_decay)));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(Error::param("weight_decay", format!("must be ≥ 0, got {}", self.weight_decay)));
+        }
+        if !(0.0..=0.5).contains(&self.val_fraction) {
+            return Err(Error::param("validation", format!("the fraction must lie in [0, 0.5], got {}", self.val_fraction)));
+        }
+        if self.eval_every == 0 {
+            return Err(Error::param("eval_every", "must be positive"));
+        }
+        Ok(Trainer { params: self })
+    }
+
+    /// The budget.
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    /// Batch size B.
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// The seed.
+    pub fn seed_value(&self) -> u64 {
+        self.seed
+    }
+
+    /// Warm-up steps.
+    pub(crate) fn warmup_steps(&self) -> u64 {
+        self.warmup
+    }
+
+    /// Peak learning rate.
+    pub(crate) fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    /// Gradient-norm clip.
+    pub(crate) fn clip(&self) -> f64 {
+        self.grad_clip
+    }
+
+    /// EMA decay.
+    pub(crate) fn ema(&self) -> f64 {
+        self.ema_decay
+    }
+
+    /// AdamW weight decay.
+    pub(crate) fn decay(&self) -> f64 {
+        self.weight_decay
+    }
+
+    /// Steps between evaluations.
+    pub(crate) fn eval_interval(&self) -> u64 {
+        self.eval_every
+    }
+
+    /// Time sampling.
+    pub(crate) fn sampling(&self) -> TimeSampling {
+        self.time_sampling
+    }
+
+    /// The smallest training time for `sde`.
+    pub(crate) fn min_time(&self) -> f64 {
+        self.t_min.unwrap_or(match self.sde {
+            SdeKind::Ve => 0.0,
+            SdeKind::Vp => 1e-5,
+        })
+    }
+
+    /// Number of validation points for a dataset of n points.
+    pub(crate) fn val_count(&self, n: usize) -> usize {
+        if n < 10 {
+            return 0;
+        }
+        ((self.val_fraction * n as f64).round() as usize).min(self.max_val)
+    }
+
+    /// The standardisation of `data`: center = mean; scale = RMS distance to the mean (VE) or the
+    /// RMS coordinate deviation, RMS distance/√D (VP, so the data's total variance matches the
+    /// N(0, I) prior).
+    pub fn frame_for(&self, data: &Dataset) -> Result<Frame> {
+        if data.is_empty() {
+            return Err(Error::InvalidData("the dataset has no points".into()));
+        }
+        let (n, d) = (data.len(), data.dim());
+        let mut center = vec![0.0; d];
+        for row in data.rows() {
+            for (c, x) in center.iter_mut().zip(row) {
+                *c += x;
+            }
+        }
+        center.iter_mut().for_each(|c| *c /= n as f64);
+        let ms: f64 = data
+            .rows()
+            .map(|row| row.iter().zip(&center).map(|(x, c)| (x - c).powi(2)).sum::<f64>())
+            .sum::<f64>()
+            / n as f64;
+        let rms = ms.sqrt();
+        if !(rms > 0.0 && rms.is_finite()) {
+            return Err(Error::InvalidData("all points are identical: there is no spread to learn".into()));
+        }
+        let scale = match self.sde {
+            SdeKind::Ve => rms,
+            SdeKind::Vp => rms / (d as f64).sqrt(),
+        };
+        Ok(Frame { center, scale })
+    }
+
+    /// The SDE for `data` seen through `frame`: VE with σ_max = 2·max‖y − 0‖ ≥ the diameter in
+    /// model units (and at least 1), or VP with β_min, β_max.
+    pub fn sde_for(&self, data: &Dataset, frame: &Frame) -> Sde {
+        match self.sde {
+            SdeKind::Ve => {
+                let radius = data
+                    .rows()
+                    .map(|row| {
+                        row.iter().enumerate().map(|(j, x)| (x - frame.center_at(j)).powi(2)).sum::<f64>().sqrt()
+                    })
+                    .fold(0.0, f64::max)
+                    / frame.scale;
+                Sde::Ve { sigma_min: self.sigma_min, sigma_max: (2.0 * radius).max(1.0).max(self.sigma_min) }
+            }
+            SdeKind::Vp => Sde::Vp { beta_min: self.beta_min, beta_max: self.beta_max },
+        }
+    }
+
+    /// The network configuration for `data` (frame and SDE included).
+    pub fn config_for(&self, data: &Dataset) -> Result<MlpConfig> {
+        let frame = self.frame_for(data)?;
+        let sde = self.sde_for(data, &frame);
+        let mut config = MlpConfig::new(data.dim(), self.hidden, self.depth, sde);
+        config.activation = self.activation;
+        config.residual = self.residual;
+        config.prediction = self.prediction;
+        config.frame = frame;
+        config.check()?;
+        Ok(config)
+    }
+}
+
+/// Checked training settings: start sessions on datasets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trainer {
+    params: TrainParams,
+}
+
+impl Trainer {
+    /// The settings.
+    pub fn params(&self) -> &TrainParams {
+        &self.params
+    }
+
+    /// A new session on `data`: standardisation, SDE, validation split and seeded initial weights.
+    pub fn start(&self, data: &Dataset) -> Result<Session> {
+        Session::new(self.params.clone(), data)
+    }
+
+    /// Starts a session on `data` and trains it to the budget (no periodic checkpoints).
+    pub fn fit(&self, data: &Dataset) -> Result<Session> {
+        let mut session = self.start(data)?;
+        session.run(self.params.budget, None)?;
+        Ok(session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejects(p: TrainParams, name: &str) {
+        match p.check() {
+            Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("expected a `{name}` error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_check_names_its_parameter() {
+        let d = TrainParams::default;
+        rejects(d().hidden(0), "hidden");
+        rejects(d().depth(0), "depth");
+        rejects(d().batch(0), "batch");
+        rejects(d().steps(0), "steps");
+        rejects(d().time_budget(Duration::ZERO), "time_budget");
+        rejects(d().lr(-1.0), "lr");
+        rejects(d().lr(f64::NAN), "lr");
+        rejects(d().sigma_min(0.0), "sigma_min");
+        rejects(d().t_min(1.0), "t_min");
+        rejects(d().grad_clip(0.0), "grad_clip");
+        rejects(d().ema_decay(1.0), "ema_decay");
+        rejects(d().weight_decay(-0.1), "weight_decay");
+        rejects(d().validation(0.9, 10), "validation");
+        rejects(d().eval_every(0), "eval_every");
+        rejects(d().sde(SdeKind::Vp).beta(5.0, 1.0), "sde");
+        assert!(d().check().is_ok());
+        assert!(d().grad_clip(f64::INFINITY).check().is_ok());
+    }
+
+    #[test]
+    fn frame_is_mean_and_rms_distance() {
+        let data = Dataset::from_rows(&[vec![1.0, 0.0], vec![3.0, 0.0], vec![2.0, 2.0], vec![2.0, -2.0]]).unwrap();
+        let f = TrainParams::default().frame_for(&data).unwrap();
+        assert_eq!(f.center, vec![2.0, 0.0]);
+        // squared distances 1, 1, 4, 4: mean 2.5
+        assert!((f.scale - 2.5f64.sqrt()).abs() < 1e-12);
+        let vp = TrainParams::default().sde(SdeKind::Vp).frame_for(&data).unwrap();
+        assert!((vp.scale - 1.25f64.sqrt()).abs() < 1e-12);
+        // VE σ_max: farthest point at distance 2, i.e. 2/√2.5 model units, doubled
+        match TrainParams::default().sde_for(&data, &f) {
+            Sde::Ve { sigma_max, sigma_min } => {
+                assert!((sigma_max - 4.0 / 2.5f64.sqrt()).abs() < 1e-12);
+                assert_eq!(sigma_min, 0.01);
+            }
+            other => panic!("{other:?}"),
+        }
+        let same = Dataset::from_rows(&[vec![1.0, 1.0], vec![1.0, 1.0]]).unwrap();
+        assert!(TrainParams::default().frame_for(&same).is_err());
+    }
+
+    #[test]
+    fn validation_split_size() {
+        let p = TrainParams::default();
+        assert_eq!(p.val_count(5), 0);
+        assert_eq!(p.val_count(100), 10);
+        assert_eq!(p.val_count(50_000), 1000);
+    }
+}

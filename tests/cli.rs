@@ -1,0 +1,184 @@
+//! The real binary on good and bad input: outputs, exit codes, and error messages.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
+use scoregeo::Sde;
+use std::path::{Path, PathBuf};
+
+fn scoregeo() -> Command {
+    Command::cargo_bin("scoregeo").unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Points on a line segment in ℝ³ (ID 1), as CSV with a header.
+fn line_csv(dir: &Path) -> PathBuf {
+    let mut s = String::from("x,y,z\n");
+    for i in 0..400 {
+        let t = i as f64 / 400.0;
+        s += &format!("{},{},{}\n", t, 2.0 * t, -t);
+    }
+    write(dir, "line.csv", &s)
+}
+
+fn tiny_model(dir: &Path, dim: usize) -> PathBuf {
+    let (net, vm) = MlpScoreNet::init(MlpConfig::new(dim, 8, 1, Sde::vp_default()), &candle_core::Device::Cpu).unwrap();
+    let p = dir.join(format!("m{dim}.safetensors"));
+    net.save(&vm, &p).unwrap();
+    p
+}
+
+#[test]
+fn mixture_oracle_estimates_a_line_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let out = scoregeo()
+        .args(["id-estimate", data.to_str().unwrap(), "--model", "mixture", "--points", "10", "--format", "json", "--spectra"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["method"], "nb");
+    assert_eq!(v["ambient_dim"], 3);
+    assert_eq!(v["global_id"], 1.0);
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 10);
+    assert!(points.iter().all(|p| p["local_id"] == 1.0 && p["spectrum"].as_array().unwrap().len() == 3));
+    assert_eq!(v["settings"]["samples"], 12);
+    assert_eq!(v["settings"]["rule"], "maxgap");
+}
+
+#[test]
+fn seed_fixes_output_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let model = tiny_model(dir.path(), 3);
+    let run = |threads: &str| {
+        scoregeo()
+            .env("RAYON_NUM_THREADS", threads)
+            .args(["id-estimate", data.to_str().unwrap(), "--model", model.to_str().unwrap(), "--points", "30", "--seed", "5", "--format", "csv", "--spectra"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let one = run("1");
+    assert_eq!(one, run("2"));
+    assert!(String::from_utf8(one).unwrap().starts_with("index,local_id,s1,s2,s3\n"));
+}
+
+#[test]
+fn output_file_and_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let out = dir.path().join("res.json");
+    scoregeo()
+        .args(["id-estimate", data.to_str().unwrap(), "-m", "mixture", "--points", "5", "--format", "json", "-o", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_empty());
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["points"].as_array().unwrap().len(), 5);
+    scoregeo()
+        .args(["id-estimate", data.to_str().unwrap(), "-m", "mixture", "--points", "5"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("global ID    1.000"));
+}
+
+#[test]
+fn ragged_csv_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "ragged.csv", "1,2,3\n4,5\n");
+    scoregeo()
+        .args(["id-estimate", p.to_str().unwrap(), "-m", "mixture"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ragged.csv:2").and(predicate::str::contains("ragged row")));
+}
+
+#[test]
+fn nan_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "nan.csv", "a,b\n1,2\n3,nan\n");
+    scoregeo()
+        .args(["id-estimate", p.to_str().unwrap(), "-m", "mixture"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nan.csv:3:2").and(predicate::str::contains("non-finite")));
+}
+
+#[test]
+fn missing_file_is_a_runtime_error() {
+    scoregeo()
+        .args(["id-estimate", "/nonexistent/data.csv", "-m", "mixture"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/nonexistent/data.csv"));
+}
+
+#[test]
+fn model_dimension_must_match_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let model = tiny_model(dir.path(), 5);
+    scoregeo()
+        .args(["id-estimate", data.to_str().unwrap(), "--model", model.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("expects 5, found 3"));
+}
+
+#[test]
+fn corrupt_safetensors_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let model = tiny_model(dir.path(), 3);
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let broken = dir.path().join("broken.safetensors");
+    std::fs::write(&broken, bytes).unwrap();
+    scoregeo()
+        .args(["id-estimate", data.to_str().unwrap(), "--model", broken.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("broken.safetensors"));
+}
+
+#[test]
+fn unknown_config_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let model = tiny_model(dir.path(), 3);
+    // the same tensors without embedded config, and a side-car config with a stray key
+    let tensors = candle_core::safetensors::load(&model, &candle_core::Device::Cpu).unwrap();
+    let bare = dir.path().join("bare.safetensors");
+    candle_core::safetensors::save(&tensors, &bare).unwrap();
+    let mut cfg = serde_json::to_value(MlpConfig::new(3, 8, 1, Sde::vp_default())).unwrap();
+    cfg["learning_rate"] = serde_json::json!(0.1);
+    std::fs::write(bare.with_extension("json"), cfg.to_string()).unwrap();
+    scoregeo()
+        .args(["id-estimate", data.to_str().unwrap(), "--model", bare.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown field `learning_rate`").and(predicate::str::contains("bare.safetensors")));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let d = data.to_str().unwrap();
+    scoregeo().args(["id-estimate", d, "-m", "mixture", "--rule", "median"]).assert().code(2).stderr(predicate::str::contains("unknown rule"));
+    scoregeo().args(["id-estimate", d, "-m", "mixture", "--points", "0"]).assert().code(2);
+    scoregeo().args(["id-estimate", d, "-m", "mixture", "--t0=-1"]).assert().code(2).stderr(predicate::str::contains("t0"));
+    scoregeo().args(["id-estimate"]).assert().code(2);
+}

@@ -1,0 +1,537 @@
+//! Integration tests of `scoregeo::geometry`: a property battery run on every metric, the
+//! closed-form oracles (banana, river), and the numeric score-pullback solver against them and
+//! against circles and a swiss roll whose true geodesics are known.
+
+use faer::{Mat, MatRef};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRng, TestRunner};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use scoregeo::geometry::{
+    Affine, Diffeomorphism, DiscreteMetric, Euclidean, FlowDensity, GeodesicSolver, Immersion,
+    Initialisation, Metric, PullbackMetric, ScorePullback, Shear,
+};
+use scoregeo::score::analytic::GaussianMixture;
+use scoregeo::sde::Sde;
+use scoregeo::Dataset;
+use std::f64::consts::PI;
+
+/// Banana and river variances: thin (a₁) across the curve, wide (a₂) along it.
+const VARIANCES: [f64; 2] = [0.05, 4.0];
+
+fn dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+fn row(m: MatRef<'_, f64>, i: usize) -> Vec<f64> {
+    (0..m.ncols()).map(|j| m[(i, j)]).collect()
+}
+
+/// Tolerances of the battery: exact metrics get 1e-9, discrete ones their discretisation error.
+#[derive(Clone, Copy)]
+struct Tolerances {
+    /// relative, for symmetry, the triangle inequality and norms
+    rel: f64,
+    /// relative to 1 + ‖x − y‖, for exp∘log and geodesic endpoints
+    pos: f64,
+}
+
+/// The geomstats-style battery on random triples (x, y, z) and tangent vectors v:
+/// d(x, x) = 0, symmetry, triangle inequality, exp_x(log_x(y)) = y, γ(0) = x and γ(1) = y,
+/// ‖log_x(y)‖_x = d(x, y), and parallel transport keeps the norm.
+fn metric_battery<M: Metric>(name: &str, metric: &M, range: f64, cases: u32, tol: Tolerances) {
+    let d = metric.dim();
+    let point = prop::collection::vec(-range..range, d);
+    let config = Config::with_cases(cases);
+    let mut runner = TestRunner::new_with_rng(
+        config.clone(),
+        TestRng::deterministic_rng(config.rng_algorithm),
+    );
+    let strategy = (point.clone(), point.clone(), point, prop::collection::vec(-1.0..1.0f64, d));
+    let result = runner.run(&strategy, |(x, y, z, v)| {
+        let dxx = metric.distance(&x, &x).unwrap();
+        prop_assert!(dxx.abs() <= 1e-12, "d(x, x) = {dxx}");
+        let (dxy, dyx) = (metric.distance(&x, &y).unwrap(), metric.distance(&y, &x).unwrap());
+        prop_assert!((dxy - dyx).abs() <= tol.rel * dxy.max(1e-300), "symmetry {dxy} vs {dyx}");
+        let (dxz, dyz) = (metric.distance(&x, &z).unwrap(), metric.distance(&y, &z).unwrap());
+        prop_assert!(dxz <= (dxy + dyz) * (1.0 + tol.rel), "triangle {dxz} > {dxy} + {dyz}");
+        let scale = 1.0 + dist(&x, &y);
+        let log = metric.log(&x, &y).unwrap();
+        let back = metric.exp(&x, &log).unwrap();
+        prop_assert!(dist(&back, &y) <= tol.pos * scale, "exp(log) off by {}", dist(&back, &y));
+        let n = metric.norm(&x, &log).unwrap();
+        prop_assert!((n - dxy).abs() <= tol.rel * dxy.max(1e-300) + 1e-12, "‖log‖ {n} vs d {dxy}");
+        let ends = metric.geodesic(&x, &y, &[0.0, 1.0]).unwrap();
+        prop_assert!(dist(&row(ends.as_ref(), 0), &x) <= tol.pos * scale);
+        prop_assert!(dist(&row(ends.as_ref(), 1), &y) <= tol.pos * scale);
+        let moved = metric.parallel_transport(&x, &y, &v).unwrap();
+        let (before, after) = (metric.norm(&x, &v).unwrap(), metric.norm(&y, &moved).unwrap());
+        prop_assert!((before - after).abs() <= tol.rel * before + 1e-12, "PT norm {before} → {after}");
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+}
+
+/// φ⁻¹∘φ = id, φ∘φ⁻¹ = id, and the inverse push-forward inverts the push-forward.
+fn diffeomorphism_battery<P: Diffeomorphism>(name: &str, phi: &P, range: f64) {
+    let d = phi.dim();
+    let config = Config::with_cases(64);
+    let mut runner = TestRunner::new_with_rng(
+        config.clone(),
+        TestRng::deterministic_rng(config.rng_algorithm),
+    );
+    let strategy = (
+        prop::collection::vec(-range..range, d),
+        prop::collection::vec(-1.0..1.0f64, d),
+    );
+    let result = runner.run(&strategy, |(x, v)| {
+        let xm = MatRef::from_row_major_slice(&x, 1, d);
+        let vm = MatRef::from_row_major_slice(&v, 1, d);
+        let there = phi.forward(xm).unwrap();
+        let back = phi.inverse(there.as_ref()).unwrap();
+        prop_assert!(dist(&row(back.as_ref(), 0), &x) <= 1e-12 * (1.0 + range));
+        let again = phi.forward(phi.inverse(xm).unwrap().as_ref()).unwrap();
+        prop_assert!(dist(&row(again.as_ref(), 0), &x) <= 1e-12 * (1.0 + range));
+        let pushed = phi.push_forward(xm, vm).unwrap();
+        let pulled = phi.pull_back(xm, pushed.as_ref()).unwrap();
+        prop_assert!(dist(&row(pulled.as_ref(), 0), &v) <= 1e-12);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+}
+
+fn banana() -> PullbackMetric<Shear, Euclidean> {
+    PullbackMetric::closed_form(Shear::banana(2).unwrap(), &VARIANCES).unwrap()
+}
+
+fn river() -> PullbackMetric<Shear, Euclidean> {
+    PullbackMetric::closed_form(Shear::river(2).unwrap(), &VARIANCES).unwrap()
+}
+
+fn skew_affine() -> Affine {
+    let l = Mat::from_fn(3, 3, |i, j| [[1.5, 0.4, -0.2], [0.1, 0.8, 0.3], [-0.5, 0.2, 1.1]][i][j]);
+    Affine::new(l, vec![0.3, -1.0, 2.0]).unwrap()
+}
+
+const EXACT: Tolerances = Tolerances { rel: 1e-9, pos: 1e-9 };
+
+#[test]
+fn battery_on_exact_metrics() {
+    metric_battery("euclidean", &Euclidean::weighted(vec![1.0, 4.0, 0.25]).unwrap(), 5.0, 64, EXACT);
+    metric_battery("banana", &banana(), 4.0, 64, EXACT);
+    metric_battery("river", &river(), 4.0, 64, EXACT);
+    let affine = PullbackMetric::closed_form(skew_affine(), &[0.5, 1.0, 2.0]).unwrap();
+    metric_battery("affine", &affine, 4.0, 64, EXACT);
+    // the river of ℝ⁴ acts on the first two coordinates only
+    let river4 = PullbackMetric::closed_form(Shear::river(4).unwrap(), &[0.05, 4.0, 1.0, 0.5]);
+    metric_battery("river in R^4", &river4.unwrap(), 3.0, 32, EXACT);
+}
+
+#[test]
+fn battery_on_diffeomorphisms() {
+    diffeomorphism_battery("banana", &Shear::banana(3).unwrap(), 5.0);
+    diffeomorphism_battery("river", &Shear::river(2).unwrap(), 5.0);
+    diffeomorphism_battery("affine", &skew_affine(), 5.0);
+    diffeomorphism_battery("identity", &Affine::identity(4).unwrap(), 5.0);
+}
+
+/// The discrete calculus on the closed-form immersion A⁻¹φ: its discrete geodesics are exact,
+/// so only exp (shooting from the first node) and transport carry an O(1/N) error.
+#[test]
+fn battery_on_discrete_closed_form_metric() {
+    let solver = GeodesicSolver::params().nodes(17).tolerance(1e-9).check().unwrap();
+    let m = DiscreteMetric::new(banana(), solver);
+    metric_battery("discrete banana", &m, 3.0, 12, Tolerances { rel: 1e-5, pos: 1e-5 });
+}
+
+/// The score-pullback metric of the banana density: discrete geodesics, shooting and
+/// projection transport on F(x) = (√λx, c·s(x)).
+#[test]
+fn battery_on_score_pullback_metric() {
+    let density = FlowDensity::new(Shear::banana(2).unwrap(), VARIANCES.to_vec()).unwrap();
+    let pullback = ScorePullback::params()
+        .score_scale(VARIANCES[0])
+        .nodes(17)
+        .tolerance(1e-9)
+        .check()
+        .unwrap();
+    let m = pullback.metric(&density).unwrap();
+    metric_battery("score pullback", &m, 2.0, 12, Tolerances { rel: 2e-2, pos: 1e-4 });
+}
+
+/// φ⁻¹ by Newton's method on φ(x) = z, from forward passes and Jacobians only: an oracle for
+/// the hand-derived inverse.
+fn newton_inverse<P: Diffeomorphism>(phi: &P, z: &[f64]) -> Vec<f64> {
+    let d = z.len();
+    let mut x = z.to_vec();
+    for _ in 0..100 {
+        let xm = MatRef::from_row_major_slice(&x, 1, d);
+        let f = phi.forward(xm).unwrap();
+        let r: Vec<f64> = (0..d).map(|j| f[(0, j)] - z[j]).collect();
+        if r.iter().map(|a| a.abs()).fold(0.0, f64::max) < 1e-15 {
+            break;
+        }
+        let j = phi.jacobians(xm).unwrap().remove(0);
+        // 2×2 (or block-triangular) solve by Cramer on the first two coordinates; the others
+        // are the identity for the shears
+        let det = j[(0, 0)] * j[(1, 1)] - j[(0, 1)] * j[(1, 0)];
+        let dx0 = (r[0] * j[(1, 1)] - r[1] * j[(0, 1)]) / det;
+        let dx1 = (j[(0, 0)] * r[1] - j[(1, 0)] * r[0]) / det;
+        x[0] -= dx0;
+        x[1] -= dx1;
+        for k in 2..d {
+            x[k] -= r[k];
+        }
+    }
+    x
+}
+
+/// Closed-form oracle: geodesics are φ⁻¹ of straight lines, with φ⁻¹ taken numerically.
+#[test]
+fn closed_form_geodesics_are_inverse_images_of_lines() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let times: Vec<f64> = (0..100).map(|k| k as f64 / 99.0).collect();
+    for (name, metric) in [("banana", banana()), ("river", river())] {
+        let mut worst: f64 = 0.0;
+        for _ in 0..20 {
+            let x: Vec<f64> = (0..2).map(|_| rng.random_range(-4.0..4.0)).collect();
+            let y: Vec<f64> = (0..2).map(|_| rng.random_range(-4.0..4.0)).collect();
+            let curve = metric.geodesic(&x, &y, &times).unwrap();
+            let phi = metric.diffeomorphism();
+            let (px, py) = (
+                row(phi.forward(MatRef::from_row_major_slice(&x, 1, 2)).unwrap().as_ref(), 0),
+                row(phi.forward(MatRef::from_row_major_slice(&y, 1, 2)).unwrap().as_ref(), 0),
+            );
+            for (k, t) in times.iter().enumerate() {
+                let line: Vec<f64> = (0..2).map(|j| (1.0 - t) * px[j] + t * py[j]).collect();
+                let oracle = newton_inverse(phi, &line);
+                worst = worst.max(dist(&row(curve.as_ref(), k), &oracle));
+            }
+        }
+        assert!(worst < 1e-6, "{name}: geodesic off φ⁻¹(line) by {worst:e}");
+    }
+}
+
+/// The numeric solver on the closed-form immersion A⁻¹φ reproduces the exact geodesics: for
+/// this F the discrete Euler–Lagrange equations have the exact nodes γ(i/N) as solution.
+#[test]
+fn discrete_solver_on_closed_form_immersion_is_exact() {
+    let solver = GeodesicSolver::params().nodes(33).tolerance(1e-10).check().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let times: Vec<f64> = (0..33).map(|k| k as f64 / 32.0).collect();
+    for (name, metric) in [("banana", banana()), ("river", river())] {
+        let mut worst: f64 = 0.0;
+        for _ in 0..10 {
+            let x: Vec<f64> = (0..2).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let y: Vec<f64> = (0..2).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let g = solver.solve(&metric, &x, &y).unwrap();
+            assert!(g.converged(), "{name}: {}", g.termination());
+            let exact = metric.geodesic(&x, &y, &times).unwrap();
+            for i in 0..33 {
+                worst = worst.max(dist(&row(g.nodes(), i), &row(exact.as_ref(), i)));
+            }
+            let rel = (g.length() - metric.distance(&x, &y).unwrap()).abs() / g.length();
+            assert!(rel < 1e-8, "{name}: length off by {rel:e}");
+        }
+        assert!(worst < 1e-6, "{name}: discrete nodes off by {worst:e}");
+    }
+}
+
+/// Mean over the nodes of the distance from each node to the (densely sampled) curve.
+fn mean_distance_to_curve(nodes: MatRef<'_, f64>, curve: MatRef<'_, f64>) -> f64 {
+    (0..nodes.nrows())
+        .map(|i| {
+            let p = row(nodes, i);
+            (0..curve.nrows() - 1)
+                .map(|k| {
+                    let (a, b) = (row(curve, k), row(curve, k + 1));
+                    let ab: Vec<f64> = b.iter().zip(&a).map(|(u, v)| u - v).collect();
+                    let len2: f64 = ab.iter().map(|u| u * u).sum();
+                    let t = if len2 > 0.0 {
+                        (p.iter().zip(&a).zip(&ab).map(|((pj, aj), u)| (pj - aj) * u).sum::<f64>()
+                            / len2)
+                            .clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    let q: Vec<f64> = a.iter().zip(&ab).map(|(aj, u)| aj + t * u).collect();
+                    dist(&p, &q)
+                })
+                .fold(f64::INFINITY, f64::min)
+        })
+        .sum::<f64>()
+        / nodes.nrows() as f64
+}
+
+/// The score-pullback solver on the banana and river densities against the closed-form
+/// geodesics over 50 pairs drawn from each density. J_sᵀJ_s equals the closed-form metric
+/// DφᵀA⁻²Dφ only for isometric, flat φ; the shears are neither (‖Dφ‖ ≠ 1, ∇²φ₁ ≠ 0), so the
+/// curves agree to within the model error, stated here as tolerances on the mean distance from
+/// the numeric nodes to the closed-form curve.
+#[test]
+fn score_pullback_reproduces_closed_form_geodesics() {
+    let pullback = ScorePullback::params()
+        .score_scale(VARIANCES[0])
+        .nodes(33)
+        .check()
+        .unwrap();
+    let times: Vec<f64> = (0..400).map(|k| k as f64 / 399.0).collect();
+    for (name, shear, tolerance) in [
+        ("banana", Shear::banana(2).unwrap(), 0.05),
+        ("river", Shear::river(2).unwrap(), 0.08),
+    ] {
+        let density = FlowDensity::new(shear, VARIANCES.to_vec()).unwrap();
+        let closed = PullbackMetric::closed_form(shear, &VARIANCES).unwrap();
+        let metric = pullback.metric(&density).unwrap();
+        let samples = density.sample(100, 5).unwrap();
+        let (from, to) = (samples.as_mat().subrows(0, 50), samples.as_mat().subrows(50, 50));
+        let paths = metric.solve_pairs(from, to, None).unwrap();
+        let (mut shape, mut relative, mut converged) = (0.0, 0.0, 0);
+        for (p, g) in paths.iter().enumerate() {
+            let (x, y) = (row(from, p), row(to, p));
+            let curve = closed.geodesic(&x, &y, &times).unwrap();
+            let e = mean_distance_to_curve(g.nodes(), curve.as_ref());
+            shape += e / 50.0;
+            relative += e / dist(&x, &y) / 50.0;
+            converged += usize::from(g.converged());
+        }
+        println!(
+            "{name}: mean node-to-curve error {shape:.4} ({:.2}% of ‖x − y‖), {converged}/50 converged",
+            100.0 * relative
+        );
+        assert!(converged >= 45, "{name}: only {converged}/50 converged");
+        assert!(shape < tolerance, "{name}: mean error {shape} ≥ {tolerance}");
+    }
+}
+
+/// `n` points equally spaced on the unit circle in a random 2-plane of ℝ^`dim` (seeded), and
+/// the plane's orthonormal basis.
+fn circle(n: usize, dim: usize, seed: u64) -> (Dataset, [Vec<f64>; 2]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let g = Mat::from_fn(dim, 2, |_, _| rng.random_range(-1.0..1.0));
+    let q = g.qr().compute_thin_Q();
+    let basis = [row(q.transpose(), 0), row(q.transpose(), 1)];
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|k| {
+            let a = 2.0 * PI * k as f64 / n as f64;
+            (0..dim).map(|j| a.cos() * basis[0][j] + a.sin() * basis[1][j]).collect()
+        })
+        .collect();
+    (Dataset::from_rows(&rows).unwrap(), basis)
+}
+
+/// The point of the circle at angle a.
+fn on_circle(basis: &[Vec<f64>; 2], a: f64) -> Vec<f64> {
+    (0..basis[0].len())
+        .map(|j| a.cos() * basis[0][j] + a.sin() * basis[1][j])
+        .collect()
+}
+
+/// Distance from p to the unit circle spanned by `basis`.
+fn distance_to_circle(basis: &[Vec<f64>; 2], p: &[f64]) -> f64 {
+    let c: Vec<f64> = basis.iter().map(|b| b.iter().zip(p).map(|(u, v)| u * v).sum()).collect();
+    let in_plane = (c[0] * c[0] + c[1] * c[1]).sqrt();
+    let total2: f64 = p.iter().map(|v| v * v).sum();
+    ((in_plane - 1.0).powi(2) + (total2 - in_plane * in_plane).max(0.0)).sqrt()
+}
+
+/// The noised empirical distribution of a dense circle sample (h = 0, VE, σ(t₀) ≈ 0.05).
+fn circle_model(data: &Dataset) -> GaussianMixture {
+    GaussianMixture::new(data.clone(), 0.0, Sde::ve(2.0)).unwrap()
+}
+
+/// σ(t₀) = 0.05 for `Sde::ve(2.0)`: 0.01·200^t₀ = 0.05.
+fn circle_t0() -> f64 {
+    5f64.ln() / 200f64.ln()
+}
+
+/// Geodesics between far-apart points of a circle in ℝ¹⁰ stay on the circle (k-NN init).
+#[test]
+fn circle_geodesics_stay_on_the_circle() {
+    let (data, basis) = circle(500, 10, 1);
+    let model = circle_model(&data);
+    let metric = ScorePullback::params()
+        .t0(circle_t0())
+        .nodes(33)
+        .check()
+        .unwrap()
+        .metric(&model)
+        .unwrap();
+    let angles = [(0.0, 0.9 * PI), (0.3, 0.3 + 0.8 * PI), (1.0, 1.0 - 0.7 * PI), (2.0, 2.0 + 0.95 * PI)];
+    let from = Mat::from_fn(angles.len(), 10, |p, j| on_circle(&basis, angles[p].0)[j]);
+    let to = Mat::from_fn(angles.len(), 10, |p, j| on_circle(&basis, angles[p].1)[j]);
+    let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
+    for (p, g) in paths.iter().enumerate() {
+        assert!(matches!(g.initialisation(), Initialisation::KnnGraph { .. }));
+        let worst = (0..g.nodes().nrows())
+            .map(|i| distance_to_circle(&basis, &row(g.nodes(), i)))
+            .fold(0.0, f64::max);
+        let arc = (angles[p].1 - angles[p].0).abs();
+        println!(
+            "circle pair {p}: max distance to circle {worst:.4}, euclidean path length {:.4} (arc {arc:.4}), {} iterations, converged {}",
+            g.euclidean_length(),
+            g.iterations(),
+            g.converged()
+        );
+        assert!(worst < 0.1, "pair {p} leaves the circle by {worst}");
+        assert!((g.euclidean_length() / arc - 1.0).abs() < 0.05, "pair {p} does not go round");
+    }
+}
+
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// Score-pullback distances on a dense circle in ℝ¹⁰ track the arc length (100 pairs).
+#[test]
+fn circle_distances_track_arc_length() {
+    let (data, basis) = circle(400, 10, 2);
+    let model = circle_model(&data);
+    let metric = ScorePullback::params()
+        .t0(circle_t0())
+        .nodes(17)
+        .tolerance(1e-5)
+        .check()
+        .unwrap()
+        .metric(&model)
+        .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let pairs: Vec<(f64, f64)> =
+        (0..100).map(|_| (rng.random_range(0.0..2.0 * PI), rng.random_range(0.0..2.0 * PI))).collect();
+    let from = Mat::from_fn(100, 10, |p, j| on_circle(&basis, pairs[p].0)[j]);
+    let to = Mat::from_fn(100, 10, |p, j| on_circle(&basis, pairs[p].1)[j]);
+    let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
+    let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
+    let arcs: Vec<f64> = pairs
+        .iter()
+        .map(|(a, b)| {
+            let d = (a - b).abs();
+            d.min(2.0 * PI - d)
+        })
+        .collect();
+    let r = correlation(&lengths, &arcs);
+    println!("circle: correlation of score-pullback length with arc length {r:.5}");
+    assert!(r >= 0.99, "correlation {r}");
+}
+
+/// Score-pullback distances on a swiss roll in ℝ³ track the intrinsic distance (100 pairs):
+/// the roll (t cos t, h, t sin t) is isometric to the rectangle of (arc length s(t), h).
+#[test]
+fn swiss_roll_distances_track_intrinsic_distance() {
+    let arc = |t: f64| 0.5 * (t * (1.0 + t * t).sqrt() + t.asinh());
+    // invert s(t) by bisection to sample equally in arc length
+    let t_of = |s: f64| {
+        let (mut lo, mut hi) = (1.5 * PI, 3.0 * PI);
+        for _ in 0..80 {
+            let mid = 0.5 * (lo + hi);
+            if arc(mid) < s {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    };
+    let (s0, s1, height) = (arc(1.5 * PI), arc(3.0 * PI), 8.0);
+    let embed = |s: f64, h: f64| {
+        let t = t_of(s);
+        vec![t * t.cos(), h, t * t.sin()]
+    };
+    let (ns, nh) = (120, 24);
+    let rows: Vec<Vec<f64>> = (0..ns * nh)
+        .map(|k| {
+            let s = s0 + (s1 - s0) * (k / nh) as f64 / (ns - 1) as f64;
+            let h = height * (k % nh) as f64 / (nh - 1) as f64;
+            embed(s, h)
+        })
+        .collect();
+    let data = Dataset::from_rows(&rows).unwrap();
+    // σ(t₀) = 0.5: above the grid spacing (0.29 × 0.35), far below the gap between turns (2π)
+    let model = GaussianMixture::new(data.clone(), 0.0, Sde::ve(50.0)).unwrap();
+    let t0 = 50f64.ln() / 5000f64.ln();
+    let metric = ScorePullback::params()
+        .t0(t0)
+        .nodes(17)
+        .tolerance(1e-5)
+        .check()
+        .unwrap()
+        .metric(&model)
+        .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let margin = 1.0;
+    let intrinsic: Vec<[f64; 4]> = (0..100)
+        .map(|_| {
+            [
+                rng.random_range(s0 + margin..s1 - margin),
+                rng.random_range(margin..height - margin),
+                rng.random_range(s0 + margin..s1 - margin),
+                rng.random_range(margin..height - margin),
+            ]
+        })
+        .collect();
+    let from = Mat::from_fn(100, 3, |p, j| embed(intrinsic[p][0], intrinsic[p][1])[j]);
+    let to = Mat::from_fn(100, 3, |p, j| embed(intrinsic[p][2], intrinsic[p][3])[j]);
+    let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
+    let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
+    let truth: Vec<f64> = intrinsic
+        .iter()
+        .map(|q| ((q[0] - q[2]).powi(2) + (q[1] - q[3]).powi(2)).sqrt())
+        .collect();
+    let euclid: Vec<f64> = (0..100).map(|p| dist(&row(from.as_ref(), p), &row(to.as_ref(), p))).collect();
+    let r = correlation(&lengths, &truth);
+    println!(
+        "swiss roll: correlation with intrinsic distance {r:.5} (ambient Euclidean distance: {:.5})",
+        correlation(&euclid, &truth)
+    );
+    assert!(r >= 0.99, "correlation {r}");
+}
+
+/// The score immersion's Jacobians agree with finite differences of its forward map on a
+/// Gaussian mixture (so the geodesic gradient uses the right VJP).
+#[test]
+fn score_immersion_jacobian_matches_finite_differences() {
+    let (data, _) = circle(50, 3, 9);
+    let model = circle_model(&data);
+    let metric = ScorePullback::params().t0(0.4).check().unwrap().metric(&model).unwrap();
+    let imm = metric.immersion();
+    let x = [0.9, 0.2, -0.1];
+    let j = imm.jacobians(MatRef::from_row_major_slice(&x, 1, 3)).unwrap().remove(0);
+    let h = 1e-6;
+    for b in 0..3 {
+        let (mut p, mut m) = (x, x);
+        p[b] += h;
+        m[b] -= h;
+        let fp = imm.apply(MatRef::from_row_major_slice(&p, 1, 3)).unwrap();
+        let fm = imm.apply(MatRef::from_row_major_slice(&m, 1, 3)).unwrap();
+        for a in 0..6 {
+            let fd = (fp[(0, a)] - fm[(0, a)]) / (2.0 * h);
+            assert!((fd - j[(a, b)]).abs() < 1e-5 * (1.0 + fd.abs()), "{a}{b}: {fd} vs {}", j[(a, b)]);
+        }
+    }
+}
+
+#[test]
+fn zz_scratch() {
+    let m = PullbackMetric::closed_form(Shear::banana(2).unwrap(), &[0.1, 2.0]).unwrap();
+    for mem in [5usize, 10, 20, 40] {
+        for nodes in [9usize, 33] {
+            let solver = GeodesicSolver::params().nodes(nodes).memory(mem).tolerance(1e-10).max_iters(5000).check().unwrap();
+            let t = std::time::Instant::now();
+            let g = solver.solve(&m, &[-1.0, 2.5], &[0.5, -2.0]).unwrap();
+            println!("mem {mem} nodes {nodes}: iters {} evals {} grad {:e} {} conv {} {:?}", g.iterations(), g.evaluations(), g.gradient_norm(), g.termination(), g.converged(), t.elapsed());
+        }
+    }
+}
