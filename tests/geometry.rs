@@ -295,6 +295,7 @@ fn score_pullback_reproduces_closed_form_geodesics() {
         let (from, to) = (samples.as_mat().subrows(0, 50), samples.as_mat().subrows(50, 50));
         let paths = metric.solve_pairs(from, to, None).unwrap();
         let (mut shape, mut relative, mut converged) = (0.0, 0.0, 0);
+        for g in paths.iter().filter(|g| !g.converged()).take(5) { println!("{} {:e} {}", g.termination(), g.gradient_norm(), g.iterations()); }
         for (p, g) in paths.iter().enumerate() {
             let (x, y) = (row(from, p), row(to, p));
             let curve = closed.geodesic(&x, &y, &times).unwrap();
@@ -486,6 +487,11 @@ fn swiss_roll_distances_track_intrinsic_distance() {
     let to = Mat::from_fn(100, 3, |p, j| embed(intrinsic[p][2], intrinsic[p][3])[j]);
     let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
+    let its: u64 = paths.iter().map(|g| g.iterations()).sum();
+    let evs: u64 = paths.iter().map(|g| g.evaluations()).sum();
+    let conv = paths.iter().filter(|g| g.converged()).count();
+    println!("swiss: iterations {its} evaluations {evs} converged {conv}");
+    for g in paths.iter().take(5) { println!("{} {:e} {:?}", g.termination(), g.gradient_norm(), g.initialisation()); }
     let truth: Vec<f64> = intrinsic
         .iter()
         .map(|q| ((q[0] - q[2]).powi(2) + (q[1] - q[3]).powi(2)).sqrt())
@@ -525,13 +531,16 @@ fn score_immersion_jacobian_matches_finite_differences() {
 
 #[test]
 fn zz_scratch() {
+    use scoregeo::geometry::Preconditioner;
     let m = PullbackMetric::closed_form(Shear::banana(2).unwrap(), &[0.1, 2.0]).unwrap();
-    for mem in [5usize, 10, 20, 40] {
-        for nodes in [9usize, 33] {
-            let solver = GeodesicSolver::params().nodes(nodes).memory(mem).tolerance(1e-10).max_iters(5000).check().unwrap();
+    for pre in [Preconditioner::Laplacian, Preconditioner::Metric] {
+    for mem in [5usize, 10, 20] {
+        for nodes in [9usize, 33, 129] {
+            let solver = GeodesicSolver::params().nodes(nodes).memory(mem).tolerance(1e-10).max_iters(5000).preconditioner(pre).check().unwrap();
             let t = std::time::Instant::now();
             let g = solver.solve(&m, &[-1.0, 2.5], &[0.5, -2.0]).unwrap();
-            println!("mem {mem} nodes {nodes}: iters {} evals {} grad {:e} {} conv {} {:?}", g.iterations(), g.evaluations(), g.gradient_norm(), g.termination(), g.converged(), t.elapsed());
+            println!("{pre:?} mem {mem} nodes {nodes}: iters {} evals {} grad {:e} {} conv {} {:?}", g.iterations(), g.evaluations(), g.gradient_norm(), g.termination(), g.converged(), t.elapsed());
         }
+    }
     }
 }

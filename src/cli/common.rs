@@ -3,8 +3,9 @@
 use crate::data::{write_atomic, Dataset};
 use crate::error::Error;
 use crate::score::analytic::GaussianMixture;
-use crate::score::mlp::{default_device, MlpScoreNet};
-use crate::score::ScoreModel;
+use crate::score::mlp::{default_device, Prediction};
+use crate::score::pytorch::{Overrides, SdeKind};
+use crate::score::{load_score_model, ScoreModel};
 use crate::sde::Sde;
 use anyhow::Context;
 use std::io::Write;
@@ -44,10 +45,14 @@ pub fn read_data(path: &Path) -> anyhow::Result<Dataset> {
     Ok(Dataset::read(path)?)
 }
 
-/// What `--model` names: a model file, or an analytic oracle built on the data.
-#[derive(Clone, Debug, PartialEq)]
+/// What `--model` names: a model file, an analytic oracle built on the data, or the default.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum ModelSpec {
-    /// A model file (native safetensors).
+    /// The embedded default (`--model default`, or no `--model`): a model shipped for the data,
+    /// else one cached for it, else one trained now with the default recipe and cached.
+    #[default]
+    Default,
+    /// A model file (native safetensors, or a PyTorch checkpoint .pt/.pth/.ckpt).
     File(PathBuf),
     /// The Gaussian mixture on the data points with component standard deviation h.
     Mixture {
@@ -60,6 +65,9 @@ impl std::str::FromStr for ModelSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        if s == "default" {
+            return Ok(ModelSpec::Default);
+        }
         match s.strip_prefix("mixture") {
             Some("") => Ok(ModelSpec::Mixture { h: 0.0 }),
             Some(rest) => {
@@ -91,20 +99,108 @@ pub fn mixture_sde(data: &Dataset) -> Sde {
 
 /// Loads the model that `spec` names, for use on `data`.
 pub fn load_model(spec: &ModelSpec, data: &Dataset) -> anyhow::Result<Box<dyn ScoreModel>> {
+    load_model_with(spec, data, &ModelOverrides::default())
+}
+
+/// Loads the model that `spec` names, completing a PyTorch checkpoint with `overrides`.
+pub fn load_model_with(spec: &ModelSpec, data: &Dataset, overrides: &ModelOverrides) -> anyhow::Result<Box<dyn ScoreModel>> {
     Ok(match spec {
+        ModelSpec::Default => Box::new(default_model(data)?),
         ModelSpec::Mixture { h } => Box::new(GaussianMixture::new(data.clone(), h * h, mixture_sde(data))?),
         ModelSpec::File(path) => {
-            let net = MlpScoreNet::load(path, &default_device())
+            let net = load_score_model(path, &overrides.to_library(), &default_device())
                 .with_context(|| format!("cannot load the score model {}", path.display()))?;
-            Box::new(net)
+            if crate::score::pytorch::is_checkpoint(path) {
+                eprintln!("model: {}", net.describe());
+            }
+            net
         }
     })
+}
+
+/// Flags that complete or override what a PyTorch checkpoint does not say (its SDE, time input,
+/// parameterisation); native models fix these in their config.
+#[derive(clap::Args, Clone, Debug, Default, PartialEq)]
+pub struct ModelOverrides {
+    /// SDE of a PyTorch checkpoint: ve, vp or subvp.
+    #[arg(long, value_name = "KIND")]
+    pub sde: Option<SdeKind>,
+    /// σ_min of a VE SDE (PyTorch checkpoints; default 0.01).
+    #[arg(long, value_name = "S")]
+    pub sigma_min: Option<f64>,
+    /// σ_max of a VE SDE (PyTorch checkpoints).
+    #[arg(long, value_name = "S")]
+    pub sigma_max: Option<f64>,
+    /// β_min of a VP SDE (PyTorch checkpoints; default 0.1).
+    #[arg(long, value_name = "B")]
+    pub beta_min: Option<f64>,
+    /// β_max of a VP SDE (PyTorch checkpoints; default 20).
+    #[arg(long, value_name = "B")]
+    pub beta_max: Option<f64>,
+    /// The network sees S·t: 1 for t itself, 999 for the official ID code (PyTorch checkpoints).
+    #[arg(long, value_name = "S")]
+    pub time_scale: Option<f64>,
+    /// What a PyTorch network outputs: noise, score, scaled-score (σ·s) or data (x̂₀).
+    #[arg(long, value_name = "KIND", value_parser = parse_prediction)]
+    pub prediction: Option<Prediction>,
+}
+
+impl ModelOverrides {
+    /// The library's form of these flags.
+    pub fn to_library(&self) -> Overrides {
+        Overrides {
+            sde: self.sde,
+            sigma_min: self.sigma_min,
+            sigma_max: self.sigma_max,
+            beta_min: self.beta_min,
+            beta_max: self.beta_max,
+            time_scale: self.time_scale,
+            prediction: self.prediction,
+        }
+    }
+}
+
+fn parse_prediction(s: &str) -> Result<Prediction, String> {
+    match s.to_ascii_lowercase().replace('_', "-").as_str() {
+        "noise" | "eps" | "epsilon" => Ok(Prediction::Noise),
+        "score" => Ok(Prediction::Score),
+        "scaled-score" => Ok(Prediction::ScaledScore),
+        "data" | "x0" => Ok(Prediction::Data),
+        _ => Err(format!("`{s}`: expected noise, score, scaled-score or data")),
+    }
+}
+
+/// The embedded default model for `data` (see [`crate::train::default_model`]), saying on stderr
+/// where it came from. Shipped models are looked for in `datasets/models/` under the working
+/// directory and under the source tree this binary was built from.
+pub fn default_model(data: &Dataset) -> anyhow::Result<crate::score::mlp::MlpScoreNet> {
+    use crate::train::{CacheOptions, Provenance};
+    let shipped = [Path::new("."), Path::new(env!("CARGO_MANIFEST_DIR"))]
+        .iter()
+        .map(|root| root.join("datasets").join("models"))
+        .collect();
+    let options = CacheOptions { shipped, ..CacheOptions::default() };
+    let (net, path, provenance) =
+        crate::train::default_model(data, &options).context("cannot make the default score model")?;
+    match provenance {
+        Provenance::Shipped => eprintln!("model: shipped pre-trained model {}", path.display()),
+        Provenance::Cached => eprintln!("model: cached default model {} (same data, same recipe)", path.display()),
+        Provenance::Trained(r) => eprintln!(
+            "model: trained the default recipe ({} steps, {:.1} s, validation loss {}); cached at {}",
+            r.steps,
+            r.elapsed.as_secs_f64(),
+            r.val_loss.map_or("n/a".into(), |l| format!("{l:.4}")),
+            path.display()
+        ),
+    }
+    Ok(net)
 }
 
 /// The error shown when no model is given and no default can be made.
 pub fn model_required() -> anyhow::Error {
     anyhow::anyhow!(
         "a score model is needed: pass --model MODEL.safetensors (trained with `scoregeo train`), \
+         a PyTorch checkpoint --model MODEL.pth (see `scoregeo inspect-model`), \
          or --model mixture for the analytic Gaussian-mixture score of the data itself"
     )
 }

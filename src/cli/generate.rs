@@ -50,13 +50,13 @@ pub struct GenerateArgs {
     /// Initial MALA step size (banana, river; default 0.1, adapted during burn-in).
     #[arg(long)]
     pub step: Option<f64>,
-    /// MALA burn-in steps per chain (banana, river; default 2000).
+    /// MALA burn-in steps per chain (banana, river; default 3000).
     #[arg(long)]
     pub burn_in: Option<usize>,
-    /// MALA steps between kept samples (banana, river; default 25).
+    /// MALA steps between kept samples (banana, river; default 20).
     #[arg(long)]
     pub thin: Option<usize>,
-    /// Independent MALA chains (banana, river; default 64).
+    /// Independent MALA chains (banana, river; default n/4, rounded up).
     #[arg(long)]
     pub chains: Option<usize>,
 }
@@ -123,6 +123,7 @@ mod tests {
 
     #[test]
     fn flags_map_to_params() {
+        <Wrapper as clap::CommandFactory>::command().debug_assert();
         let args = parse(&[
             "spheres", "-o", "x.csv", "--dims", "2,3", "--radii", "1,0.5", "--n", "9", "--seed",
             "4",

@@ -2,7 +2,8 @@
 
 use super::common::{self, ModelSpec};
 use crate::data::Dataset;
-use crate::id::{IdEstimate, NormalBundle, PointSelection, Rule};
+use crate::id::classic::{LocalPca, Mle, TwoNn};
+use crate::id::{log_grid, Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection, Probe, Rule, Sweep};
 use crate::score::ScoreModel;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -15,6 +16,68 @@ use std::path::PathBuf;
 pub enum Method {
     /// Normal bundle: SVD of scores sampled around each point (Stanczuk, Batzolis et al. 2024).
     Nb,
+    /// Singular values of the score Jacobian at each point.
+    Jacobian,
+    /// FLIPD: D + σ²(tr ∇s + ‖s‖²) (Kamkari et al. 2024).
+    Flipd,
+    /// Levina–Bickel maximum likelihood (no model).
+    Mle,
+    /// TwoNN, ratio of the two nearest distances (no model).
+    Twonn,
+    /// Local PCA, Fukunaga–Olsen (no model).
+    Lpca,
+    /// Every applicable estimator, side by side with timings.
+    All,
+}
+
+impl Method {
+    /// Whether the method reads a score model.
+    pub fn needs_model(self) -> bool {
+        matches!(self, Method::Nb | Method::Jacobian | Method::Flipd)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Method::Nb => "nb",
+            Method::Jacobian => "jacobian",
+            Method::Flipd => "flipd",
+            Method::Mle => "mle",
+            Method::Twonn => "twonn",
+            Method::Lpca => "lpca",
+            Method::All => "all",
+        }
+    }
+}
+
+/// `--t0`: one time, or a log-spaced sweep `a:b:n`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum T0 {
+    /// One t₀.
+    At(f64),
+    /// n log-spaced t₀ from a to b.
+    Sweep(f64, f64, usize),
+}
+
+impl std::str::FromStr for T0 {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("`{v}` is not a number in --t0 {s}"));
+        match parts[..] {
+            [t] => Ok(T0::At(num(t)?)),
+            [a, b, n] => Ok(T0::Sweep(num(a)?, num(b)?, n.parse().map_err(|_| format!("`{n}` is not a count in --t0 {s}"))?)),
+            _ => Err(format!("`{s}`: expected T or a:b:n")),
+        }
+    }
+}
+
+/// Hutchinson probe distribution on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProbeArg {
+    /// ±1 entries.
+    Rademacher,
+    /// Standard normal entries.
+    Gaussian,
 }
 
 /// Output formats.
@@ -50,15 +113,18 @@ impl std::str::FromStr for Points {
 pub struct IdEstimateArgs {
     /// Dataset file (CSV with optional header, or .npy); rows are points.
     pub data: PathBuf,
-    /// Score model: a .safetensors file, or `mixture[:H]` for the analytic Gaussian-mixture score of DATA.
+    /// Score model: a .safetensors file, a PyTorch checkpoint (.pt/.pth/.ckpt), or `mixture[:H]` for the analytic Gaussian-mixture score of DATA.
     #[arg(long, short = 'm')]
     pub model: Option<ModelSpec>,
+    /// What a PyTorch checkpoint does not say.
+    #[command(flatten)]
+    pub model_overrides: common::ModelOverrides,
     /// Estimator.
     #[arg(long, value_enum, default_value_t = Method::Nb)]
     pub method: Method,
-    /// Diffusion time t₀ of the perturbation (default: 1e-3, σ(t₀) ≈ σ_min).
-    #[arg(long, conflicts_with = "sigma")]
-    pub t0: Option<f64>,
+    /// Diffusion time t₀ (default 1e-3, σ(t₀) ≈ σ_min), or a log-spaced sweep a:b:n whose plateau is reported.
+    #[arg(long, conflicts_with = "sigma", allow_hyphen_values = true)]
+    pub t0: Option<T0>,
     /// Perturbation scale σ in data units instead of --t0 (t₀ is solved for).
     #[arg(long)]
     pub sigma: Option<f64>,
@@ -71,6 +137,18 @@ pub struct IdEstimateArgs {
     /// Normal floor ν: singular values below ν·√K/σ are never normal directions.
     #[arg(long, default_value_t = 0.1)]
     pub normal_floor: f64,
+    /// Neighbours k of the classic estimators (mle, twonn's local values, lpca).
+    #[arg(long, default_value_t = 20)]
+    pub k: usize,
+    /// FLIPD: largest D with an exact trace; Hutchinson probes above.
+    #[arg(long, default_value_t = 32)]
+    pub exact_max_dim: usize,
+    /// FLIPD: Hutchinson probes per point.
+    #[arg(long, default_value_t = 8)]
+    pub probes: usize,
+    /// FLIPD: probe distribution.
+    #[arg(long, value_enum, default_value_t = ProbeArg::Rademacher)]
+    pub probe: ProbeArg,
     /// Number of points to evaluate (seeded choice), or `all`.
     #[arg(long, default_value = "all")]
     pub points: Points,
@@ -95,27 +173,173 @@ fn parse_rule(s: &str) -> Result<Rule, String> {
 /// Runs `id-estimate`.
 pub fn run(args: IdEstimateArgs) -> anyhow::Result<()> {
     let data = common::read_data(&args.data)?;
-    let spec = args.model.clone().ok_or_else(common::model_required)?;
-    let model = common::load_model(&spec, &data)?;
-    let mut estimate = match args.method {
-        Method::Nb => normal_bundle(&args, &spec, model.as_ref(), &data)?,
+    let report = if args.method == Method::All {
+        compare_all(&args, &data)?
+    } else {
+        let model = match args.method.needs_model() {
+            true => Some(resolve_model(&args, &data)?),
+            false => None,
+        };
+        let (mut estimate, sweep) = estimate(&args, args.method, model.as_ref().map(|(s, m)| (s, m.as_ref())), &data)?;
+        estimate.set_setting("data", json!(args.data.display().to_string()));
+        match args.format {
+            Format::Table => table(&estimate, sweep.as_ref()),
+            Format::Json => {
+                let mut v = to_json(&estimate, args.spectra);
+                if let Some(sw) = &sweep {
+                    attach_sweep(&mut v, sw);
+                }
+                format!("{}\n", serde_json::to_string_pretty(&v)?)
+            }
+            Format::Csv => csv(&estimate, args.spectra),
+        }
     };
-    estimate.set_setting("data", json!(args.data.display().to_string()));
-    let text = match args.format {
-        Format::Table => table(&estimate),
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&to_json(&estimate, args.spectra))?),
-        Format::Csv => csv(&estimate, args.spectra),
-    };
-    common::emit(args.output.as_deref(), &text)
+    common::emit(args.output.as_deref(), &report)
 }
 
-/// t₀ from --t0, --sigma, or (for the mixture oracle) a scale between point spacing and extent.
+fn resolve_model(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<(ModelSpec, Box<dyn ScoreModel>)> {
+    let spec = args.model.clone().ok_or_else(common::model_required)?;
+    let model = common::load_model_with(&spec, data, &args.model_overrides)?;
+    Ok((spec, model))
+}
+
+/// Runs one estimator (with a sweep when --t0 a:b:n): the estimate at the chosen t₀ and the sweep.
+fn estimate(args: &IdEstimateArgs, method: Method, model: Option<(&ModelSpec, &dyn ScoreModel)>, data: &Dataset) -> anyhow::Result<(IdEstimate, Option<Sweep>)> {
+    let classic = |e: crate::error::Result<IdEstimate>| -> anyhow::Result<(IdEstimate, Option<Sweep>)> { Ok((e?, None)) };
+    match method {
+        Method::Mle => return classic(Mle::params().k(args.k).check().and_then(|m| m.fit(data))),
+        Method::Twonn => return classic(TwoNn::params().check().and_then(|m| m.fit(data))),
+        Method::Lpca => return classic(LocalPca::params().k(args.k).check().and_then(|m| m.fit(data))),
+        Method::All => unreachable!("handled by compare_all"),
+        _ => {}
+    }
+    let (spec, model) = model.expect("score methods have a model");
+    let at = |t0: Option<f64>| -> crate::error::Result<IdEstimate> {
+        match method {
+            Method::Nb => {
+                let mut p = NormalBundle::params().rule(args.rule).normal_floor(args.normal_floor).points(args.points.0).seed(args.seed);
+                if let Some(t) = t0 {
+                    p = p.t0(t);
+                }
+                if let Some(k) = args.samples {
+                    p = p.samples(k);
+                }
+                p.check()?.fit(model, data)
+            }
+            Method::Jacobian => {
+                let mut p = JacobianSpectrum::params().rule(args.rule).normal_floor(args.normal_floor).points(args.points.0).seed(args.seed);
+                if let Some(t) = t0 {
+                    p = p.t0(t);
+                }
+                p.check()?.fit(model, data)
+            }
+            _ => {
+                let probe = match args.probe {
+                    ProbeArg::Rademacher => Probe::Rademacher,
+                    ProbeArg::Gaussian => Probe::Gaussian,
+                };
+                let mut p = Flipd::params().exact_max_dim(args.exact_max_dim).probes(args.probes).probe(probe).points(args.points.0).seed(args.seed);
+                if let Some(t) = t0 {
+                    p = p.t0(t);
+                }
+                p.check()?.fit(model, data)
+            }
+        }
+    };
+    if let Some(T0::Sweep(a, b, n)) = args.t0 {
+        let grid = log_grid(a, b, n)?;
+        let sweep = Sweep::run(&grid, |t| at(Some(t)))?;
+        let plateau = sweep.plateau();
+        let mut chosen = sweep.estimates()[plateau.index].clone();
+        chosen.set_setting("plateau", serde_json::to_value(&plateau)?);
+        return Ok((chosen, Some(sweep)));
+    }
+    let t0 = resolve_t0(args, spec, model, data)?;
+    let e = at(t0).with_context(|| format!("{} estimation failed", method.name()))?;
+    Ok((e, None))
+}
+
+/// Adds the sweep (grid, mean curve, per-point curves) to a JSON report.
+fn attach_sweep(v: &mut serde_json::Value, sweep: &Sweep) {
+    v["sweep"] = json!({ "t0": sweep.t0s(), "mean": sweep.mean_curve() });
+    let curves = sweep.curves();
+    if let Some(points) = v["points"].as_array_mut() {
+        for (p, c) in points.iter_mut().zip(curves) {
+            p["lid_curve"] = json!(c);
+        }
+    }
+}
+
+/// `--method all`: every applicable estimator with its time.
+fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
+    let model = match &args.model {
+        Some(_) => Some(resolve_model(args, data)?),
+        None => None,
+    };
+    let mut rows = Vec::new();
+    for method in [Method::Nb, Method::Jacobian, Method::Flipd, Method::Mle, Method::Twonn, Method::Lpca] {
+        if method.needs_model() && model.is_none() {
+            continue;
+        }
+        let start = std::time::Instant::now();
+        let (e, _) = estimate(args, method, model.as_ref().map(|(s, m)| (s, m.as_ref())), data)?;
+        rows.push((method, e, start.elapsed().as_secs_f64()));
+    }
+    let consensus = crate::id::median(&rows.iter().map(|r| r.1.global_id()).collect::<Vec<_>>());
+    Ok(match args.format {
+        Format::Json => {
+            let results: Vec<_> = rows
+                .iter()
+                .map(|(m, e, secs)| {
+                    let mut v = to_json(e, args.spectra);
+                    v["method"] = json!(m.name());
+                    v["seconds"] = json!(secs);
+                    v
+                })
+                .collect();
+            let v = json!({
+                "method": "all",
+                "ambient_dim": data.dim(),
+                "global_id": consensus,
+                "global": "median of the methods' global IDs",
+                "data": args.data.display().to_string(),
+                "results": results,
+                "points": [],
+                "settings": { "seed": args.seed, "k": args.k, "rule": args.rule.to_string() },
+            });
+            format!("{}\n", serde_json::to_string_pretty(&v)?)
+        }
+        Format::Table | Format::Csv => {
+            let mut s = String::from(if args.format == Format::Csv { "method,global_id,median_local_id,points,seconds\n" } else { "" });
+            if args.format == Format::Table {
+                let _ = writeln!(s, "{:<10} {:>10} {:>10} {:>8} {:>10}", "method", "global ID", "median", "points", "seconds");
+            }
+            for (m, e, secs) in &rows {
+                if args.format == Format::Csv {
+                    let _ = writeln!(s, "{},{},{},{},{secs}", m.name(), e.global_id(), e.median_local_id(), e.points().len());
+                } else {
+                    let _ = writeln!(s, "{:<10} {:>10.3} {:>10.2} {:>8} {:>10.3}", m.name(), e.global_id(), e.median_local_id(), e.points().len(), secs);
+                }
+            }
+            if args.format == Format::Table {
+                let _ = writeln!(s, "{:<10} {:>10.3}   (median of the methods)", "consensus", consensus);
+                if model.is_none() {
+                    let _ = writeln!(s, "(score-based methods need --model)");
+                }
+            }
+            s
+        }
+    })
+}
+
+/// t₀ from --t0, --sigma, or (for the mixture oracle) 1.5× the point spacing, where an
+/// empirical sample starts to look continuous (checked on spheres and lines in the tests).
 fn resolve_t0(args: &IdEstimateArgs, spec: &ModelSpec, model: &dyn ScoreModel, data: &Dataset) -> anyhow::Result<Option<f64>> {
     let to_time = |sigma: f64| -> anyhow::Result<f64> {
         let scale = model.frame().map_or(1.0, |f| f.scale);
         Ok(model.sde().time_for_sigma(sigma / scale)?)
     };
-    if let Some(t0) = args.t0 {
+    if let Some(T0::At(t0)) = args.t0 {
         return Ok(Some(t0));
     }
     if let Some(sigma) = args.sigma {
@@ -124,8 +348,9 @@ fn resolve_t0(args: &IdEstimateArgs, spec: &ModelSpec, model: &dyn ScoreModel, d
     if let ModelSpec::Mixture { h } = spec {
         // the empirical mixture looks like a manifold at scales above the point spacing
         let spacing = median_nn_distance(data);
-        let sigma = (4.0 * spacing).max(*h);
-        eprintln!("mixture oracle: σ = {sigma:.4e} (4 × median nearest-neighbour spacing; set --sigma to change)");
+        let sigma = (1.5 * spacing).max(*h);
+        static NOTE: std::sync::Once = std::sync::Once::new();
+        NOTE.call_once(|| eprintln!("mixture oracle: σ = {sigma:.4e} (1.5 × median nearest-neighbour spacing; set --sigma to change)"));
         return Ok(Some(to_time(sigma)?));
     }
     Ok(None)
@@ -148,23 +373,6 @@ fn median_nn_distance(data: &Dataset) -> f64 {
         .filter(|d| d.is_finite())
         .collect();
     crate::id::median(&nn)
-}
-
-fn normal_bundle(args: &IdEstimateArgs, spec: &ModelSpec, model: &dyn ScoreModel, data: &Dataset) -> anyhow::Result<IdEstimate> {
-    let mut params = NormalBundle::params()
-        .rule(args.rule)
-        .normal_floor(args.normal_floor)
-        .points(args.points.0)
-        .seed(args.seed)
-        .keep_spectra(true);
-    if let Some(t0) = resolve_t0(args, spec, model, data)? {
-        params = params.t0(t0);
-    }
-    if let Some(k) = args.samples {
-        params = params.samples(k);
-    }
-    let estimator = params.check()?;
-    estimator.fit(model, data).context("normal-bundle estimation failed")
 }
 
 /// The JSON report: method, ambient_dim, global_id, summaries, settings, points.
@@ -197,7 +405,7 @@ pub fn to_json(e: &IdEstimate, spectra: bool) -> serde_json::Value {
     })
 }
 
-fn table(e: &IdEstimate) -> String {
+fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "method       {}", e.method());
     let _ = writeln!(s, "ambient D    {}", e.ambient_dim());
@@ -205,6 +413,10 @@ fn table(e: &IdEstimate) -> String {
     let _ = writeln!(s, "points       {} (local ID mean {:.3}, median {})", e.points().len(), e.mean_local_id(), e.median_local_id());
     let hist: Vec<String> = e.histogram().iter().map(|(d, c)| format!("{d}: {c}")).collect();
     let _ = writeln!(s, "histogram    {}", hist.join(", "));
+    if let Some(sw) = sweep {
+        let curve: Vec<String> = sw.t0s().iter().zip(sw.mean_curve()).map(|(t, v)| format!("{t:.2e}: {v:.2}")).collect();
+        let _ = writeln!(s, "sweep        {}", curve.join(", "));
+    }
     for (k, v) in e.settings() {
         let _ = writeln!(s, "{k:<12} {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
     }

@@ -4,7 +4,11 @@
 //! Exit codes: 0 success, 1 runtime failure, 2 usage error (bad flags or parameter values).
 
 pub mod common;
+pub mod convert;
+pub mod generate;
 pub mod id_estimate;
+pub mod inspect;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,15 +28,27 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Sample a manifold with known intrinsic dimension (writes the data and a manifest).
+    Generate(generate::GenerateArgs),
+    /// Train a score model on a dataset by denoising score matching.
+    Train(train::TrainArgs),
     /// Estimate the intrinsic dimension of a dataset.
     IdEstimate(id_estimate::IdEstimateArgs),
+    /// Show a model file's tensors, architecture, SDE and what is still needed to use it.
+    InspectModel(inspect::InspectModelArgs),
+    /// Convert a PyTorch checkpoint into a native safetensors model.
+    Convert(convert::ConvertArgs),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::progress::set_quiet(cli.quiet);
     match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Train(args) => train::run(args),
         Command::IdEstimate(args) => id_estimate::run(args),
+        Command::InspectModel(args) => inspect::run(args),
+        Command::Convert(args) => convert::run(args),
     }
 }
 

@@ -116,6 +116,19 @@ pub struct GeodesicSolverParams {
     tolerance: f64,
     memory: usize,
     neighbours: usize,
+    preconditioner: Preconditioner,
+}
+
+/// The change of variables L-BFGS works in (see [`GeodesicSolverParams::preconditioner`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preconditioner {
+    /// Whiten by the path Laplacian and a single scalar metric scale ‖F(y) − F(x)‖/‖y − x‖:
+    /// no Jacobians needed; the anisotropy of the metric is left to L-BFGS.
+    Laplacian,
+    /// Whiten by the path Laplacian and the Cholesky factor of the metric DF(cᵢ)ᵀDF(cᵢ) at each
+    /// initial node: one batched Jacobian evaluation and O(N·D³) set-up, then near-isotropic
+    /// iterations. The default.
+    Metric,
 }
 
 impl Default for GeodesicSolverParams {
@@ -126,13 +139,14 @@ impl Default for GeodesicSolverParams {
             tolerance: 1e-7,
             memory: 10,
             neighbours: 10,
+            preconditioner: Preconditioner::Metric,
         }
     }
 }
 
 impl GeodesicSolverParams {
     /// The defaults: 32 nodes, at most 1000 L-BFGS iterations, tolerance 10⁻⁷, memory 10,
-    /// 10 graph neighbours.
+    /// 10 graph neighbours, metric preconditioning.
     pub fn new() -> Self {
         Self::default()
     }
@@ -149,8 +163,9 @@ impl GeodesicSolverParams {
         self
     }
 
-    /// Relative gradient tolerance τ > 0: converged when ‖∇E‖·‖y − x‖ ≤ τ·‖F(y) − F(x)‖²
-    /// (a scale-free test: ‖F(y) − F(x)‖² is a lower bound of E).
+    /// Relative tolerance τ > 0: converged when the gradient of E/(2N) in the preconditioned
+    /// coordinates (where the Hessian is ≈ I, so the gradient ≈ the remaining node displacement
+    /// in metric units) is at most τ·‖F(y) − F(x)‖.
     pub fn tolerance(mut self, tolerance: f64) -> Self {
         self.tolerance = tolerance;
         self
@@ -165,6 +180,13 @@ impl GeodesicSolverParams {
     /// Neighbours per point of the k-NN graph used for initialisation (≥ 1).
     pub fn neighbours(mut self, neighbours: usize) -> Self {
         self.neighbours = neighbours;
+        self
+    }
+
+    /// The preconditioner: [`Preconditioner::Metric`] (default) needs the Jacobians DF at the
+    /// initial nodes, [`Preconditioner::Laplacian`] does not (for large D or costly Jacobians).
+    pub fn preconditioner(mut self, preconditioner: Preconditioner) -> Self {
+        self.preconditioner = preconditioner;
         self
     }
 
@@ -276,7 +298,7 @@ impl DiscreteGeodesic {
         self.converged
     }
 
-    /// The final relative gradient norm ‖∇E‖·‖y − x‖ / ‖F(y) − F(x)‖².
+    /// The final relative gradient norm (see [`GeodesicSolverParams::tolerance`]).
     pub fn gradient_norm(&self) -> f64 {
         self.gradient_norm
     }
@@ -357,6 +379,11 @@ impl GeodesicSolver {
     /// Neighbours per point of the initialisation graph.
     pub fn neighbours(&self) -> usize {
         self.params.neighbours
+    }
+
+    /// The preconditioner.
+    pub fn preconditioner(&self) -> Preconditioner {
+        self.params.preconditioner
     }
 
     /// The discrete geodesic from x to y, initialised with the straight line.
@@ -460,90 +487,80 @@ impl GeodesicSolver {
         let ends = Mat::from_fn(2, d, |i, j| init[(if i == 0 { 0 } else { count - 1 }, j)]);
         let end_images = imm.apply(ends.as_ref())?;
         check_dim(imm.image_dim(), end_images.ncols(), "immersion image")?;
-        let chord = (0..d)
-            .map(|j| (ends[(1, j)] - ends[(0, j)]).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        let image_chord2: f64 = (0..end_images.ncols())
-            .map(|k| (end_images[(1, k)] - end_images[(0, k)]).powi(2))
-            .sum();
-        let mut problem = PathEnergy {
+        let chord = norm(&(0..d).map(|j| ends[(1, j)] - ends[(0, j)]).collect::<Vec<_>>());
+        let image_chord = norm(
+            &(0..end_images.ncols())
+                .map(|k| end_images[(1, k)] - end_images[(0, k)])
+                .collect::<Vec<_>>(),
+        );
+        let interior = init.as_ref().subrows(1, count - 2);
+        if count == 2 || image_chord == 0.0 || chord == 0.0 {
+            // nothing to optimise (two nodes) or coincident endpoints (every node at x)
+            let nodes = if chord == 0.0 {
+                Mat::from_fn(count, d, |_, j| ends[(0, j)])
+            } else {
+                init
+            };
+            return finish(imm, nodes, 0, 1, 0.0, true, "nothing to optimise".into(), initialisation);
+        }
+        let metric = match self.params.preconditioner {
+            Preconditioner::Metric => Some(metric_factors(imm, interior)?),
+            Preconditioner::Laplacian => None,
+        };
+        let problem = PathEnergy {
             imm,
             dim: d,
             segments: count - 1,
             first: row(end_images.as_ref(), 0),
             last: row(end_images.as_ref(), 1),
-            // E/scale has gradient ‖∇E‖·‖y − x‖/‖F(y) − F(x)‖²: the tolerance applies directly
-            scale: if chord > 0.0 { image_chord2 / chord } else { 1.0 },
+            base: (0..count - 2).flat_map(|i| row(interior, i)).collect(),
+            laplacian: laplacian_cholesky(count - 2),
+            metric,
+            scale: image_chord / chord,
             cache: Mutex::new(None),
         };
-        let param: Vec<f64> = (1..count - 1)
-            .flat_map(|i| (0..d).map(move |j| (i, j)))
-            .map(|(i, j)| init[(i, j)])
-            .collect();
-        if param.is_empty() || image_chord2 == 0.0 || !problem.scale.is_finite() {
-            // nothing to optimise (two nodes) or coincident endpoints
-            let images = problem.images(&param)?;
-            let energy = problem.energy_of(&images);
-            return Ok(DiscreteGeodesic {
-                length: problem.length_of(&images),
-                energy,
-                nodes: init,
-                iterations: 0,
-                evaluations: 1,
-                converged: true,
-                gradient_norm: 0.0,
-                termination: "nothing to optimise".into(),
-                initialisation,
-            });
-        }
-        let start_cost = problem.scaled_energy(&param)?;
-        let linesearch = MoreThuenteLineSearch::new();
-        let lbfgs = LBFGS::new(linesearch, self.memory())
-            .with_tolerance_grad(self.tolerance())
-            .and_then(|s| s.with_tolerance_cost(4.0 * f64::EPSILON * start_cost))
+        let start = vec![0.0; (count - 2) * d];
+        // in the preconditioned coordinates the Hessian is ≈ I, so ‖∇‖ ≈ the distance to the
+        // optimum in metric units: compare it with the length scale ‖F(y) − F(x)‖
+        let lbfgs = LBFGS::new(MoreThuenteLineSearch::new(), self.memory())
+            .with_tolerance_grad(self.tolerance() * image_chord)
+            .and_then(|s| s.with_tolerance_cost(0.0))
             .map_err(|e| Error::Numerical(format!("L-BFGS settings: {e}")))?;
-        let run = Executor::new(&problem, lbfgs)
-            .configure(|state| state.param(param.clone()).max_iters(self.max_iters()))
+        let result = Executor::new(&problem, lbfgs)
+            .configure(|state| {
+                state
+                    .param(start.clone())
+                    .max_iters(self.max_iters())
+                    .counting(true)
+            })
             .ctrlc(false)
-            .run();
-        let result = match run {
-            Ok(r) => r,
-            Err(e) => return Err(recover_error(e)),
-        };
+            .run()
+            .map_err(recover_error)?;
         let state = result.state();
-        let best = state
-            .get_best_param()
-            .cloned()
-            .unwrap_or_else(|| param.clone());
+        let best = state.get_best_param().cloned().unwrap_or(start);
         let termination = match state.get_termination_reason() {
             Some(TerminationReason::SolverExit(why)) => why.clone(),
             Some(r) => r.text().to_string(),
             None => "running".to_string(),
         };
-        let iterations = state.get_iter();
-        // argmin's counts, plus the first energy and the final gradient
-        let evaluations = state.get_func_counts().values().sum::<u64>() + 2;
-        // the final gradient decides convergence, whichever test stopped argmin
-        problem.cache = Mutex::new(None);
-        let gradient = problem.scaled_gradient(&best)?;
-        let gradient_norm = gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
-        let images = problem.images(&best)?;
+        // the gradient at the best point decides convergence, whichever test stopped argmin
+        let gradient_norm = norm(&problem.preconditioned_gradient(&best)?) / image_chord;
         let mut nodes = init;
-        for (k, v) in best.iter().enumerate() {
+        for (k, v) in problem.nodes_of(&best).iter().enumerate() {
             nodes[(1 + k / d, k % d)] = *v;
         }
-        Ok(DiscreteGeodesic {
+        // argmin's counts, plus the final gradient and the evaluation in `finish`
+        let evaluations = state.get_func_counts().values().sum::<u64>() + 2;
+        finish(
+            imm,
             nodes,
-            length: problem.length_of(&images),
-            energy: problem.energy_of(&images),
-            iterations,
+            state.get_iter(),
             evaluations,
-            converged: gradient_norm <= self.tolerance(),
             gradient_norm,
+            gradient_norm <= self.tolerance(),
             termination,
             initialisation,
-        })
+        )
     }
 
     /// The discrete exponential map: the N + 1 nodes of the discrete geodesic with c₀ = x and
@@ -706,39 +723,173 @@ fn recover_error(e: argmin::core::Error) -> Error {
     }
 }
 
-/// The path energy as an argmin problem over the interior nodes (row-major), divided by
-/// `scale`. The images of the last evaluated nodes are cached: the line search asks for the
-/// cost and then the gradient at the same point, which shares the forward pass.
+/// A [`DiscreteGeodesic`] with its length and energy evaluated on all nodes (one batched pass).
+#[allow(clippy::too_many_arguments)]
+fn finish<I: Immersion + ?Sized>(
+    imm: &I,
+    nodes: Mat<f64>,
+    iterations: u64,
+    evaluations: u64,
+    gradient_norm: f64,
+    converged: bool,
+    termination: String,
+    initialisation: Initialisation,
+) -> Result<DiscreteGeodesic> {
+    let images = imm.apply(nodes.as_ref())?;
+    let squares: Vec<f64> = (1..images.nrows())
+        .map(|i| {
+            (0..images.ncols())
+                .map(|k| (images[(i, k)] - images[(i - 1, k)]).powi(2))
+                .sum()
+        })
+        .collect();
+    Ok(DiscreteGeodesic {
+        length: squares.iter().map(|s| s.sqrt()).sum(),
+        energy: squares.len() as f64 * squares.iter().sum::<f64>(),
+        nodes,
+        iterations,
+        evaluations,
+        converged,
+        gradient_norm,
+        termination,
+        initialisation,
+    })
+}
+
+/// The bidiagonal Cholesky factor of the path Laplacian T = tridiag(−1, 2, −1) of size n:
+/// (diagonal, subdiagonal) of L with T = LLᵀ.
+fn laplacian_cholesky(n: usize) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(n);
+    let mut diag: f64 = 2f64.sqrt();
+    for _ in 0..n {
+        let sub = -1.0 / diag;
+        out.push((diag, sub));
+        diag = (2.0 - sub * sub).sqrt();
+    }
+    out
+}
+
+/// Upper-triangular R with RᵀR = DF(x)ᵀDF(x) at each row of `x` (None where the metric is
+/// numerically singular; those nodes fall back to the scalar scale).
+fn metric_factors<I: Immersion + ?Sized>(
+    imm: &I,
+    x: MatRef<'_, f64>,
+) -> Result<Vec<Option<Mat<f64>>>> {
+    Ok(imm
+        .jacobians(x)?
+        .iter()
+        .map(|j| {
+            let g = j.transpose() * j;
+            g.llt(faer::Side::Lower)
+                .ok()
+                .map(|llt| llt.L().transpose().to_owned())
+                .filter(|r| (0..r.nrows()).all(|k| r[(k, k)].is_finite() && r[(k, k)] > 0.0))
+        })
+        .collect())
+}
+
+/// The path energy as an argmin problem: E/(2N) over preconditioned coordinates u of the
+/// interior nodes, c = c⁰ + B(L⁻ᵀ ⊗ I)u, where T = LLᵀ is the path Laplacian and B is
+/// blockdiag(Rᵢ⁻¹) with RᵢᵀRᵢ = DF(cᵢ⁰)ᵀDF(cᵢ⁰) (or the scalar ‖F(y) − F(x)‖⁻¹‖y − x‖).
+/// Near c⁰ the Hessian of E/(2N) is ≈ T ⊗ G, so in u it is ≈ I: L-BFGS then needs few
+/// iterations whatever N and the anisotropy of the metric.
+///
+/// The images of the last evaluated nodes are cached: the line search asks for the cost and
+/// then the gradient at the same point, which share the forward pass.
 struct PathEnergy<'a, I: ?Sized> {
     imm: &'a I,
     dim: usize,
     segments: usize,
     first: Vec<f64>,
     last: Vec<f64>,
+    base: Vec<f64>,
+    laplacian: Vec<(f64, f64)>,
+    metric: Option<Vec<Option<Mat<f64>>>>,
     scale: f64,
     cache: Mutex<Option<(Vec<f64>, Mat<f64>)>>,
 }
 
 impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
-    /// F at the interior nodes, from the cache when the nodes are the last ones evaluated.
-    fn images(&self, param: &[f64]) -> Result<Mat<f64>> {
+    fn interior(&self) -> usize {
+        self.segments - 1
+    }
+
+    /// The interior nodes c(u), row-major.
+    fn nodes_of(&self, u: &[f64]) -> Vec<f64> {
+        let (n, d) = (self.interior(), self.dim);
+        // y = (L⁻ᵀ ⊗ I)u: back substitution with the upper bidiagonal Lᵀ
+        let mut y = u.to_vec();
+        for k in (0..n).rev() {
+            let (diag, sub) = self.laplacian[k];
+            for j in 0..d {
+                let next = if k + 1 < n { y[(k + 1) * d + j] } else { 0.0 };
+                y[k * d + j] = (y[k * d + j] - sub * next) / diag;
+            }
+        }
+        // δᵢ = Rᵢ⁻¹yᵢ (upper triangular), or yᵢ/scale
+        for k in 0..n {
+            let yk = &mut y[k * d..(k + 1) * d];
+            match self.metric.as_ref().and_then(|m| m[k].as_ref()) {
+                Some(r) => {
+                    for a in (0..d).rev() {
+                        let s: f64 = (a + 1..d).map(|b| r[(a, b)] * yk[b]).sum();
+                        yk[a] = (yk[a] - s) / r[(a, a)];
+                    }
+                }
+                None => yk.iter_mut().for_each(|v| *v /= self.scale),
+            }
+        }
+        y.iter().zip(&self.base).map(|(a, b)| a + b).collect()
+    }
+
+    /// The gradient in u from the gradient in c: (L⁻¹ ⊗ I)Bᵀ∇_c.
+    fn pull_gradient(&self, mut g: Vec<f64>) -> Vec<f64> {
+        let (n, d) = (self.interior(), self.dim);
+        for k in 0..n {
+            let gk = &mut g[k * d..(k + 1) * d];
+            match self.metric.as_ref().and_then(|m| m[k].as_ref()) {
+                Some(r) => {
+                    // Rᵀ is lower triangular: forward substitution
+                    for a in 0..d {
+                        let s: f64 = (0..a).map(|b| r[(b, a)] * gk[b]).sum();
+                        gk[a] = (gk[a] - s) / r[(a, a)];
+                    }
+                }
+                None => gk.iter_mut().for_each(|v| *v /= self.scale),
+            }
+        }
+        // (L⁻¹ ⊗ I): forward substitution with the lower bidiagonal L
+        for k in 0..n {
+            let (diag, _) = self.laplacian[k];
+            let sub = if k > 0 { self.laplacian[k - 1].1 } else { 0.0 };
+            for j in 0..d {
+                let prev = if k > 0 { g[(k - 1) * d + j] } else { 0.0 };
+                g[k * d + j] = (g[k * d + j] - sub * prev) / diag;
+            }
+        }
+        g
+    }
+
+    /// F at the interior nodes c(u), from the cache when u is the last point evaluated.
+    fn images(&self, u: &[f64]) -> Result<Mat<f64>> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((p, f)) = cache.as_ref() {
-            if p.as_slice() == param {
+            if p.as_slice() == u {
                 return Ok(f.clone());
             }
         }
-        let interior = MatRef::from_row_major_slice(param, param.len() / self.dim, self.dim);
-        let f = if param.is_empty() {
+        let f = if u.is_empty() {
             Mat::zeros(0, self.first.len())
         } else {
-            self.imm.apply(interior)?
+            let c = self.nodes_of(u);
+            self.imm
+                .apply(MatRef::from_row_major_slice(&c, self.interior(), self.dim))?
         };
-        *cache = Some((param.to_vec(), f.clone()));
+        *cache = Some((u.to_vec(), f.clone()));
         Ok(f)
     }
 
-    /// F(cᵢ) for i = 0..=N as a slice of the interior images or an endpoint.
+    /// F(cᵢ) for i = 0..=N: an endpoint or a row of the interior images.
     fn image(&self, images: &Mat<f64>, i: usize) -> Vec<f64> {
         if i == 0 {
             self.first.clone()
@@ -762,16 +913,14 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
             .collect()
     }
 
+    /// E = N Σᵢ ‖F(c_{i+1}) − F(cᵢ)‖².
     fn energy_of(&self, images: &Mat<f64>) -> f64 {
         self.segments as f64 * self.segment_squares(images).iter().sum::<f64>()
     }
 
-    fn length_of(&self, images: &Mat<f64>) -> f64 {
-        self.segment_squares(images).iter().map(|s| s.sqrt()).sum()
-    }
-
-    fn scaled_energy(&self, param: &[f64]) -> Result<f64> {
-        let e = self.energy_of(&self.images(param)?) / self.scale;
+    /// The objective E/(2N).
+    fn objective(&self, u: &[f64]) -> Result<f64> {
+        let e = self.energy_of(&self.images(u)?) / (2.0 * self.segments as f64);
         if e.is_finite() {
             Ok(e)
         } else {
@@ -781,12 +930,12 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
         }
     }
 
-    /// ∂E/∂cᵢ = 2N DF(cᵢ)ᵀ(2Fᵢ − F_{i−1} − F_{i+1}), divided by the scale.
-    fn scaled_gradient(&self, param: &[f64]) -> Result<Vec<f64>> {
-        let images = self.images(param)?;
+    /// ∂(E/2N)/∂cᵢ = DF(cᵢ)ᵀ(2Fᵢ − F_{i−1} − F_{i+1}) (one batched VJP), then pulled back to u.
+    fn preconditioned_gradient(&self, u: &[f64]) -> Result<Vec<f64>> {
+        let images = self.images(u)?;
         let m = images.ncols();
-        let factor = 2.0 * self.segments as f64 / self.scale;
-        let mut w = Mat::zeros(self.segments - 1, m);
+        let n = self.interior();
+        let mut w = Mat::zeros(n, m);
         for i in 1..self.segments {
             let (prev, here, next) = (
                 self.image(&images, i - 1),
@@ -794,17 +943,17 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
                 self.image(&images, i + 1),
             );
             for k in 0..m {
-                w[(i - 1, k)] = factor * (2.0 * here[k] - prev[k] - next[k]);
+                w[(i - 1, k)] = 2.0 * here[k] - prev[k] - next[k];
             }
         }
-        let interior = MatRef::from_row_major_slice(param, self.segments - 1, self.dim);
-        let g = self.imm.vjp(interior, w.as_ref())?;
-        let out: Vec<f64> = (0..g.nrows())
-            .flat_map(|i| (0..self.dim).map(move |j| (i, j)))
-            .map(|(i, j)| g[(i, j)])
-            .collect();
-        if out.iter().all(|v| v.is_finite()) {
-            Ok(out)
+        let c = self.nodes_of(u);
+        let g = self.imm.vjp(
+            MatRef::from_row_major_slice(&c, n, self.dim),
+            w.as_ref(),
+        )?;
+        let flat: Vec<f64> = (0..n).flat_map(|i| row(g.as_ref(), i)).collect();
+        if flat.iter().all(|v| v.is_finite()) {
+            Ok(self.pull_gradient(flat))
         } else {
             Err(Error::Numerical("non-finite path energy gradient".into()))
         }
@@ -815,8 +964,8 @@ impl<I: Immersion + ?Sized> CostFunction for &PathEnergy<'_, I> {
     type Param = Vec<f64>;
     type Output = f64;
 
-    fn cost(&self, param: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
-        Ok(self.scaled_energy(param)?)
+    fn cost(&self, u: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.objective(u)?)
     }
 }
 
@@ -824,8 +973,8 @@ impl<I: Immersion + ?Sized> Gradient for &PathEnergy<'_, I> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
 
-    fn gradient(&self, param: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
-        Ok(self.scaled_gradient(param)?)
+    fn gradient(&self, u: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.preconditioned_gradient(u)?)
     }
 }
 

@@ -46,7 +46,7 @@ pub use densities::FlowDensity;
 pub use diffeo::{Affine, Diffeomorphism, SecondDerivatives, Shear, ShearProfile};
 pub use discrete::{
     DiscreteGeodesic, DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion,
-    Initialisation,
+    Initialisation, Preconditioner,
 };
 pub use graph::KnnGraph;
 pub use metric::{Euclidean, Metric, PullbackMetric};

@@ -25,25 +25,16 @@
 
 use super::readoff::{read_off, Rule};
 use super::spectrum::singular_values_via_gram;
-use super::{IdEstimate, LocalEstimate};
+use super::{IdEstimate, LocalEstimate, PointSelection};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng;
-use crate::score::{check_dim, ScoreModel};
+use crate::score::ScoreModel;
 use faer::Mat;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
-
-/// Which points of the dataset to evaluate.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum PointSelection {
-    /// Every row.
-    All,
-    /// A seeded random subset of this many rows (all rows when the dataset is smaller).
-    Count(usize),
-}
 
 /// Unchecked settings of the normal-bundle estimator (a builder).
 #[derive(Clone, Debug)]
@@ -124,11 +115,7 @@ impl NormalBundleParams {
 
     /// Validates the settings once.
     pub fn check(self) -> Result<NormalBundle> {
-        if let Some(t0) = self.t0 {
-            if !(t0 > 0.0 && t0 <= 1.0) {
-                return Err(Error::param("t0", format!("must lie in (0, 1], got {t0}")));
-            }
-        }
+        super::check_t0(self.t0)?;
         if self.samples == Some(0) {
             return Err(Error::param("samples", "need at least one sample per point"));
         }
@@ -163,17 +150,11 @@ impl NormalBundle {
     /// `global_id` is the mean of the local IDs; the median and histogram are on the estimate.
     pub fn fit(&self, model: &dyn ScoreModel, data: &Dataset) -> Result<IdEstimate> {
         let p = &self.params;
-        check_dim(model.dim(), data.dim(), "the score model")?;
-        if data.is_empty() {
-            return Err(Error::InvalidData("the dataset has no points".into()));
-        }
+        super::check_inputs(model, data)?;
         let d = data.dim();
         let t0 = p.t0.unwrap_or_else(|| model.sde().default_t0());
         let k = p.samples.unwrap_or(4 * d);
-        let indices = match p.points {
-            PointSelection::All => (0..data.len()).collect(),
-            PointSelection::Count(m) => rng::choose_indices(data.len(), m, p.seed),
-        };
+        let indices = p.points.indices(data.len(), p.seed);
         let kernel = model.kernel(t0);
         // a normal direction's scores are −z/σ: K of them have singular value ≈ √K/σ
         let reference = (k as f64).sqrt() / kernel.std;

@@ -118,6 +118,13 @@ pub fn k_nearest_with(data: &Dataset, k: usize, blocking: Blocking) -> Result<Ne
         return Err(Error::param("references", "block size must be at least 1"));
     }
     let screen = Screen::new(data);
+    // Below MAX/8 every squared distance and bound stays finite: d² ≤ 2(‖xᵢ‖² + ‖xⱼ‖²).
+    if let Some(i) = screen.sq_norms.iter().position(|s| !(*s <= f64::MAX / 8.0)) {
+        return Err(Error::InvalidData(format!(
+            "row {} is too far from the mean for f64 squared distances; rescale the data",
+            i + 1
+        )));
+    }
     let mut indices = vec![0; n * k];
     let mut distances = vec![0.0; n * k];
     let chunk = blocking.queries * k;
@@ -510,6 +517,13 @@ mod tests {
             Err(Error::InvalidParameter { name: "k", .. })
         ));
         assert!(k_nearest(&data, 4).is_ok());
+    }
+
+    #[test]
+    fn rejects_coordinates_whose_squares_overflow() {
+        let data = Dataset::from_rows(&[vec![0.0], vec![1.0], vec![1e200]]).unwrap();
+        let err = k_nearest(&data, 1).unwrap_err();
+        assert!(err.to_string().contains("too far from the mean"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::style::{self, dr, fmt_num, GREY, PALETTE, VERMILLION};
 use super::{Figure, DEFAULT_SIZE};
 use crate::error::{Error, Result};
+use crate::id::IdEstimate;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -30,6 +31,22 @@ impl MethodResult {
             estimate,
             interval: None,
             seconds: None,
+        }
+    }
+
+    /// An estimator's global ID, with the inter-quartile range of its finite local IDs as the
+    /// interval (when there are at least two); the time is left for the caller to fill in.
+    pub fn from_estimate(estimate: &IdEstimate) -> Self {
+        let mut ids: Vec<f64> = estimate
+            .local_ids()
+            .into_iter()
+            .filter(|v| v.is_finite())
+            .collect();
+        ids.sort_by(f64::total_cmp);
+        Self {
+            interval: (ids.len() >= 2)
+                .then(|| (style::quantile(&ids, 0.25), style::quantile(&ids, 0.75))),
+            ..Self::new(estimate.method(), estimate.global_id())
         }
     }
 }
@@ -286,6 +303,29 @@ mod tests {
         assert_eq!(fmt_seconds(0.4123), "412.3 ms");
         assert_eq!(fmt_seconds(12.345), "12.35 s");
         assert_eq!(fmt_seconds(600.0), "10 min");
+    }
+
+    #[test]
+    fn result_from_estimate_carries_the_quartiles() {
+        use crate::id::LocalEstimate;
+        let points = [1.0, 2.0, 2.0, 3.0, 7.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| LocalEstimate {
+                index: i,
+                local_id: l,
+                spectrum: None,
+                readoff: None,
+            })
+            .collect();
+        let est = IdEstimate::new("twonn", 9, 2.4, points, Default::default());
+        let r = MethodResult::from_estimate(&est);
+        assert_eq!(
+            (r.name.as_str(), r.estimate, r.interval, r.seconds),
+            ("twonn", 2.4, Some((2.0, 3.0)), None)
+        );
+        let none = IdEstimate::new("mle", 9, 2.4, vec![], Default::default());
+        assert_eq!(MethodResult::from_estimate(&none).interval, None);
     }
 
     #[test]

@@ -71,6 +71,12 @@ impl GeodesicPlot {
                 "no geodesic paths to plot (empty paths)".into(),
             ));
         }
+        if let Some(p) = self.paths.iter().find(|p| p.nodes.is_empty()) {
+            return Err(Error::InvalidData(format!(
+                "path `{}` has no nodes",
+                p.label
+            )));
+        }
         let d = match self.cloud() {
             Some(data) => data.dim(),
             None => self
@@ -87,12 +93,6 @@ impl GeodesicPlot {
             )));
         }
         for p in &self.paths {
-            if p.nodes.is_empty() {
-                return Err(Error::InvalidData(format!(
-                    "path `{}` has no nodes",
-                    p.label
-                )));
-            }
             for (i, node) in p.nodes.iter().enumerate() {
                 if node.len() != d {
                     return Err(Error::DimensionMismatch {
@@ -358,9 +358,9 @@ mod tests {
     fn principal_axes_follow_the_spread() {
         // points spread along (1, 1, 0)/√2 (variance 2), a little along z, none along (1, −1, 0)
         let rows: Vec<Vec<f64>> = (-5..=5)
-            .map(|k| {
+            .map(|k: i32| {
                 let t = f64::from(k) / 5.0 * 2.0;
-                vec![1.0 + t, 2.0 + t, 0.1 * f64::from(k % 2)]
+                vec![1.0 + t, 2.0 + t, 0.1 * f64::from(k.rem_euclid(2)) - 0.05]
             })
             .collect();
         let refs: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();

@@ -3,6 +3,7 @@
 use super::style::{self, dr, fmt_num, BLUE, DARK_BLUE, VERMILLION};
 use super::{Figure, DEFAULT_SIZE};
 use crate::error::{Error, Result};
+use crate::id::IdEstimate;
 use plotters::chart::SeriesLabelPosition;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -45,6 +46,14 @@ impl IdHistogram {
             method: None,
             title: None,
             size: DEFAULT_SIZE,
+        }
+    }
+
+    /// The local IDs of an estimate, labelled with its method.
+    pub fn from_estimate(estimate: &IdEstimate) -> Self {
+        Self {
+            method: Some(estimate.method().to_string()),
+            ..Self::new(estimate.local_ids())
         }
     }
 
@@ -303,6 +312,27 @@ mod tests {
         assert_eq!(b.outline().first(), Some(&(-0.5, 0.0)));
         assert_eq!(b.outline()[2], (0.5, 0.0));
         assert_eq!(b.outline()[4], (1.5, 2.0));
+    }
+
+    #[test]
+    fn from_estimate_keeps_ids_and_method() {
+        use crate::id::LocalEstimate;
+        let points = [2.0, 3.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| LocalEstimate {
+                index: i,
+                local_id: l,
+                spectrum: None,
+                readoff: None,
+            })
+            .collect();
+        let est = IdEstimate::new("lpca", 4, 2.5, points, Default::default());
+        let h = IdHistogram::from_estimate(&est);
+        assert_eq!(
+            (h.local_ids, h.method, h.truth),
+            (vec![2.0, 3.0], Some("lpca".to_string()), None)
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::style::{self, dr, fmt_num, fmt_pow10, LogAxis, BLUE, DARK_BLUE, GREY, VERMILLION};
 use super::{Figure, DEFAULT_SIZE};
 use crate::error::{Error, Result};
+use crate::id::IdEstimate;
 use plotters::chart::SeriesLabelPosition;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -54,6 +55,45 @@ impl SpectrumPlot {
             title: None,
             size: DEFAULT_SIZE,
         }
+    }
+
+    /// The spectra kept by a spectral estimator (`nb`, `jacobian`), cut at the most common
+    /// per-point n̂ (ties: the smaller), annotated with the global ID and the recorded rule.
+    ///
+    /// Fails when the estimate carries no spectra (classic methods, or spectra not kept).
+    pub fn from_estimate(estimate: &IdEstimate) -> Result<Self> {
+        let d = estimate.ambient_dim();
+        let points = estimate.points();
+        let spectra: Vec<Vec<f64>> = points.iter().filter_map(|p| p.spectrum.clone()).collect();
+        if spectra.is_empty() {
+            return Err(Error::InvalidData(format!(
+                "the `{}` estimate carries no singular-value spectra to plot",
+                estimate.method()
+            )));
+        }
+        // n̂ from each point's read-off, else D − local ID
+        let cuts = points.iter().filter(|p| p.spectrum.is_some()).map(|p| {
+            let recorded = p
+                .readoff
+                .as_ref()
+                .and_then(|r| r.get("normal_dim"))
+                .and_then(|v| v.as_u64());
+            recorded.map_or_else(
+                || (d as f64 - p.local_id).round().clamp(0.0, d as f64) as usize,
+                |n| n as usize,
+            )
+        });
+        let mut counts = vec![0usize; d + 1];
+        for n in cuts {
+            counts[n.min(d)] += 1;
+        }
+        let mode = (0..=d).max_by_key(|&n| (counts[n], std::cmp::Reverse(n)));
+        let rule = match estimate.settings().get("rule") {
+            Some(serde_json::Value::String(r)) => r.clone(),
+            Some(other) => other.to_string(),
+            None => "not recorded".into(),
+        };
+        Ok(Self::new(spectra, mode, d, estimate.global_id(), rule))
     }
 
     fn check(&self) -> Result<()> {
@@ -323,6 +363,41 @@ mod tests {
         // a tiny positive value does not drag the floor below 10⁻¹² of the largest
         let sum = summarise(&[vec![1.0, 1e-300]], 2);
         assert_eq!(sum.floor, 1e-12);
+    }
+
+    #[test]
+    fn from_estimate_takes_the_most_common_cut() {
+        use crate::id::LocalEstimate;
+        use std::collections::BTreeMap;
+        let point = |i: usize, n: usize, recorded: bool| LocalEstimate {
+            index: i,
+            local_id: (3 - n) as f64,
+            spectrum: Some(vec![9.0, 8.0, 0.1]),
+            readoff: recorded.then(|| serde_json::json!({ "normal_dim": n, "rule": "maxgap" })),
+        };
+        let points = vec![
+            point(0, 2, true),
+            point(1, 1, true),
+            point(2, 2, false),
+            point(3, 1, false),
+        ];
+        let settings = BTreeMap::from([("rule".to_string(), serde_json::json!("ratio"))]);
+        let est = IdEstimate::new("nb", 3, 1.5, points, settings);
+        let fig = SpectrumPlot::from_estimate(&est).unwrap();
+        // n̂ = 1 and n̂ = 2 tie: the smaller wins
+        assert_eq!(
+            (fig.normal_dim, fig.spectra.len(), fig.ambient_dim),
+            (Some(1), 4, 3)
+        );
+        assert_eq!((fig.estimated_id, fig.rule.as_str()), (1.5, "ratio"));
+        let classic = IdEstimate::new("mle", 3, 1.5, vec![], BTreeMap::new());
+        let err = SpectrumPlot::from_estimate(&classic)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`mle` estimate carries no singular-value spectra"),
+            "{err}"
+        );
     }
 
     #[test]

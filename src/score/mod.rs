@@ -1,16 +1,51 @@
 //! Score models s(x, t) ≈ ∇ₓ log p_t(x), evaluated in batches (rows are points).
 //!
 //! Implementations: [`analytic`] oracles with exact scores (Gaussians on affine subspaces,
-//! isotropic Gaussian mixtures) and [`mlp`] networks in candle. Scores are returned in data
+//! isotropic Gaussian mixtures), [`mlp`] networks in candle, and networks trained in PyTorch
+//! ([`pytorch`]), all loaded by [`load_score_model`]. Scores are returned in data
 //! coordinates and f64; networks compute in f32 internally.
 
 pub mod analytic;
 pub mod mlp;
+pub mod pytorch;
 pub mod tensor;
 
 use crate::error::{Error, Result};
 use crate::sde::{Frame, Kernel, Sde};
 use faer::{Mat, MatRef};
+
+/// Loads any model file: a PyTorch checkpoint (`.pt`, `.pth`, `.ckpt`; see [`pytorch`]) completed
+/// by `overrides`, or a native safetensors file ([`mlp::MlpScoreNet`] or
+/// [`pytorch::SkipMlpScoreNet`], told apart by their config metadata).
+pub fn load_score_model(
+    path: &std::path::Path,
+    overrides: &pytorch::Overrides,
+    device: &candle_core::Device,
+) -> Result<Box<dyn ScoreModel>> {
+    if pytorch::is_checkpoint(path) {
+        return Ok(Box::new(pytorch::load(path, overrides, device)?));
+    }
+    if !overrides.is_empty() {
+        return Err(Error::param(
+            "model",
+            format!(
+                "--sde, --sigma-*, --beta-*, --time-scale and --prediction complete PyTorch checkpoints; \
+                 {} is a native model whose config fixes them",
+                path.display()
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let skip = safetensors::SafeTensors::read_metadata(&bytes)
+        .ok()
+        .and_then(|(_, m)| m.metadata().as_ref().map(|m| m.contains_key(pytorch::skip_mlp::SKIP_CONFIG_KEY)))
+        .unwrap_or(false);
+    Ok(if skip {
+        Box::new(pytorch::SkipMlpScoreNet::load(path, device)?)
+    } else {
+        Box::new(mlp::MlpScoreNet::load(path, device)?)
+    })
+}
 
 /// A (possibly learned) score function of a diffusion, batched over points.
 pub trait ScoreModel: Send + Sync {

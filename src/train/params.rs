@@ -11,6 +11,7 @@ use std::time::Duration;
 /// The forward SDE family to train under; its parameters are derived from the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum SdeKind {
     /// Variance exploding: σ(t) = σ_min (σ_max/σ_min)^t with σ_max ≥ the data diameter.
     Ve,
@@ -45,28 +46,28 @@ pub enum Budget {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainParams {
-    sde: SdeKind,
-    sigma_min: f64,
-    beta_min: f64,
-    beta_max: f64,
-    t_min: Option<f64>,
-    time_sampling: TimeSampling,
-    hidden: usize,
-    depth: usize,
-    residual: bool,
-    activation: Activation,
-    prediction: Prediction,
-    budget: Budget,
-    batch: usize,
-    lr: f64,
-    warmup: u64,
-    grad_clip: f64,
-    ema_decay: f64,
-    weight_decay: f64,
-    val_fraction: f64,
-    max_val: usize,
-    eval_every: u64,
-    seed: u64,
+    pub(super) sde: SdeKind,
+    pub(super) sigma_min: f64,
+    pub(super) beta_min: f64,
+    pub(super) beta_max: f64,
+    pub(super) t_min: Option<f64>,
+    pub(super) time_sampling: TimeSampling,
+    pub(super) hidden: usize,
+    pub(super) depth: usize,
+    pub(super) residual: bool,
+    pub(super) activation: Activation,
+    pub(super) prediction: Prediction,
+    pub(super) budget: Budget,
+    pub(super) batch: usize,
+    pub(super) lr: f64,
+    pub(super) warmup: u64,
+    pub(super) grad_clip: f64,
+    pub(super) ema_decay: f64,
+    pub(super) weight_decay: f64,
+    pub(super) val_fraction: f64,
+    pub(super) max_val: usize,
+    pub(super) eval_every: u64,
+    pub(super) seed: u64,
 }
 
 /// Default number of optimisation steps of the recipe.
@@ -288,51 +289,6 @@ impl TrainParams {
     /// The budget.
     pub fn budget(&self) -> Budget {
         self.budget
-    }
-
-    /// Batch size B.
-    pub fn batch_size(&self) -> usize {
-        self.batch
-    }
-
-    /// The seed.
-    pub fn seed_value(&self) -> u64 {
-        self.seed
-    }
-
-    /// Warm-up steps.
-    pub(crate) fn warmup_steps(&self) -> u64 {
-        self.warmup
-    }
-
-    /// Peak learning rate.
-    pub(crate) fn learning_rate(&self) -> f64 {
-        self.lr
-    }
-
-    /// Gradient-norm clip.
-    pub(crate) fn clip(&self) -> f64 {
-        self.grad_clip
-    }
-
-    /// EMA decay.
-    pub(crate) fn ema(&self) -> f64 {
-        self.ema_decay
-    }
-
-    /// AdamW weight decay.
-    pub(crate) fn decay(&self) -> f64 {
-        self.weight_decay
-    }
-
-    /// Steps between evaluations.
-    pub(crate) fn eval_interval(&self) -> u64 {
-        self.eval_every
-    }
-
-    /// Time sampling.
-    pub(crate) fn sampling(&self) -> TimeSampling {
-        self.time_sampling
     }
 
     /// The smallest training time for `sde`.

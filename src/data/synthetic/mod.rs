@@ -213,11 +213,11 @@ pub struct Params {
     pub image_size: Option<usize>,
     /// Initial MALA step size h (default 0.1, as in the pullback paper; adapted during burn-in).
     pub step: Option<f64>,
-    /// MALA burn-in steps per chain (default 2000).
+    /// MALA burn-in steps per chain (default 3000).
     pub burn_in: Option<usize>,
-    /// MALA steps between kept samples (default 25).
+    /// MALA steps between kept samples (default 20).
     pub thin: Option<usize>,
-    /// Number of independent MALA chains (default 64).
+    /// Number of independent MALA chains (default ⌈n/4⌉).
     pub chains: Option<usize>,
 }
 

@@ -7,8 +7,9 @@
 //!
 //! The neighbourhood must hold clearly more than d points for the d-th eigenvalue of a d-dimensional
 //! neighbourhood to clear α·λ₁ (the sample covariance of m points spreads its eigenvalues, roughly
-//! as the Marchenko–Pastur law with ratio d/m); the default k = 20 suits d up to about 5, larger d
-//! needs a larger k.
+//! as the Marchenko–Pastur law with ratio d/m). On uniform 8-balls with n = 4000 the default k = 20
+//! gives a mean of 7.93 (k = 10 only 6.56); larger d needs a larger k. On curved manifolds a large
+//! k lets curvature add directions, so k should stay small against the radius of curvature.
 //!
 //! The covariance is D×D; when m ≤ D the m×m Gram matrix of the centred neighbourhood, which has
 //! the same non-zero eigenvalues, is decomposed instead. Each point's spectrum (descending, length

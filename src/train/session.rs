@@ -1,0 +1,426 @@
+//! A training session: the network, its optimiser state, the standardised data and the loop.
+
+use super::checkpoint::{self, HistoryEntry, SaveMode, TrainState};
+use super::optim::{adam_step, learning_rate, ParamState, StepSettings};
+use super::params::{Budget, TimeSampling, TrainParams};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::rng;
+use crate::score::mlp::{default_device, MlpConfig, MlpScoreNet};
+use crate::sde::Sde;
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarBuilder;
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Mixed into the user's seed so training streams never coincide with a generator's streams.
+const SEED_TAG: u64 = 0x7472_6169_6e5f_6473; // "train_ds"
+/// Stream of the train/validation permutation.
+const SPLIT_STREAM: u64 = u64::MAX;
+/// Stream of the fixed validation noise.
+const VAL_STREAM: u64 = u64::MAX - 1;
+/// Streams of the initial weights: `INIT_STREAM − layer`.
+const INIT_STREAM: u64 = u64::MAX - 2;
+/// Rows per validation forward pass.
+const VAL_CHUNK: usize = 2048;
+
+/// Losses and timing of a session so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainReport {
+    /// Optimisation steps done.
+    pub steps: u64,
+    /// Mean training loss over the last evaluation interval.
+    pub train_loss: Option<f64>,
+    /// Validation loss of the EMA weights at the last evaluation.
+    pub val_loss: Option<f64>,
+    /// Training wall-clock time over all runs of the session.
+    pub elapsed: Duration,
+    /// Training points per second over the session.
+    pub samples_per_sec: f64,
+    /// Points used for training and held out.
+    pub n_train: usize,
+    /// Points held out for validation.
+    pub n_val: usize,
+}
+
+/// A training session (see the [module docs](super)): start one with
+/// [`Trainer::start`](super::Trainer::start) or [`Session::resume`], then [`Session::run`].
+pub struct Session {
+    params: TrainParams,
+    config: MlpConfig,
+    device: Device,
+    net: MlpScoreNet,
+    vars: Vec<Var>,
+    state: Vec<ParamState>,
+    step: u64,
+    /// Training points in model coordinates, row-major f32.
+    train: Vec<f32>,
+    /// Validation points with their fixed times and noise.
+    val: Option<Validation>,
+    data_hash: String,
+    history: Vec<HistoryEntry>,
+    elapsed: Duration,
+    /// Sum and count of training losses since the last evaluation.
+    running: (f64, u64),
+}
+
+/// The validation batch: noised points, noise and times drawn once from a fixed stream.
+struct Validation {
+    y: Vec<f32>,
+    z: Vec<f32>,
+    ts: Vec<f64>,
+}
+
+impl Session {
+    /// A new session on `data` with seeded initial weights.
+    pub(crate) fn new(params: TrainParams, data: &Dataset) -> Result<Self> {
+        let config = params.config_for(data)?;
+        let key = params.seed ^ SEED_TAG;
+        let state = config
+            .weight_shapes()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(layer, (name, (out, inp)))| {
+                // PyTorch's default: weights and biases U(−1/√fan_in, 1/√fan_in)
+                let bound = 1.0 / (inp as f64).sqrt();
+                let mut rng = rng::stream(key, INIT_STREAM - layer as u64);
+                let mut draw = |len: usize| -> Vec<f32> {
+                    (0..len).map(|_| (rng.random_range(-bound..bound)) as f32).collect()
+                };
+                let w = draw(out * inp);
+                let b = draw(out);
+                [
+                    ParamState::new(format!("{name}.weight"), vec![out, inp], w),
+                    ParamState::new(format!("{name}.bias"), vec![out], b),
+                ]
+            })
+            .collect();
+        Self::assemble(params, config, state, data)
+    }
+
+    /// Resumes the resumable checkpoint at `path` on the same `data` it was trained on.
+    pub fn resume(path: impl AsRef<Path>, data: &Dataset) -> Result<Self> {
+        let path = path.as_ref();
+        let mut loaded = checkpoint::read(path)?;
+        let bad = |message: String| Error::Model { path: Some(path.into()), message };
+        let ts = loaded.state.take().ok_or_else(|| bad("no training state: not written by `scoregeo train`".into()))?;
+        if !ts.resumable {
+            return Err(bad("saved without optimiser state (EMA weights only): it cannot be resumed".into()));
+        }
+        let hash = data.content_hash();
+        if ts.data_hash != hash {
+            return Err(bad(format!(
+                "was trained on other data (content hash {}…, this data {}…)",
+                &ts.data_hash[..12.min(ts.data_hash.len())],
+                &hash[..12]
+            )));
+        }
+        let config = loaded.config.clone();
+        let mut state = Vec::new();
+        for (name, (out, inp)) in config.weight_shapes() {
+            for (suffix, shape) in [("weight", vec![out, inp]), ("bias", vec![out])] {
+                let key = format!("{name}.{suffix}");
+                let value = loaded.take(&key, &shape, path)?;
+                let ema = loaded.take(&format!("ema.{key}"), &shape, path)?;
+                let m = loaded.take(&format!("optim.m.{key}"), &shape, path)?;
+                let v = loaded.take(&format!("optim.v.{key}"), &shape, path)?;
+                state.push(ParamState { name: key, shape, value, ema, m, v });
+            }
+        }
+        let mut session = Self::assemble(ts.params, config, state, data)?;
+        session.step = ts.step;
+        session.elapsed = Duration::from_secs_f64(ts.history.last().map_or(0.0, |h| h.elapsed_s));
+        session.history = ts.history;
+        Ok(session)
+    }
+
+    /// Builds the session around given weights: split, standardised buffers, candle variables.
+    fn assemble(params: TrainParams, config: MlpConfig, state: Vec<ParamState>, data: &Dataset) -> Result<Self> {
+        crate::score::check_dim(config.dim, data.dim(), "the training config")?;
+        if data.is_empty() {
+            return Err(Error::InvalidData("the dataset has no points".into()));
+        }
+        let device = default_device();
+        let key = params.seed ^ SEED_TAG;
+        let n = data.len();
+        let n_val = params.val_count(n);
+        let mut order: Vec<usize> = (0..n).collect();
+        // Fisher–Yates with the split stream
+        let mut rng = rng::stream(key, SPLIT_STREAM);
+        for i in (1..n).rev() {
+            order.swap(i, rng.random_range(0..=i));
+        }
+        let to_model = |rows: &[usize]| -> Vec<f32> {
+            let f = &config.frame;
+            rows.iter()
+                .flat_map(|&i| data.row(i).iter().enumerate().map(|(j, x)| ((x - f.center_at(j)) / f.scale) as f32))
+                .collect()
+        };
+        let (val_rows, train_rows) = order.split_at(n_val);
+        let train = to_model(train_rows);
+        let val = (n_val > 0).then(|| {
+            let clean = to_model(val_rows);
+            let mut rng = rng::stream(key, VAL_STREAM);
+            let (mut y, mut z, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+            for row in clean.chunks_exact(config.dim) {
+                let t = sample_time(&params, &config.sde, &mut rng);
+                noise_row(&config.sde, t, row, &mut rng, &mut y, &mut z);
+                ts.push(t);
+            }
+            Validation { y, z, ts }
+        });
+        let tensors: HashMap<String, Tensor> = state
+            .iter()
+            .map(|p| Ok((p.name.clone(), Tensor::from_slice(&p.value, p.shape.as_slice(), &device)?)))
+            .collect::<Result<_>>()?;
+        let vars: Vec<Var> =
+            state.iter().map(|p| Var::from_tensor(&tensors[&p.name])).collect::<candle_core::Result<_>>()?;
+        let named: HashMap<String, Tensor> =
+            state.iter().zip(&vars).map(|(p, v)| (p.name.clone(), v.as_tensor().clone())).collect();
+        let net = MlpScoreNet::new(config.clone(), VarBuilder::from_tensors(named, DType::F32, &device))?;
+        Ok(Self {
+            params,
+            config,
+            device,
+            net,
+            vars,
+            state,
+            step: 0,
+            train,
+            val,
+            data_hash: data.content_hash(),
+            history: Vec::new(),
+            elapsed: Duration::ZERO,
+            running: (0.0, 0),
+        })
+    }
+
+    /// The settings of the session.
+    pub fn params(&self) -> &TrainParams {
+        &self.params
+    }
+
+    /// The network configuration (frame and SDE included).
+    pub fn config(&self) -> &MlpConfig {
+        &self.config
+    }
+
+    /// Optimisation steps done.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The loss history (one entry per evaluation).
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
+    }
+
+    /// The raw weights, by checkpoint key.
+    pub fn raw_weights(&self) -> Vec<(&str, &[f32])> {
+        self.state.iter().map(|p| (p.name.as_str(), p.value.as_slice())).collect()
+    }
+
+    /// The EMA weights, by checkpoint key (without the `ema.` prefix).
+    pub fn ema_weights(&self) -> Vec<(&str, &[f32])> {
+        self.state.iter().map(|p| (p.name.as_str(), p.ema.as_slice())).collect()
+    }
+
+    /// The network with the EMA weights (what a saved checkpoint loads as).
+    pub fn model(&self) -> Result<MlpScoreNet> {
+        let tensors: HashMap<String, Tensor> = self
+            .state
+            .iter()
+            .map(|p| Ok((p.name.clone(), Tensor::from_slice(&p.ema, p.shape.as_slice(), &self.device)?)))
+            .collect::<Result<_>>()?;
+        MlpScoreNet::new(self.config.clone(), VarBuilder::from_tensors(tensors, DType::F32, &self.device))
+    }
+
+    /// Losses and timing so far.
+    pub fn report(&self) -> TrainReport {
+        let last = self.history.last();
+        let secs = self.elapsed.as_secs_f64();
+        TrainReport {
+            steps: self.step,
+            train_loss: last.and_then(|h| h.train_loss),
+            val_loss: last.and_then(|h| h.val_loss),
+            elapsed: self.elapsed,
+            samples_per_sec: if secs > 0.0 { (self.step * self.params.batch as u64) as f64 / secs } else { 0.0 },
+            n_train: self.train.len() / self.config.dim,
+            n_val: self.val.as_ref().map_or(0, |v| v.ts.len()),
+        }
+    }
+
+    /// Trains until the budget is spent, with a progress bar on stderr; evaluates every
+    /// `eval_every` steps and at the end, and then writes a resumable checkpoint to
+    /// `checkpoint` when one is given.
+    pub fn run(&mut self, budget: Budget, checkpoint: Option<&Path>) -> Result<()> {
+        let start = Instant::now();
+        let before = self.elapsed;
+        let bar = match budget {
+            Budget::UntilStep(n) => {
+                let bar = crate::progress::bar(n, "training");
+                bar.set_position(self.step.min(n));
+                bar
+            }
+            Budget::Duration(d) => crate::progress::bar(d.as_secs().max(1), "training"),
+        };
+        let done = |s: &Self| match budget {
+            Budget::UntilStep(n) => s.step >= n,
+            Budget::Duration(d) => start.elapsed() >= d,
+        };
+        while !done(self) {
+            let loss = self.train_step()?;
+            if !loss.is_finite() {
+                bar.abandon();
+                return Err(Error::Numerical(format!(
+                    "training loss became {loss} at step {}; try a smaller --lr",
+                    self.step
+                )));
+            }
+            self.running.0 += loss;
+            self.running.1 += 1;
+            self.elapsed = before + start.elapsed();
+            if self.step % self.params.eval_every == 0 {
+                self.evaluate()?;
+                if let Some(path) = checkpoint {
+                    self.save(path, SaveMode::Resumable)?;
+                }
+            }
+            bar.set_message(format!("loss {:.4}", self.running.0 / self.running.1.max(1) as f64));
+            match budget {
+                Budget::UntilStep(_) => bar.set_position(self.step),
+                Budget::Duration(_) => bar.set_position(start.elapsed().as_secs()),
+            }
+        }
+        bar.finish_and_clear();
+        self.elapsed = before + start.elapsed();
+        if self.history.last().is_none_or(|h| h.step != self.step) {
+            self.evaluate()?;
+            if let Some(path) = checkpoint {
+                self.save(path, SaveMode::Resumable)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the session to `path` (atomically): a loadable model and, with
+    /// [`SaveMode::Resumable`], everything needed to continue exactly.
+    pub fn save(&self, path: impl AsRef<Path>, mode: SaveMode) -> Result<()> {
+        let report = self.report();
+        let state = TrainState {
+            format: checkpoint::FORMAT,
+            params: self.params.clone(),
+            step: self.step,
+            data_hash: self.data_hash.clone(),
+            n_train: report.n_train,
+            n_val: report.n_val,
+            resumable: mode == SaveMode::Resumable,
+            history: self.history.clone(),
+        };
+        checkpoint::write(path.as_ref(), &self.config, &state, &self.state, mode)
+    }
+
+    /// Records the mean training loss since the last entry and the EMA validation loss.
+    fn evaluate(&mut self) -> Result<()> {
+        let train_loss = (self.running.1 > 0).then(|| self.running.0 / self.running.1 as f64);
+        self.running = (0.0, 0);
+        let val_loss = match &self.val {
+            Some(val) => {
+                let net = self.model()?;
+                let d = self.config.dim;
+                let mut total = 0.0;
+                for (c, ts) in val.ts.chunks(VAL_CHUNK).enumerate() {
+                    let rows = c * VAL_CHUNK * d..(c * VAL_CHUNK + ts.len()) * d;
+                    let loss = dsm_loss(&net, &val.y[rows.clone()], &val.z[rows], ts, &self.device)?;
+                    total += loss.to_scalar::<f32>()? as f64 * ts.len() as f64;
+                }
+                Some(total / val.ts.len() as f64)
+            }
+            None => None,
+        };
+        self.history.push(HistoryEntry { step: self.step, train_loss, val_loss, elapsed_s: self.elapsed.as_secs_f64() });
+        Ok(())
+    }
+
+    /// One optimisation step on the batch of stream `step`; returns its loss.
+    fn train_step(&mut self) -> Result<f64> {
+        let d = self.config.dim;
+        let n = self.train.len() / d;
+        let b = self.params.batch;
+        let mut rng = rng::stream(self.params.seed ^ SEED_TAG, self.step);
+        let (mut y, mut z, mut ts) = (Vec::with_capacity(b * d), Vec::with_capacity(b * d), Vec::with_capacity(b));
+        for _ in 0..b {
+            let i = rng.random_range(0..n);
+            let t = sample_time(&self.params, &self.config.sde, &mut rng);
+            noise_row(&self.config.sde, t, &self.train[i * d..(i + 1) * d], &mut rng, &mut y, &mut z);
+            ts.push(t);
+        }
+        let loss = dsm_loss(&self.net, &y, &z, &ts, &self.device)?;
+        let grads = loss.backward()?;
+        let grads: Vec<Vec<f32>> = self
+            .vars
+            .iter()
+            .zip(&self.state)
+            .map(|(var, p)| match grads.get(var.as_tensor()) {
+                Some(g) => Ok(g.flatten_all()?.to_vec1::<f32>()?),
+                None => Ok(vec![0.0; p.value.len()]),
+            })
+            .collect::<Result<_>>()?;
+        let settings = StepSettings {
+            lr: learning_rate(self.params.lr, self.params.warmup, self.step),
+            clip: self.params.grad_clip,
+            weight_decay: self.params.weight_decay,
+            ema_decay: self.params.ema_decay,
+        };
+        adam_step(&mut self.state, &grads, self.step, settings);
+        for (var, p) in self.vars.iter().zip(&self.state) {
+            var.set(&Tensor::from_slice(&p.value, p.shape.as_slice(), &self.device)?)?;
+        }
+        self.step += 1;
+        Ok(loss.to_scalar::<f32>()? as f64)
+    }
+}
+
+/// A training time: uniform in [t_min, 1], or with log σ uniform.
+fn sample_time(params: &TrainParams, sde: &Sde, rng: &mut impl Rng) -> f64 {
+    let t_min = params.min_time();
+    let u: f64 = rng.random();
+    match params.time_sampling {
+        TimeSampling::Uniform => t_min + (1.0 - t_min) * u,
+        TimeSampling::LogSigma => {
+            let (lo, hi) = (sde.marginal(t_min).sigma.max(1e-12).ln(), sde.marginal(1.0).sigma.ln());
+            let sigma = (lo + (hi - lo) * u).exp();
+            // σ lies in the SDE's range by construction; clamp guards the last ulp
+            sde.time_for_sigma(sigma).unwrap_or(if u < 0.5 { t_min } else { 1.0 }).clamp(t_min, 1.0)
+        }
+    }
+}
+
+/// Appends y_t = α y₀ + σ z and z for one clean row y₀.
+fn noise_row(sde: &Sde, t: f64, clean: &[f32], rng: &mut impl Rng, y: &mut Vec<f32>, z: &mut Vec<f32>) {
+    let m = sde.marginal(t);
+    for &x in clean {
+        let e: f64 = StandardNormal.sample(rng);
+        y.push((m.alpha * x as f64 + m.sigma * e) as f32);
+        z.push(e as f32);
+    }
+}
+
+/// The denoising score-matching loss mean((σ(t)·s_θ(y_t, t) + z)²).
+///
+/// For every parameterisation this is the λ(t) = σ² weighting: noise prediction gives
+/// ‖z − ε̂‖², data prediction (α/σ)²‖x̂₀ − y₀‖² (Vincent 2011; Song et al. 2021, eq. 7).
+fn dsm_loss(net: &MlpScoreNet, y: &[f32], z: &[f32], ts: &[f64], device: &Device) -> Result<Tensor> {
+    let b = ts.len();
+    let d = y.len() / b.max(1);
+    let yt = Tensor::from_slice(y, (b, d), device)?;
+    let zt = Tensor::from_slice(z, (b, d), device)?;
+    let sde = net.config().sde;
+    let sigma: Vec<f32> = ts.iter().map(|&t| sde.marginal(t).sigma as f32).collect();
+    let sigma = Tensor::from_vec(sigma, (b, 1), device)?;
+    let s = net.score_tensor(&yt, ts)?;
+    Ok((s.broadcast_mul(&sigma)? + zt)?.sqr()?.mean_all()?)
+}
