@@ -531,16 +531,17 @@ fn score_immersion_jacobian_matches_finite_differences() {
 
 #[test]
 fn zz_scratch() {
-    use scoregeo::geometry::Preconditioner;
-    let m = PullbackMetric::closed_form(Shear::banana(2).unwrap(), &[0.1, 2.0]).unwrap();
-    for pre in [Preconditioner::Laplacian, Preconditioner::Metric] {
-    for mem in [5usize, 10, 20] {
-        for nodes in [9usize, 33, 129] {
-            let solver = GeodesicSolver::params().nodes(nodes).memory(mem).tolerance(1e-10).max_iters(5000).preconditioner(pre).check().unwrap();
-            let t = std::time::Instant::now();
-            let g = solver.solve(&m, &[-1.0, 2.5], &[0.5, -2.0]).unwrap();
-            println!("{pre:?} mem {mem} nodes {nodes}: iters {} evals {} grad {:e} {} conv {} {:?}", g.iterations(), g.evaluations(), g.gradient_norm(), g.termination(), g.converged(), t.elapsed());
-        }
-    }
-    }
+    use scoregeo::ScoreModel;
+    let (data, _) = circle(2880, 3, 1);
+    let model = GaussianMixture::new(data.clone(), 0.0, Sde::ve(50.0)).unwrap();
+    let x = Mat::from_fn(15, 3, |i, j| (i + j) as f64 * 0.1);
+    let t = std::time::Instant::now();
+    for _ in 0..10 { model.score(x.as_ref(), 0.5).unwrap(); }
+    println!("score {:?}", t.elapsed() / 10);
+    let t = std::time::Instant::now();
+    for _ in 0..10 { model.score_vjp(x.as_ref(), 0.5, x.as_ref()).unwrap(); }
+    println!("vjp {:?}", t.elapsed() / 10);
+    let t = std::time::Instant::now();
+    for _ in 0..10 { scoregeo::knn::k_nearest(&data, 10).unwrap(); }
+    println!("knn {:?}", t.elapsed() / 10);
 }

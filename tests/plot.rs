@@ -455,6 +455,64 @@ fn custom_size_is_respected() {
 }
 
 #[test]
+fn degenerate_but_valid_input_renders() {
+    let svg = |fig: &dyn Fn() -> scoregeo::Result<String>, what: &str| {
+        let text = fig().unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(text.contains("</svg>"), "{what}");
+    };
+    svg(
+        &|| SpectrumPlot::new(vec![vec![3.0]], Some(1), 1, 0.0, "max-gap").to_svg(),
+        "D = 1",
+    );
+    svg(
+        &|| SpectrumPlot::new(vec![vec![2.0, 2.0]], Some(0), 2, 2.0, "max-gap").to_svg(),
+        "flat, no normal direction",
+    );
+    svg(
+        &|| SpectrumPlot::new(vec![vec![1e300, 1e-300]], Some(1), 2, 1.0, "ratio").to_svg(),
+        "extreme range",
+    );
+    svg(
+        &|| SpectrumPlot::new(vec![vec![f64::MAX, 0.0]], None, 2, 1.0, "ratio").to_svg(),
+        "largest float",
+    );
+    svg(&|| IdHistogram::new(vec![4.0]).to_svg(), "one point");
+    svg(
+        &|| IdHistogram::new(vec![-3.2, 250.0]).to_svg(),
+        "wide spread",
+    );
+    svg(
+        &|| LidCurves::new(vec![0.5], vec![vec![1.0], vec![1.0]]).to_svg(),
+        "one t0",
+    );
+    svg(
+        &|| LidCurves::new(vec![1e-300, 1.0], vec![vec![0.0, 0.0]]).to_svg(),
+        "flat curve, huge t0 range",
+    );
+    svg(
+        &|| {
+            MethodComparison::new(vec![
+                MethodResult::new("a", 0.0),
+                MethodResult::new("", 0.0),
+            ])
+            .to_svg()
+        },
+        "zeros",
+    );
+    let same = Dataset::from_rows(&[vec![1.0, 1.0, 1.0], vec![1.0, 1.0, 1.0]]).unwrap();
+    let dot = GeodesicPath::new("point", vec![vec![1.0, 1.0, 1.0]]);
+    svg(
+        &|| GeodesicPlot::new(Some(same.clone()), vec![dot.clone()]).to_svg(),
+        "zero variance",
+    );
+    let far = GeodesicPath::new("far", vec![vec![0.0, 0.0], vec![1e150, -1e150]]);
+    svg(
+        &|| GeodesicPlot::new(None, vec![far.clone()]).to_svg(),
+        "large coordinates",
+    );
+}
+
+#[test]
 fn zz_dump_for_review() {
     let d = Path::new("/tmp/plots");
     std::fs::create_dir_all(d).unwrap();

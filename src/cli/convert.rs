@@ -26,7 +26,10 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
         "wrote {} ({}; {}; {})",
         done.output.display(),
         done.native_type,
-        i.architecture.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+        i.architecture
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         i.weights.as_deref().unwrap_or("weights")
     );
     Ok(())

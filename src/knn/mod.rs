@@ -119,7 +119,11 @@ pub fn k_nearest_with(data: &Dataset, k: usize, blocking: Blocking) -> Result<Ne
     }
     let screen = Screen::new(data);
     // Below MAX/8 every squared distance and bound stays finite: d² ≤ 2(‖xᵢ‖² + ‖xⱼ‖²).
-    if let Some(i) = screen.sq_norms.iter().position(|s| !(*s <= f64::MAX / 8.0)) {
+    if let Some(i) = screen
+        .sq_norms
+        .iter()
+        .position(|s| s.is_nan() || *s > f64::MAX / 8.0)
+    {
         return Err(Error::InvalidData(format!(
             "row {} is too far from the mean for f64 squared distances; rescale the data",
             i + 1

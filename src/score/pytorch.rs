@@ -176,7 +176,12 @@ impl Description {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| Error::Parse { path: path.clone(), line: e.line(), column: e.column(), message: e.to_string() })
+            .map_err(|e| Error::Parse {
+                path: path.clone(),
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            })
     }
 }
 
@@ -258,7 +263,11 @@ impl std::fmt::Display for Inspection {
         writeln!(f, "saved object    {}", self.top_level)?;
         match &self.description {
             Some(d) => writeln!(f, "description     {}", d.display())?,
-            None => writeln!(f, "description     none ({} is read when present)", Description::path_for(&self.path).display())?,
+            None => writeln!(
+                f,
+                "description     none ({} is read when present)",
+                Description::path_for(&self.path).display()
+            )?,
         }
         writeln!(f, "tensors")?;
         if self.tensors.is_empty() {
@@ -267,9 +276,20 @@ impl std::fmt::Display for Inspection {
         for (path, list) in &self.tensors {
             let at = if path.is_empty() { "(top level)" } else { path };
             writeln!(f, "  {at}: {} tensors", list.len())?;
-            let width = list.iter().take(LISTED).map(|t| t.name.len()).max().unwrap_or(0);
+            let width = list
+                .iter()
+                .take(LISTED)
+                .map(|t| t.name.len())
+                .max()
+                .unwrap_or(0);
             for t in list.iter().take(LISTED) {
-                writeln!(f, "    {:<width$}  {:<14} {}", t.name, format!("{:?}", t.shape), t.dtype)?;
+                writeln!(
+                    f,
+                    "    {:<width$}  {:<14} {}",
+                    t.name,
+                    format!("{:?}", t.shape),
+                    t.dtype
+                )?;
             }
             if list.len() > LISTED {
                 writeln!(f, "    … {} more", list.len() - LISTED)?;
@@ -299,8 +319,9 @@ impl std::fmt::Display for Inspection {
                 writeln!(f, "  - {m}")?;
             }
         }
-        if !self.rejected.is_empty() && self.architecture.is_none() {
-            writeln!(f, "near misses")?;
+        // without an architecture the problems already give these reasons
+        if !self.rejected.is_empty() && self.architecture.is_some() {
+            writeln!(f, "also seen (not usable)")?;
             for r in &self.rejected {
                 writeln!(f, "  - {r}")?;
             }
@@ -324,8 +345,14 @@ struct Plan {
     native: Option<Native>,
 }
 
-fn pick<T: Copy>(choices: [(Option<T>, Origin); 3], default: Option<(T, Origin)>) -> Option<(T, Origin)> {
-    choices.into_iter().find_map(|(v, o)| v.map(|v| (v, o))).or(default)
+fn pick<T: Copy>(
+    choices: [(Option<T>, Origin); 3],
+    default: Option<(T, Origin)>,
+) -> Option<(T, Origin)> {
+    choices
+        .into_iter()
+        .find_map(|(v, o)| v.map(|v| (v, o)))
+        .or(default)
 }
 
 fn sde_from_name(name: &str) -> Option<SdeKind> {
@@ -347,7 +374,12 @@ struct Resolved {
     time_scale: Option<f64>,
 }
 
-fn resolve(arch: &Architecture, hp: &HyperParameters, desc: &Description, ov: &Overrides) -> Resolved {
+fn resolve(
+    arch: &Architecture,
+    hp: &HyperParameters,
+    desc: &Description,
+    ov: &Overrides,
+) -> Resolved {
     let fcn = arch.kind() == LayoutKind::ReferenceFcn;
     let mut r = Resolved {
         settings: Vec::new(),
@@ -359,9 +391,17 @@ fn resolve(arch: &Architecture, hp: &HyperParameters, desc: &Description, ov: &O
         time_scale: None,
     };
 
-    let layout_prediction = if fcn { Prediction::Noise } else { Prediction::ScaledScore };
+    let layout_prediction = if fcn {
+        Prediction::Noise
+    } else {
+        Prediction::ScaledScore
+    };
     let (prediction, from) = pick(
-        [(ov.prediction, Origin::Flag), (desc.prediction, Origin::Description), (None, Origin::HyperParameters)],
+        [
+            (ov.prediction, Origin::Flag),
+            (desc.prediction, Origin::Description),
+            (None, Origin::HyperParameters),
+        ],
         Some((layout_prediction, Origin::Layout)),
     )
     .expect("a default");
@@ -372,18 +412,39 @@ fn resolve(arch: &Architecture, hp: &HyperParameters, desc: &Description, ov: &O
         Prediction::ScaledScore => "σ(t)·s, s = output/σ(t)",
         Prediction::Data => "clean data x̂₀, s = (α x̂₀ − x)/σ²",
     };
-    r.settings.push(("output".into(), format!("{meaning} ({from})")));
+    r.settings
+        .push(("output".into(), format!("{meaning} ({from})")));
     let (activation, from) = pick(
-        [(None, Origin::Flag), (desc.activation, Origin::Description), (None, Origin::HyperParameters)],
-        Some((if fcn { Activation::Elu } else { Activation::Silu }, Origin::Layout)),
+        [
+            (None, Origin::Flag),
+            (desc.activation, Origin::Description),
+            (None, Origin::HyperParameters),
+        ],
+        Some((
+            if fcn {
+                Activation::Elu
+            } else {
+                Activation::Silu
+            },
+            Origin::Layout,
+        )),
     )
     .expect("a default");
     r.activation = activation;
-    r.settings.push(("activation".into(), format!("{activation:?} ({from})")));
+    r.settings
+        .push(("activation".into(), format!("{activation:?} ({from})")));
 
     // time input
-    let hp_scale = if fcn { hp.num_scales.filter(|&n| n > 1).map(|n| (n - 1) as f64) } else { None };
-    let layout_scale = if fcn { None } else { Some((1.0, Origin::Layout)) };
+    let hp_scale = if fcn {
+        hp.num_scales.filter(|&n| n > 1).map(|n| (n - 1) as f64)
+    } else {
+        None
+    };
+    let layout_scale = if fcn {
+        None
+    } else {
+        Some((1.0, Origin::Layout))
+    };
     match pick(
         [(ov.time_scale, Origin::Flag), (desc.time_scale, Origin::Description), (hp_scale, Origin::HyperParameters)],
         layout_scale,
@@ -416,27 +477,46 @@ fn resolve(arch: &Architecture, hp: &HyperParameters, desc: &Description, ov: &O
             _ => (None, None),
         }
     };
-    let (ov_implied, ov_clash) = implied(ov.sigma_min.is_some() || ov.sigma_max.is_some(), ov.beta_min.is_some() || ov.beta_max.is_some(), Origin::Flag);
-    let (desc_implied, desc_clash) =
-        implied(desc.sigma_min.is_some() || desc.sigma_max.is_some(), desc.beta_min.is_some() || desc.beta_max.is_some(), Origin::Description);
+    let (ov_implied, ov_clash) = implied(
+        ov.sigma_min.is_some() || ov.sigma_max.is_some(),
+        ov.beta_min.is_some() || ov.beta_max.is_some(),
+        Origin::Flag,
+    );
+    let (desc_implied, desc_clash) = implied(
+        desc.sigma_min.is_some() || desc.sigma_max.is_some(),
+        desc.beta_min.is_some() || desc.beta_max.is_some(),
+        Origin::Description,
+    );
     r.problems.extend(ov_clash);
     r.problems.extend(desc_clash);
     let (kind, kind_from) = pick(
         [
             (ov.sde.or(ov_implied), Origin::Flag),
             (desc.sde.or(desc_implied), Origin::Description),
-            (hp.sde.as_deref().and_then(sde_from_name), Origin::HyperParameters),
+            (
+                hp.sde.as_deref().and_then(sde_from_name),
+                Origin::HyperParameters,
+            ),
         ],
         Some((if fcn { SdeKind::Ve } else { SdeKind::Vp }, Origin::Layout)),
     )
     .expect("a default");
     let param = |flag: Option<f64>, d: Option<f64>, h: Option<f64>, default: Option<f64>| {
-        pick([(flag, Origin::Flag), (d, Origin::Description), (h, Origin::HyperParameters)], default.map(|v| (v, Origin::Layout)))
+        pick(
+            [
+                (flag, Origin::Flag),
+                (d, Origin::Description),
+                (h, Origin::HyperParameters),
+            ],
+            default.map(|v| (v, Origin::Layout)),
+        )
     };
     let (a, b, names) = match kind {
         SdeKind::Ve => {
             if ov.beta_min.is_some() || ov.beta_max.is_some() {
-                r.problems.push(format!("--beta-min/--beta-max apply to a VP SDE, but the SDE is VE ({kind_from})"));
+                r.problems.push(format!(
+                    "--beta-min/--beta-max apply to a VP SDE, but the SDE is VE ({kind_from})"
+                ));
             }
             (
                 param(ov.sigma_min, desc.sigma_min, hp.sigma_min, Some(0.01)),
@@ -463,13 +543,28 @@ fn resolve(arch: &Architecture, hp: &HyperParameters, desc: &Description, ov: &O
     match (a, b) {
         (Some((lo, lo_from)), Some((hi, hi_from))) => {
             let sde = match kind {
-                SdeKind::Ve => Sde::Ve { sigma_min: lo, sigma_max: hi },
-                SdeKind::Vp => Sde::Vp { beta_min: lo, beta_max: hi },
-                SdeKind::Subvp => Sde::SubVp { beta_min: lo, beta_max: hi },
+                SdeKind::Ve => Sde::Ve {
+                    sigma_min: lo,
+                    sigma_max: hi,
+                },
+                SdeKind::Vp => Sde::Vp {
+                    beta_min: lo,
+                    beta_max: hi,
+                },
+                SdeKind::Subvp => Sde::SubVp {
+                    beta_min: lo,
+                    beta_max: hi,
+                },
             };
             r.settings.push((
                 "SDE".into(),
-                format!("{family} ({kind_from}), {} = {} ({lo_from}), {} = {} ({hi_from})", names.0, number(lo), names.1, number(hi)),
+                format!(
+                    "{family} ({kind_from}), {} = {} ({lo_from}), {} = {} ({hi_from})",
+                    names.0,
+                    number(lo),
+                    names.1,
+                    number(hi)
+                ),
             ));
             match sde.check() {
                 Ok(()) => r.sde = Some(sde),
@@ -477,8 +572,15 @@ fn resolve(arch: &Architecture, hp: &HyperParameters, desc: &Description, ov: &O
             }
         }
         (lo, _) => {
-            let with_min = if lo.is_none() { format!(" {} …", names.2) } else { String::new() };
-            r.settings.push(("SDE".into(), format!("{family} ({kind_from}), {} unknown", names.1)));
+            let with_min = if lo.is_none() {
+                format!(" {} …", names.2)
+            } else {
+                String::new()
+            };
+            r.settings.push((
+                "SDE".into(),
+                format!("{family} ({kind_from}), {} unknown", names.1),
+            ));
             r.missing.push(format!(
                 "SDE {} unknown: pass --sde {}{with_min} {} … (σ_min defaults to 0.01, β to 0.1 and 20)",
                 names.1,
@@ -490,8 +592,16 @@ fn resolve(arch: &Architecture, hp: &HyperParameters, desc: &Description, ov: &O
     r
 }
 
-fn tensor_infos<'a>(entries: impl Iterator<Item = (String, &'a pickle::TensorRef)>) -> Vec<TensorInfo> {
-    entries.map(|(name, t)| TensorInfo { name, shape: t.shape.clone(), dtype: t.dtype.name() }).collect()
+fn tensor_infos<'a>(
+    entries: impl Iterator<Item = (String, &'a pickle::TensorRef)>,
+) -> Vec<TensorInfo> {
+    entries
+        .map(|(name, t)| TensorInfo {
+            name,
+            shape: t.shape.clone(),
+            dtype: t.dtype.name(),
+        })
+        .collect()
 }
 
 fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
@@ -501,12 +611,29 @@ fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
     let mut tensors: Vec<(String, Vec<TensorInfo>)> = checkpoint
         .groups()
         .iter()
-        .map(|g| (g.path.clone(), tensor_infos(g.entries.iter().map(|(k, t)| (k.clone(), t)))))
+        .map(|g| {
+            (
+                g.path.clone(),
+                tensor_infos(g.entries.iter().map(|(k, t)| (k.clone(), t))),
+            )
+        })
         .collect();
-    tensors.extend(
-        checkpoint.lists().iter().map(|l| (l.path.clone(), tensor_infos(l.tensors.iter().enumerate().map(|(i, t)| (format!("[{i}]"), t))))),
-    );
-    let hints = Hints { layout: desc.architecture, sequential: desc.sequential.clone(), stride: desc.stride };
+    tensors.extend(checkpoint.lists().iter().map(|l| {
+        (
+            l.path.clone(),
+            tensor_infos(
+                l.tensors
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("[{i}]"), t)),
+            ),
+        )
+    }));
+    let hints = Hints {
+        layout: desc.architecture,
+        sequential: desc.sequential.clone(),
+        stride: desc.stride,
+    };
     let detection = layouts::detect(checkpoint.groups(), checkpoint.lists(), &hints);
     let mut inspection = Inspection {
         path: path.to_path_buf(),
@@ -536,7 +663,8 @@ fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
         WeightChoice::Ema => true,
         WeightChoice::Raw => false,
     };
-    let (chosen, others): (Vec<&Candidate>, Vec<&Candidate>) = usable.drain(..).partition(|c| c.ema == wanted_ema);
+    let (chosen, others): (Vec<&Candidate>, Vec<&Candidate>) =
+        usable.drain(..).partition(|c| c.ema == wanted_ema);
     inspection.alternatives = others.iter().map(|c| c.source()).collect();
     let candidate = match chosen.as_slice() {
         [one] => Some((*one).clone()),
@@ -545,12 +673,23 @@ fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
                 format!(
                     "no {} weights match the description file (found: {})",
                     if wanted_ema { "EMA" } else { "raw" },
-                    detection.candidates.iter().map(|c| c.source()).collect::<Vec<_>>().join("; ")
+                    detection
+                        .candidates
+                        .iter()
+                        .map(|c| c.source())
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )
             } else if !detection.rejected.is_empty() {
-                format!("no supported layout fits: {}", detection.rejected.join("; "))
+                format!(
+                    "no supported layout fits: {}",
+                    detection.rejected.join("; ")
+                )
             } else if checkpoint.groups().is_empty() && checkpoint.lists().is_empty() {
-                format!("no tensors found: the saved object is {}", checkpoint.top_level())
+                format!(
+                    "no tensors found: the saved object is {}",
+                    checkpoint.top_level()
+                )
             } else {
                 "no supported layout: no tensor is named like the reference score net (`mlp.0.weight`, `mlp.3.weight`, …) \
                  or the skip-connection MLP (`layers.0.weight`, …); a description file can name the Sequential \
@@ -563,7 +702,10 @@ fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
         many => {
             inspection.problems.push(format!(
                 "several networks fit: {}; choose one with \"group\" or \"prefix\" in {}",
-                many.iter().map(|c| c.source()).collect::<Vec<_>>().join("; "),
+                many.iter()
+                    .map(|c| c.source())
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 Description::path_for(path).display()
             ));
             None
@@ -580,18 +722,31 @@ fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
         inspection.problems.extend(r.problems);
         if let (true, Some(sde), Some(scale)) = (inspection.is_ready(), r.sde, r.time_scale) {
             native = Some(match &c.architecture {
-                Architecture::ReferenceFcn { dim, hidden, linears, .. } => Native::Mlp(MlpConfig {
+                Architecture::ReferenceFcn {
+                    dim,
+                    hidden,
+                    linears,
+                    ..
+                } => Native::Mlp(MlpConfig {
                     dim: *dim,
                     hidden: *hidden,
                     depth: linears - 1,
                     activation: r.activation,
                     residual: false,
-                    time_input: if scale == 1.0 { TimeInput::Raw } else { TimeInput::Scaled { factor: scale } },
+                    time_input: if scale == 1.0 {
+                        TimeInput::Raw
+                    } else {
+                        TimeInput::Scaled { factor: scale }
+                    },
                     prediction: r.prediction,
                     sde,
                     frame: Frame::default(),
                 }),
-                Architecture::SkipMlp { dim, hidden, time_features } => Native::Skip(SkipMlpConfig {
+                Architecture::SkipMlp {
+                    dim,
+                    hidden,
+                    time_features,
+                } => Native::Skip(SkipMlpConfig {
                     dim: *dim,
                     hidden: hidden.clone(),
                     time: SkipTime {
@@ -609,7 +764,12 @@ fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
             });
         }
     }
-    Ok(Plan { checkpoint, inspection, candidate, native })
+    Ok(Plan {
+        checkpoint,
+        inspection,
+        candidate,
+        native,
+    })
 }
 
 /// Reads a checkpoint and reports its tensors, architecture, weights, settings and what is missing.
@@ -622,16 +782,25 @@ pub fn inspect(path: impl AsRef<Path>, overrides: &Overrides) -> Result<Inspecti
 
 impl Plan {
     /// The native configuration and the chosen tensors under native names, or why there are none.
-    fn materialise(mut self, device: &Device) -> Result<(Native, HashMap<String, Tensor>, Inspection)> {
+    fn materialise(
+        mut self,
+        device: &Device,
+    ) -> Result<(Native, HashMap<String, Tensor>, Inspection)> {
         let path = self.inspection.path.clone();
         let (Some(native), Some(candidate)) = (self.native.take(), self.candidate.take()) else {
             let mut why: Vec<String> = self.inspection.problems.clone();
             why.extend(self.inspection.missing.iter().cloned());
-            return Err(Error::Model { path: Some(path), message: format!("cannot be used yet: {}", why.join("; ")) });
+            return Err(Error::Model {
+                path: Some(path),
+                message: format!("cannot be used yet: {}", why.join("; ")),
+            });
         };
         let mut tensors = HashMap::with_capacity(candidate.tensors.len());
         for (native_name, key, t) in &candidate.tensors {
-            tensors.insert(native_name.clone(), self.checkpoint.read_tensor(key, t, device)?);
+            tensors.insert(
+                native_name.clone(),
+                self.checkpoint.read_tensor(key, t, device)?,
+            );
         }
         Ok((native, tensors, self.inspection))
     }
@@ -686,7 +855,11 @@ impl ScoreModel for ImportedModel {
 /// Loads a PyTorch checkpoint as a score model (EMA weights when present).
 ///
 /// Fails with a message listing the flags to pass when the SDE or the time input is unknown.
-pub fn load(path: impl AsRef<Path>, overrides: &Overrides, device: &Device) -> Result<ImportedModel> {
+pub fn load(
+    path: impl AsRef<Path>,
+    overrides: &Overrides,
+    device: &Device,
+) -> Result<ImportedModel> {
     let path = path.as_ref();
     let (native, tensors, inspection) = plan(path, overrides)?.materialise(device)?;
     let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
@@ -699,7 +872,11 @@ pub fn load(path: impl AsRef<Path>, overrides: &Overrides, device: &Device) -> R
         path.display(),
         inspection.weights.as_deref().unwrap_or("weights")
     );
-    Ok(ImportedModel { inner, origin, inspection })
+    Ok(ImportedModel {
+        inner,
+        origin,
+        inspection,
+    })
 }
 
 /// What [`convert`] wrote.
@@ -718,9 +895,14 @@ pub struct Conversion {
 /// The reference layout becomes a file that [`MlpScoreNet::load`] reads; the skip-connection MLP
 /// one that [`SkipMlpScoreNet::load`] reads. Both are read by
 /// [`load_score_model`](crate::score::load_score_model).
-pub fn convert(path: impl AsRef<Path>, overrides: &Overrides, output: impl AsRef<Path>) -> Result<Conversion> {
+pub fn convert(
+    path: impl AsRef<Path>,
+    overrides: &Overrides,
+    output: impl AsRef<Path>,
+) -> Result<Conversion> {
     let output = output.as_ref();
-    let (native, tensors, inspection) = plan(path.as_ref(), overrides)?.materialise(&Device::Cpu)?;
+    let (native, tensors, inspection) =
+        plan(path.as_ref(), overrides)?.materialise(&Device::Cpu)?;
     let native_type = match &native {
         Native::Mlp(config) => {
             mlp::save_safetensors(&tensors, config, output)?;
@@ -731,27 +913,36 @@ pub fn convert(path: impl AsRef<Path>, overrides: &Overrides, output: impl AsRef
             "SkipMlpScoreNet"
         }
     };
-    Ok(Conversion { output: output.to_path_buf(), native_type, inspection })
+    Ok(Conversion {
+        output: output.to_path_buf(),
+        native_type,
+        inspection,
+    })
 }
 
 /// Whether `path` names a PyTorch checkpoint (by extension, else by the zip signature).
 pub fn is_checkpoint(path: &Path) -> bool {
-    let by_name = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["pt", "pth", "ckpt", "bin", "tar"].contains(&e.to_ascii_lowercase().as_str()));
-    by_name || std::fs::File::open(path).is_ok_and(|mut f| {
-        let mut magic = [0u8; 4];
-        std::io::Read::read_exact(&mut f, &mut magic).is_ok() && &magic == b"PK\x03\x04"
-    })
+    let by_name = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["pt", "pth", "ckpt", "bin", "tar"].contains(&e.to_ascii_lowercase().as_str())
+    });
+    by_name
+        || std::fs::File::open(path).is_ok_and(|mut f| {
+            let mut magic = [0u8; 4];
+            std::io::Read::read_exact(&mut f, &mut magic).is_ok() && &magic == b"PK\x03\x04"
+        })
 }
 
 /// Lists a native safetensors model's tensors and config, for `inspect-model` on converted files.
 pub fn describe_native(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::Model { path: Some(path.into()), message: format!("not a PyTorch checkpoint nor a valid safetensors file: {e}") })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Model { path: Some(path.into()), message: e.to_string() })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::Model {
+        path: Some(path.into()),
+        message: format!("not a PyTorch checkpoint nor a valid safetensors file: {e}"),
+    })?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| Error::Model {
+        path: Some(path.into()),
+        message: e.to_string(),
+    })?;
     let mut out = String::new();
     let _ = writeln!(out, "file            {}", path.display());
     let _ = writeln!(out, "format          scoregeo native (safetensors)");
@@ -760,19 +951,29 @@ pub fn describe_native(path: &Path) -> Result<String> {
     names.sort();
     for name in names {
         if let Ok(view) = st.tensor(name) {
-            let _ = writeln!(out, "    {name:<20}  {:<14} {:?}", format!("{:?}", view.shape()), view.dtype());
+            let _ = writeln!(
+                out,
+                "    {name:<20}  {:<14} {:?}",
+                format!("{:?}", view.shape()),
+                view.dtype()
+            );
         }
     }
-    let config = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(mlp::CONFIG_KEY).or_else(|| m.get(skip_mlp::SKIP_CONFIG_KEY)).cloned());
+    let config = meta.metadata().as_ref().and_then(|m| {
+        m.get(mlp::CONFIG_KEY)
+            .or_else(|| m.get(skip_mlp::SKIP_CONFIG_KEY))
+            .cloned()
+    });
     match config {
         Some(c) => {
             let _ = writeln!(out, "config          {c}");
         }
         None => {
-            let _ = writeln!(out, "config          none in the metadata ({} is read when present)", path.with_extension("json").display());
+            let _ = writeln!(
+                out,
+                "config          none in the metadata ({} is read when present)",
+                path.with_extension("json").display()
+            );
         }
     }
     Ok(out)
@@ -783,34 +984,89 @@ mod tests {
     use super::*;
 
     fn fcn() -> Architecture {
-        Architecture::ReferenceFcn { dim: 3, hidden: 16, linears: 3, sequential: "mlp".into(), stride: 3 }
+        Architecture::ReferenceFcn {
+            dim: 3,
+            hidden: 16,
+            linears: 3,
+            sequential: "mlp".into(),
+            stride: 3,
+        }
     }
 
     #[test]
     fn precedence_flag_description_hyperparameters_layout() {
-        let hp = HyperParameters { sde: Some("vesde".into()), sigma_min: Some(0.02), sigma_max: Some(4.0), num_scales: Some(1000), ..Default::default() };
+        let hp = HyperParameters {
+            sde: Some("vesde".into()),
+            sigma_min: Some(0.02),
+            sigma_max: Some(4.0),
+            num_scales: Some(1000),
+            ..Default::default()
+        };
         let r = resolve(&fcn(), &hp, &Description::default(), &Overrides::default());
-        assert!(r.missing.is_empty() && r.problems.is_empty(), "{:?} {:?}", r.missing, r.problems);
-        assert_eq!(r.sde, Some(Sde::Ve { sigma_min: 0.02, sigma_max: 4.0 }));
+        assert!(
+            r.missing.is_empty() && r.problems.is_empty(),
+            "{:?} {:?}",
+            r.missing,
+            r.problems
+        );
+        assert_eq!(
+            r.sde,
+            Some(Sde::Ve {
+                sigma_min: 0.02,
+                sigma_max: 4.0
+            })
+        );
         assert_eq!(r.time_scale, Some(999.0));
-        let desc = Description { sigma_max: Some(8.0), time_scale: Some(1.0), ..Default::default() };
-        let ov = Overrides { sigma_max: Some(16.0), ..Default::default() };
+        let desc = Description {
+            sigma_max: Some(8.0),
+            time_scale: Some(1.0),
+            ..Default::default()
+        };
+        let ov = Overrides {
+            sigma_max: Some(16.0),
+            ..Default::default()
+        };
         let r = resolve(&fcn(), &hp, &desc, &ov);
-        assert_eq!(r.sde, Some(Sde::Ve { sigma_min: 0.02, sigma_max: 16.0 }));
+        assert_eq!(
+            r.sde,
+            Some(Sde::Ve {
+                sigma_min: 0.02,
+                sigma_max: 16.0
+            })
+        );
         assert_eq!(r.time_scale, Some(1.0));
-        assert!(r.settings.iter().any(|(k, v)| k == "SDE" && v.contains("σ_max = 16 (flag)") && v.contains("σ_min = 0.02 (checkpoint hyper-parameters)")));
+        assert!(r.settings.iter().any(|(k, v)| k == "SDE"
+            && v.contains("σ_max = 16 (flag)")
+            && v.contains("σ_min = 0.02 (checkpoint hyper-parameters)")));
     }
 
     #[test]
     fn missing_settings_name_their_flags() {
-        let r = resolve(&fcn(), &HyperParameters::default(), &Description::default(), &Overrides::default());
+        let r = resolve(
+            &fcn(),
+            &HyperParameters::default(),
+            &Description::default(),
+            &Overrides::default(),
+        );
         assert_eq!(r.missing.len(), 2, "{:?}", r.missing);
         assert!(r.missing.iter().any(|m| m.contains("--time-scale 999")));
-        assert!(r.missing.iter().any(|m| m.contains("--sde ve") && m.contains("--sigma-max")));
+        assert!(r
+            .missing
+            .iter()
+            .any(|m| m.contains("--sde ve") && m.contains("--sigma-max")));
         assert_eq!(r.prediction, Prediction::Noise);
         assert_eq!(r.activation, Activation::Elu);
-        let skip = Architecture::SkipMlp { dim: 4, hidden: vec![8], time_features: 8 };
-        let r = resolve(&skip, &HyperParameters::default(), &Description::default(), &Overrides::default());
+        let skip = Architecture::SkipMlp {
+            dim: 4,
+            hidden: vec![8],
+            time_features: 8,
+        };
+        let r = resolve(
+            &skip,
+            &HyperParameters::default(),
+            &Description::default(),
+            &Overrides::default(),
+        );
         assert!(r.missing.is_empty());
         assert_eq!(r.sde, Some(Sde::vp_default()));
         assert_eq!(r.prediction, Prediction::ScaledScore);
@@ -818,14 +1074,53 @@ mod tests {
 
     #[test]
     fn conflicting_flags_are_problems() {
-        let ov = Overrides { sde: Some(SdeKind::Vp), sigma_max: Some(4.0), ..Default::default() };
-        let r = resolve(&fcn(), &HyperParameters::default(), &Description::default(), &ov);
-        assert!(r.problems.iter().any(|p| p.contains("--sigma-min/--sigma-max apply to a VE SDE")), "{:?}", r.problems);
-        let ov = Overrides { sigma_max: Some(4.0), beta_max: Some(20.0), time_scale: Some(1.0), ..Default::default() };
-        let r = resolve(&fcn(), &HyperParameters::default(), &Description::default(), &ov);
-        assert!(r.problems.iter().any(|p| p.contains("both given")), "{:?}", r.problems);
-        let ov = Overrides { sigma_min: Some(5.0), sigma_max: Some(4.0), time_scale: Some(-1.0), ..Default::default() };
-        let r = resolve(&fcn(), &HyperParameters::default(), &Description::default(), &ov);
+        let ov = Overrides {
+            sde: Some(SdeKind::Vp),
+            sigma_max: Some(4.0),
+            ..Default::default()
+        };
+        let r = resolve(
+            &fcn(),
+            &HyperParameters::default(),
+            &Description::default(),
+            &ov,
+        );
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("--sigma-min/--sigma-max apply to a VE SDE")),
+            "{:?}",
+            r.problems
+        );
+        let ov = Overrides {
+            sigma_max: Some(4.0),
+            beta_max: Some(20.0),
+            time_scale: Some(1.0),
+            ..Default::default()
+        };
+        let r = resolve(
+            &fcn(),
+            &HyperParameters::default(),
+            &Description::default(),
+            &ov,
+        );
+        assert!(
+            r.problems.iter().any(|p| p.contains("both given")),
+            "{:?}",
+            r.problems
+        );
+        let ov = Overrides {
+            sigma_min: Some(5.0),
+            sigma_max: Some(4.0),
+            time_scale: Some(-1.0),
+            ..Default::default()
+        };
+        let r = resolve(
+            &fcn(),
+            &HyperParameters::default(),
+            &Description::default(),
+            &ov,
+        );
         assert_eq!(r.problems.len(), 2, "{:?}", r.problems);
     }
 
@@ -835,12 +1130,27 @@ mod tests {
         let model = dir.path().join("m.pth");
         assert_eq!(Description::path_for(&model), dir.path().join("m.pth.json"));
         assert_eq!(Description::read(&model).unwrap(), None);
-        std::fs::write(Description::path_for(&model), r#"{"sde": "ve", "sigma_max": 4, "weights": "raw", "prediction": "scaled_score"}"#).unwrap();
+        std::fs::write(
+            Description::path_for(&model),
+            r#"{"sde": "ve", "sigma_max": 4, "weights": "raw", "prediction": "scaled_score"}"#,
+        )
+        .unwrap();
         let d = Description::read(&model).unwrap().unwrap();
-        assert_eq!((d.sde, d.sigma_max, d.weights, d.prediction), (Some(SdeKind::Ve), Some(4.0), Some(WeightChoice::Raw), Some(Prediction::ScaledScore)));
+        assert_eq!(
+            (d.sde, d.sigma_max, d.weights, d.prediction),
+            (
+                Some(SdeKind::Ve),
+                Some(4.0),
+                Some(WeightChoice::Raw),
+                Some(Prediction::ScaledScore)
+            )
+        );
         std::fs::write(Description::path_for(&model), "{\n  \"sigma_maks\": 4\n}").unwrap();
         let e = Description::read(&model).unwrap_err().to_string();
-        assert!(e.contains("m.pth.json:2:") && e.contains("sigma_maks"), "{e}");
+        assert!(
+            e.contains("m.pth.json:2:") && e.contains("sigma_maks"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -65,12 +65,18 @@ pub(crate) struct Checkpoint {
 
 impl std::fmt::Debug for Checkpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checkpoint").field("path", &self.path).field("top_level", &self.top_level).finish()
+        f.debug_struct("Checkpoint")
+            .field("path", &self.path)
+            .field("top_level", &self.top_level)
+            .finish()
     }
 }
 
 fn format_err(path: &Path, message: String) -> Error {
-    Error::Format { path: path.to_path_buf(), message }
+    Error::Format {
+        path: path.to_path_buf(),
+        message,
+    }
 }
 
 impl Checkpoint {
@@ -83,9 +89,17 @@ impl Checkpoint {
             .iter()
             .find(|e| e.name.ends_with("/data.pkl") && e.name.matches('/').count() == 1)
             .cloned()
-            .ok_or_else(|| format_err(path, "a zip archive without ROOT/data.pkl: not written by torch.save".into()))?;
+            .ok_or_else(|| {
+                format_err(
+                    path,
+                    "a zip archive without ROOT/data.pkl: not written by torch.save".into(),
+                )
+            })?;
         let root_dir = pkl.name.trim_end_matches("data.pkl").to_string();
-        if archive.entries().iter().any(|e| e.name.starts_with(&format!("{root_dir}code/")) || e.name == format!("{root_dir}constants.pkl")) {
+        if archive.entries().iter().any(|e| {
+            e.name.starts_with(&format!("{root_dir}code/"))
+                || e.name == format!("{root_dir}constants.pkl")
+        }) {
             return Err(format_err(
                 path,
                 "a TorchScript archive (torch.jit.save); save the weights with torch.save(model.state_dict(), path)".into(),
@@ -94,16 +108,36 @@ impl Checkpoint {
         if let Some(order) = archive.entry(&format!("{root_dir}byteorder")).cloned() {
             let text = archive.read(&order)?;
             if text.trim_ascii() != b"little" {
-                return Err(format_err(path, format!("byte order `{}` is not supported", String::from_utf8_lossy(&text))));
+                return Err(format_err(
+                    path,
+                    format!(
+                        "byte order `{}` is not supported",
+                        String::from_utf8_lossy(&text)
+                    ),
+                ));
             }
         }
         let program = archive.read(&pkl)?;
-        let pk = pickle::parse(&program).map_err(|e| format_err(path, format!("{}: {e}", pkl.name)))?;
-        let mut walker = Walker { pk: &pk, groups: Vec::new(), lists: Vec::new(), seen: HashSet::new() };
+        let pk =
+            pickle::parse(&program).map_err(|e| format_err(path, format!("{}: {e}", pkl.name)))?;
+        let mut walker = Walker {
+            pk: &pk,
+            groups: Vec::new(),
+            lists: Vec::new(),
+            seen: HashSet::new(),
+        };
         walker.walk(pk.root, String::new(), 0);
         let (groups, lists) = (walker.groups, walker.lists);
         let hyper = hyper_parameters(&pk);
-        Ok(Checkpoint { path: path.to_path_buf(), archive, root_dir, top_level: top_level(&pk), groups, lists, hyper })
+        Ok(Checkpoint {
+            path: path.to_path_buf(),
+            archive,
+            root_dir,
+            top_level: top_level(&pk),
+            groups,
+            lists,
+            hyper,
+        })
     }
 
     /// What the saved object is, e.g. `a dict with keys epoch, model_state_dict, loss`.
@@ -128,20 +162,29 @@ impl Checkpoint {
 
     /// Reads tensor `name` (described by `t`) as f32 on `device`, checking sizes before reading.
     pub fn read_tensor(&mut self, name: &str, t: &TensorRef, device: &Device) -> Result<Tensor> {
-        let bad = |message: String| Error::Tensor { name: name.to_string(), message };
+        let bad = |message: String| Error::Tensor {
+            name: name.to_string(),
+            message,
+        };
         let (dtype, size) = match &t.dtype {
             StorageType::F32 => (DType::F32, 4),
             StorageType::F64 => (DType::F64, 8),
             StorageType::F16 => (DType::F16, 2),
             StorageType::Bf16 => (DType::BF16, 2),
-            other => return Err(bad(format!("dtype {} is not a floating-point weight", other.name()))),
+            other => {
+                return Err(bad(format!(
+                    "dtype {} is not a floating-point weight",
+                    other.name()
+                )))
+            }
         };
         let entry_name = format!("{}data/{}", self.root_dir, t.storage_key);
-        let entry = self
-            .archive
-            .entry(&entry_name)
-            .cloned()
-            .ok_or_else(|| bad(format!("its storage `{entry_name}` is missing from {}", self.path.display())))?;
+        let entry = self.archive.entry(&entry_name).cloned().ok_or_else(|| {
+            bad(format!(
+                "its storage `{entry_name}` is missing from {}",
+                self.path.display()
+            ))
+        })?;
         let declared = t.storage_numel.checked_mul(size as u64);
         if declared != Some(entry.size) {
             return Err(bad(format!(
@@ -151,13 +194,19 @@ impl Checkpoint {
         }
         let numel = t.numel();
         // the last element the view touches must lie inside the storage
-        let last = t.shape.iter().zip(&t.stride).try_fold(t.offset, |acc, (&d, &s)| {
-            if d == 0 {
-                Some(acc)
-            } else {
-                (d as u64 - 1).checked_mul(s as u64).and_then(|x| acc.checked_add(x))
-            }
-        });
+        let last = t
+            .shape
+            .iter()
+            .zip(&t.stride)
+            .try_fold(t.offset, |acc, (&d, &s)| {
+                if d == 0 {
+                    Some(acc)
+                } else {
+                    (d as u64 - 1)
+                        .checked_mul(s as u64)
+                        .and_then(|x| acc.checked_add(x))
+                }
+            });
         if numel > 0 && last.is_none_or(|l| l >= t.storage_numel) {
             return Err(bad(format!(
                 "shape {:?} with stride {:?} at offset {} reaches past its storage of {} elements",
@@ -165,13 +214,21 @@ impl Checkpoint {
             )));
         }
         if numel > t.storage_numel.max(1) {
-            return Err(bad(format!("a view of {numel} elements over a storage of {} is not supported", t.storage_numel)));
+            return Err(bad(format!(
+                "a view of {numel} elements over a storage of {} is not supported",
+                t.storage_numel
+            )));
         }
         let bytes = self.archive.read(&entry)?;
         let mut out = Vec::with_capacity(numel as usize * size);
         let mut index = vec![0usize; t.shape.len()];
         for _ in 0..numel {
-            let at = t.offset as usize + index.iter().zip(&t.stride).map(|(i, s)| i * s).sum::<usize>();
+            let at = t.offset as usize
+                + index
+                    .iter()
+                    .zip(&t.stride)
+                    .map(|(i, s)| i * s)
+                    .sum::<usize>();
             out.extend_from_slice(&bytes[at * size..(at + 1) * size]);
             for k in (0..index.len()).rev() {
                 index[k] += 1;
@@ -181,10 +238,14 @@ impl Checkpoint {
                 index[k] = 0;
             }
         }
-        let tensor = Tensor::from_raw_buffer(&out, dtype, &t.shape, &Device::Cpu)?.to_dtype(DType::F32)?;
+        let tensor =
+            Tensor::from_raw_buffer(&out, dtype, &t.shape, &Device::Cpu)?.to_dtype(DType::F32)?;
         let values: Vec<f32> = tensor.flatten_all()?.to_vec1()?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(bad(format!("element {i} is {} (the checkpoint holds non-finite weights)", values[i])));
+            return Err(bad(format!(
+                "element {i} is {} (the checkpoint holds non-finite weights)",
+                values[i]
+            )));
         }
         Ok(tensor.to_device(device)?)
     }
@@ -193,8 +254,22 @@ impl Checkpoint {
 fn top_level(pk: &Pickle) -> String {
     match pk.dict(pk.root) {
         Some(entries) => {
-            let keys: Vec<String> = entries.iter().take(12).map(|(k, _)| pk.str(*k).map_or_else(|| pk.describe(*k), str::to_string)).collect();
-            let more = if entries.len() > 12 { format!(", … ({} keys)", entries.len()) } else { String::new() };
+            let keys: Vec<String> = entries
+                .iter()
+                .take(12)
+                .map(|(k, v)| {
+                    format!(
+                        "{} ({})",
+                        pk.str(*k).map_or_else(|| pk.describe(*k), str::to_string),
+                        pk.describe(*v)
+                    )
+                })
+                .collect();
+            let more = if entries.len() > 12 {
+                format!(", … ({} keys)", entries.len())
+            } else {
+                String::new()
+            };
             format!("a dict with keys {}{more}", keys.join(", "))
         }
         None => pk.describe(pk.root),
@@ -220,7 +295,10 @@ impl Walker<'_> {
     fn label(&self, key: Value) -> String {
         match key {
             Value::Int(i) => i.to_string(),
-            _ => self.pk.str(key).map_or_else(|| self.pk.describe(key), str::to_string),
+            _ => self
+                .pk
+                .str(key)
+                .map_or_else(|| self.pk.describe(key), str::to_string),
         }
     }
 
@@ -234,21 +312,31 @@ impl Walker<'_> {
             Some(Node::Dict(entries)) => {
                 let named: Vec<(String, TensorRef)> = entries
                     .iter()
-                    .filter_map(|(k, val)| Some((pk.str(*k)?.to_string(), pk.tensor(*val)?.clone())))
+                    .filter_map(|(k, val)| {
+                        Some((pk.str(*k)?.to_string(), pk.tensor(*val)?.clone()))
+                    })
                     .collect();
                 if !named.is_empty() {
-                    self.groups.push(TensorGroup { path: path.clone(), entries: named });
+                    self.groups.push(TensorGroup {
+                        path: path.clone(),
+                        entries: named,
+                    });
                 }
                 for (k, val) in entries {
                     let label = self.label(*k);
                     // optimiser moments have the shapes of the weights but are not weights
-                    if pk.tensor(*val).is_none() && !label.to_ascii_lowercase().contains("optimizer") {
+                    if pk.tensor(*val).is_none()
+                        && !label.to_ascii_lowercase().contains("optimizer")
+                    {
                         self.walk(*val, join(&path, &label), depth + 1);
                     }
                 }
             }
             Some(Node::List(items)) | Some(Node::Tuple(items)) => {
-                let tensors: Vec<TensorRef> = items.iter().filter_map(|x| pk.tensor(*x).cloned()).collect();
+                let tensors: Vec<TensorRef> = items
+                    .iter()
+                    .filter_map(|x| pk.tensor(*x).cloned())
+                    .collect();
                 if !tensors.is_empty() && tensors.len() == items.len() {
                     self.lists.push(TensorList { path, tensors });
                 } else {
@@ -261,7 +349,10 @@ impl Walker<'_> {
                 let mut named = Vec::new();
                 if module_tensors(pk, v, "", &mut named, 0) {
                     if !named.is_empty() {
-                        self.groups.push(TensorGroup { path, entries: named });
+                        self.groups.push(TensorGroup {
+                            path,
+                            entries: named,
+                        });
                     }
                     return;
                 }
@@ -278,15 +369,30 @@ impl Walker<'_> {
 
 /// The parameters and buffers of a whole pickled `nn.Module`, named as its state dict names them.
 /// Returns false when `v` is not a module.
-fn module_tensors(pk: &Pickle, v: Value, prefix: &str, out: &mut Vec<(String, TensorRef)>, depth: usize) -> bool {
-    let Some(Node::Object { state: Some(state), .. }) = pk.node(v) else { return false };
-    let (Some(params), Some(modules)) = (pk.get(*state, "_parameters"), pk.get(*state, "_modules")) else {
+fn module_tensors(
+    pk: &Pickle,
+    v: Value,
+    prefix: &str,
+    out: &mut Vec<(String, TensorRef)>,
+    depth: usize,
+) -> bool {
+    let Some(Node::Object {
+        state: Some(state), ..
+    }) = pk.node(v)
+    else {
+        return false;
+    };
+    let (Some(params), Some(modules)) = (pk.get(*state, "_parameters"), pk.get(*state, "_modules"))
+    else {
         return false;
     };
     if depth > MAX_DEPTH {
         return true;
     }
-    for field in [Some(params), pk.get(*state, "_buffers")].into_iter().flatten() {
+    for field in [Some(params), pk.get(*state, "_buffers")]
+        .into_iter()
+        .flatten()
+    {
         for (k, t) in pk.dict(field).unwrap_or_default() {
             if let (Some(k), Some(t)) = (pk.str(*k), pk.tensor(*t)) {
                 out.push((format!("{prefix}{k}"), t.clone()));
@@ -304,7 +410,10 @@ fn module_tensors(pk: &Pickle, v: Value, prefix: &str, out: &mut Vec<(String, Te
 /// Finds the SDE settings under `hyper_parameters` (dicts and object states, any depth).
 fn hyper_parameters(pk: &Pickle) -> HyperParameters {
     let mut found = HyperParameters::default();
-    let Some(root) = ["hyper_parameters", "hparams", "hyper_params"].iter().find_map(|k| pk.get(pk.root, k)) else {
+    let Some(root) = ["hyper_parameters", "hparams", "hyper_params"]
+        .iter()
+        .find_map(|k| pk.get(pk.root, k))
+    else {
         return found;
     };
     let mut stack = vec![(root, 0usize)];
@@ -341,7 +450,9 @@ fn hyper_parameters(pk: &Pickle) -> HyperParameters {
                     }
                 }
             }
-            Some(Node::List(items)) | Some(Node::Tuple(items)) => stack.extend(items.iter().map(|x| (*x, depth + 1))),
+            Some(Node::List(items)) | Some(Node::Tuple(items)) => {
+                stack.extend(items.iter().map(|x| (*x, depth + 1)))
+            }
             Some(Node::Object { args, state, .. }) => {
                 stack.push((*args, depth + 1));
                 if let Some(s) = state {

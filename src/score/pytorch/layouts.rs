@@ -84,8 +84,9 @@ impl std::fmt::Display for Architecture {
             Architecture::ReferenceFcn { dim, hidden, linears, sequential, stride } => write!(
                 f,
                 "reference fully connected score net (Stanczuk, Batzolis et al.): D = {dim}, H = {hidden}, \
-                 {} hidden layers; linear layers at `{sequential}.0`, `{sequential}.{stride}`, …",
-                linears - 2
+                 {} hidden layer{}; linear layers at `{sequential}.0`, `{sequential}.{stride}`, …",
+                linears - 2,
+                if *linears == 3 { "" } else { "s" }
             ),
             Architecture::SkipMlp { dim, hidden, time_features } => write!(
                 f,
@@ -126,9 +127,20 @@ pub(crate) struct Candidate {
 impl Candidate {
     /// Where the weights were found, for messages.
     pub fn source(&self) -> String {
-        let group = if self.group.is_empty() { "the top-level state dict".to_string() } else { format!("`{}`", self.group) };
-        let prefix = if self.prefix.is_empty() { String::new() } else { format!(", keys `{}*`", self.prefix) };
-        format!("{} weights from {group}{prefix}", if self.ema { "EMA" } else { "raw" })
+        let group = if self.group.is_empty() {
+            "the top-level state dict".to_string()
+        } else {
+            format!("`{}`", self.group)
+        };
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!(", keys `{}*`", self.prefix)
+        };
+        format!(
+            "{} weights from {group}{prefix}",
+            if self.ema { "EMA" } else { "raw" }
+        )
     }
 }
 
@@ -145,7 +157,12 @@ pub(crate) struct Detection {
 pub(crate) fn names_ema(text: &str) -> bool {
     text.to_ascii_lowercase()
         .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|w| w == "ema" || w == "shadow" || w == "shadow_params" || w.starts_with("ema") && w.len() <= 4)
+        .any(|w| {
+            w == "ema"
+                || w == "shadow"
+                || w == "shadow_params"
+                || w.starts_with("ema") && w.len() <= 4
+        })
 }
 
 /// One linear layer found under a prefix: weight and bias (each may be missing).
@@ -156,7 +173,10 @@ struct Linear {
 }
 
 /// Keys `{prefix}{name}.{index}.{weight|bias}` of a group, by prefix then index.
-fn collect(entries: &[(String, TensorRef)], name: &str) -> BTreeMap<String, BTreeMap<usize, Linear>> {
+fn collect(
+    entries: &[(String, TensorRef)],
+    name: &str,
+) -> BTreeMap<String, BTreeMap<usize, Linear>> {
     let mut out: BTreeMap<String, BTreeMap<usize, Linear>> = BTreeMap::new();
     for (key, t) in entries {
         let (rest, is_weight) = match (key.strip_suffix(".weight"), key.strip_suffix(".bias")) {
@@ -164,13 +184,23 @@ fn collect(entries: &[(String, TensorRef)], name: &str) -> BTreeMap<String, BTre
             (_, Some(r)) => (r, false),
             _ => continue,
         };
-        let Some((head, index)) = rest.rsplit_once('.') else { continue };
-        let Ok(index) = index.parse::<usize>() else { continue };
-        let Some(prefix) = head.strip_suffix(name) else { continue };
+        let Some((head, index)) = rest.rsplit_once('.') else {
+            continue;
+        };
+        let Ok(index) = index.parse::<usize>() else {
+            continue;
+        };
+        let Some(prefix) = head.strip_suffix(name) else {
+            continue;
+        };
         if !(prefix.is_empty() || prefix.ends_with('.')) {
             continue;
         }
-        let slot = out.entry(prefix.to_string()).or_default().entry(index).or_default();
+        let slot = out
+            .entry(prefix.to_string())
+            .or_default()
+            .entry(index)
+            .or_default();
         let value = Some((key.clone(), t.clone()));
         if is_weight {
             slot.weight = value;
@@ -189,39 +219,71 @@ fn check_layer(
     inp: usize,
     why: &str,
 ) -> Result<[(String, TensorRef); 2], String> {
-    let (wk, w) = layer.weight.clone().ok_or_else(|| format!("missing tensor `{key_stem}.weight`"))?;
-    let (bk, b) = layer.bias.clone().ok_or_else(|| format!("missing tensor `{key_stem}.bias` (its weight is there)"))?;
+    let (wk, w) = layer
+        .weight
+        .clone()
+        .ok_or_else(|| format!("missing tensor `{key_stem}.weight`"))?;
+    let (bk, b) = layer
+        .bias
+        .clone()
+        .ok_or_else(|| format!("missing tensor `{key_stem}.bias` (its weight is there)"))?;
     if w.shape != [out, inp] {
-        return Err(format!("tensor `{wk}` has shape {:?}, the layout needs [{out}, {inp}] ({why})", w.shape));
+        return Err(format!(
+            "tensor `{wk}` has shape {:?}, the layout needs [{out}, {inp}] ({why})",
+            w.shape
+        ));
     }
     if b.shape != [out] {
-        return Err(format!("tensor `{bk}` has shape {:?}, the layout needs [{out}]", b.shape));
+        return Err(format!(
+            "tensor `{bk}` has shape {:?}, the layout needs [{out}]",
+            b.shape
+        ));
     }
     Ok([(wk, w), (bk, b)])
 }
 
 fn weight_shape(layer: &Linear, stem: &str) -> Result<(usize, usize), String> {
-    let (key, w) = layer.weight.as_ref().ok_or_else(|| format!("missing tensor `{stem}.weight`"))?;
+    let (key, w) = layer
+        .weight
+        .as_ref()
+        .ok_or_else(|| format!("missing tensor `{stem}.weight`"))?;
     match w.shape.as_slice() {
         [o, i] => Ok((*o, *i)),
-        s => Err(format!("tensor `{key}` has shape {s:?}, a linear weight is 2-dimensional")),
+        s => Err(format!(
+            "tensor `{key}` has shape {s:?}, a linear weight is 2-dimensional"
+        )),
     }
 }
 
-fn native(tensors: &mut Vec<(String, String, TensorRef)>, k: usize, pair: [(String, TensorRef); 2]) {
+fn native(
+    tensors: &mut Vec<(String, String, TensorRef)>,
+    k: usize,
+    pair: [(String, TensorRef); 2],
+) {
     let [(wk, w), (bk, b)] = pair;
     tensors.push((format!("layers.{k}.weight"), wk, w));
     tensors.push((format!("layers.{k}.bias"), bk, b));
 }
 
-fn reference_fcn(prefix: &str, seq: &str, layers: &BTreeMap<usize, Linear>, stride: Option<usize>) -> Result<(Architecture, Vec<(String, String, TensorRef)>), String> {
+fn reference_fcn(
+    prefix: &str,
+    seq: &str,
+    layers: &BTreeMap<usize, Linear>,
+    stride: Option<usize>,
+) -> Result<(Architecture, Vec<(String, String, TensorRef)>), String> {
     let indices: Vec<usize> = layers.keys().copied().collect();
     let stem = |i: usize| format!("{prefix}{seq}.{i}");
     if indices.len() < 2 {
-        return Err(format!("`{}` is a single layer; the reference layout has at least two", stem(indices[0])));
+        return Err(format!(
+            "`{}` is a single layer; the reference layout has at least two",
+            stem(indices[0])
+        ));
     }
     if indices[0] != 0 {
-        return Err(format!("missing tensor `{}.weight` (the first linear layer)", stem(0)));
+        return Err(format!(
+            "missing tensor `{}.weight` (the first linear layer)",
+            stem(0)
+        ));
     }
     let step = stride.unwrap_or(indices[1]);
     if step == 0 {
@@ -245,15 +307,29 @@ fn reference_fcn(prefix: &str, seq: &str, layers: &BTreeMap<usize, Linear>, stri
             _ if k == n - 1 => (dim, hidden, "H in, D out"),
             _ => (hidden, hidden, "H in, H out"),
         };
-        native(&mut tensors, k, check_layer(&layers[&i], &stem(i), out, inp, why)?);
+        native(
+            &mut tensors,
+            k,
+            check_layer(&layers[&i], &stem(i), out, inp, why)?,
+        );
     }
-    let arch = Architecture::ReferenceFcn { dim, hidden, linears: n, sequential: seq.to_string(), stride: step };
+    let arch = Architecture::ReferenceFcn {
+        dim,
+        hidden,
+        linears: n,
+        sequential: seq.to_string(),
+        stride: step,
+    };
     Ok((arch, tensors))
 }
 
 /// Widths and skip sources of the `MLPUnet` layout: `widths[0]` is the input, layer k maps
 /// `widths[k]` (plus `widths[skip[k]]` when it has a skip) to `widths[k + 1]`.
-pub fn skip_mlp_plan(dim: usize, time_features: usize, hidden: &[usize]) -> (Vec<usize>, Vec<Option<usize>>) {
+pub fn skip_mlp_plan(
+    dim: usize,
+    time_features: usize,
+    hidden: &[usize],
+) -> (Vec<usize>, Vec<Option<usize>>) {
     let m = hidden.len();
     let mut widths = vec![dim + time_features];
     let mut skip = vec![None; m];
@@ -267,23 +343,38 @@ pub fn skip_mlp_plan(dim: usize, time_features: usize, hidden: &[usize]) -> (Vec
     (widths, skip)
 }
 
-fn skip_mlp(prefix: &str, layers: &BTreeMap<usize, Linear>) -> Result<(Architecture, Vec<(String, String, TensorRef)>), String> {
+fn skip_mlp(
+    prefix: &str,
+    layers: &BTreeMap<usize, Linear>,
+) -> Result<(Architecture, Vec<(String, String, TensorRef)>), String> {
     let stem = |i: usize| format!("{prefix}layers.{i}");
     let indices: Vec<usize> = layers.keys().copied().collect();
     if let Some((k, &i)) = indices.iter().enumerate().find(|(k, i)| *k != **i) {
-        return Err(format!("missing tensor `{}.weight` (layers are numbered from 0 without gaps; found `{}`)", stem(k), stem(i)));
+        return Err(format!(
+            "missing tensor `{}.weight` (layers are numbered from 0 without gaps; found `{}`)",
+            stem(k),
+            stem(i)
+        ));
     }
     let n = indices.len();
     if n % 2 != 0 {
-        return Err(format!("{n} layers under `{prefix}layers.*`; the skip-connection layout has an even number"));
+        return Err(format!(
+            "{n} layers under `{prefix}layers.*`; the skip-connection layout has an even number"
+        ));
     }
     let m = n / 2;
     let (dim, _) = weight_shape(&layers[&(n - 1)], &stem(n - 1))?;
     let (_, first_in) = weight_shape(&layers[&0], &stem(0))?;
     if first_in <= dim {
-        return Err(format!("tensor `{}.weight` takes {first_in} inputs, fewer than D + 1 = {}", stem(0), dim + 1));
+        return Err(format!(
+            "tensor `{}.weight` takes {first_in} inputs, fewer than D + 1 = {}",
+            stem(0),
+            dim + 1
+        ));
     }
-    let hidden: Vec<usize> = (0..m).map(|k| weight_shape(&layers[&k], &stem(k)).map(|s| s.0)).collect::<Result<_, _>>()?;
+    let hidden: Vec<usize> = (0..m)
+        .map(|k| weight_shape(&layers[&k], &stem(k)).map(|s| s.0))
+        .collect::<Result<_, _>>()?;
     let time_features = first_in - dim;
     let (widths, skip) = skip_mlp_plan(dim, time_features, &hidden);
     let mut tensors = Vec::with_capacity(2 * n);
@@ -293,9 +384,20 @@ fn skip_mlp(prefix: &str, layers: &BTreeMap<usize, Linear>) -> Result<(Architect
             None => "previous width in".to_string(),
             Some(s) => format!("skip from layer output {s} concatenated with the previous width"),
         };
-        native(&mut tensors, k, check_layer(&layers[&k], &stem(k), widths[k + 1], inp, &why)?);
+        native(
+            &mut tensors,
+            k,
+            check_layer(&layers[&k], &stem(k), widths[k + 1], inp, &why)?,
+        );
     }
-    Ok((Architecture::SkipMlp { dim, hidden, time_features }, tensors))
+    Ok((
+        Architecture::SkipMlp {
+            dim,
+            hidden,
+            time_features,
+        },
+        tensors,
+    ))
 }
 
 /// Finds every set of weights that fits a layout in `groups` (and EMA `lists` mapped onto them).
@@ -305,10 +407,21 @@ pub(crate) fn detect(groups: &[TensorGroup], lists: &[TensorList], hints: &Hints
     for list in lists.iter().filter(|l| names_ema(&l.path)) {
         for g in groups {
             let fits = g.entries.len() == list.tensors.len()
-                && g.entries.iter().zip(&list.tensors).all(|((_, a), b)| a.shape == b.shape);
+                && g.entries
+                    .iter()
+                    .zip(&list.tensors)
+                    .all(|((_, a), b)| a.shape == b.shape);
             if fits {
-                let entries = g.entries.iter().zip(&list.tensors).map(|((k, _), t)| (k.clone(), t.clone())).collect();
-                all.push(TensorGroup { path: list.path.clone(), entries });
+                let entries = g
+                    .entries
+                    .iter()
+                    .zip(&list.tensors)
+                    .map(|((k, _), t)| (k.clone(), t.clone()))
+                    .collect();
+                all.push(TensorGroup {
+                    path: list.path.clone(),
+                    entries,
+                });
             }
         }
     }
@@ -329,7 +442,11 @@ pub(crate) fn detect(groups: &[TensorGroup], lists: &[TensorList], hints: &Hints
                     LayoutKind::ReferenceFcn => reference_fcn(&prefix, &seq, &layers, hints.stride),
                     LayoutKind::SkipMlp => skip_mlp(&prefix, &layers),
                 };
-                let at = if g.path.is_empty() { String::new() } else { format!(" in `{}`", g.path) };
+                let at = if g.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in `{}`", g.path)
+                };
                 match fitted {
                     Ok((architecture, tensors)) => found.candidates.push(Candidate {
                         ema: names_ema(&g.path) || names_ema(&prefix),
@@ -363,7 +480,10 @@ mod tests {
     }
 
     fn group(path: &str, entries: &[(&str, &[usize])]) -> TensorGroup {
-        TensorGroup { path: path.into(), entries: entries.iter().map(|(k, s)| (k.to_string(), t(s))).collect() }
+        TensorGroup {
+            path: path.into(),
+            entries: entries.iter().map(|(k, s)| (k.to_string(), t(s))).collect(),
+        }
     }
 
     fn fcn(prefix: &str) -> Vec<(String, &'static [usize])> {
@@ -375,21 +495,35 @@ mod tests {
             ("mlp.6.weight", &[3, 16]),
             ("mlp.6.bias", &[3]),
         ];
-        shapes.iter().map(|(k, s)| (format!("{prefix}{k}"), *s)).collect()
+        shapes
+            .iter()
+            .map(|(k, s)| (format!("{prefix}{k}"), *s))
+            .collect()
     }
 
     #[test]
     fn reference_layout_under_any_prefix() {
         for prefix in ["", "score_model.", "module."] {
             let keys = fcn(prefix);
-            let entries: Vec<(&str, &[usize])> = keys.iter().map(|(k, s)| (k.as_str(), *s)).collect();
-            let d = detect(&[group("model_state_dict", &entries)], &[], &Hints::default());
+            let entries: Vec<(&str, &[usize])> =
+                keys.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+            let d = detect(
+                &[group("model_state_dict", &entries)],
+                &[],
+                &Hints::default(),
+            );
             assert!(d.rejected.is_empty(), "{:?}", d.rejected);
             let c = &d.candidates[0];
             assert_eq!(c.prefix, prefix);
             assert_eq!(
                 c.architecture,
-                Architecture::ReferenceFcn { dim: 3, hidden: 16, linears: 3, sequential: "mlp".into(), stride: 3 }
+                Architecture::ReferenceFcn {
+                    dim: 3,
+                    hidden: 16,
+                    linears: 3,
+                    sequential: "mlp".into(),
+                    stride: 3
+                }
             );
             assert_eq!(c.tensors[4].0, "layers.2.weight");
             assert_eq!(c.tensors[4].1, format!("{prefix}mlp.6.weight"));
@@ -404,14 +538,37 @@ mod tests {
         let entries: Vec<(&str, &[usize])> = keys.iter().map(|(k, s)| (k.as_str(), *s)).collect();
         let d = detect(&[group("", &entries)], &[], &Hints::default());
         assert!(d.candidates.is_empty());
-        assert!(d.rejected[0].contains("`mlp.3.weight` has shape [16, 15]"), "{:?}", d.rejected);
+        assert!(
+            d.rejected[0].contains("`mlp.3.weight` has shape [16, 15]"),
+            "{:?}",
+            d.rejected
+        );
         let keys = fcn("");
-        let entries: Vec<(&str, &[usize])> = keys.iter().filter(|(k, _)| k != "mlp.3.bias").map(|(k, s)| (k.as_str(), *s)).collect();
+        let entries: Vec<(&str, &[usize])> = keys
+            .iter()
+            .filter(|(k, _)| k != "mlp.3.bias")
+            .map(|(k, s)| (k.as_str(), *s))
+            .collect();
         let d = detect(&[group("", &entries)], &[], &Hints::default());
-        assert!(d.rejected[0].contains("missing tensor `mlp.3.bias`"), "{:?}", d.rejected);
-        let entries = [("mlp.0.weight", &[16, 4][..]), ("mlp.0.bias", &[16]), ("mlp.4.weight", &[3, 16]), ("mlp.4.bias", &[3]), ("mlp.6.weight", &[3, 16]), ("mlp.6.bias", &[3])];
+        assert!(
+            d.rejected[0].contains("missing tensor `mlp.3.bias`"),
+            "{:?}",
+            d.rejected
+        );
+        let entries = [
+            ("mlp.0.weight", &[16, 4][..]),
+            ("mlp.0.bias", &[16]),
+            ("mlp.4.weight", &[3, 16]),
+            ("mlp.4.bias", &[3]),
+            ("mlp.6.weight", &[3, 16]),
+            ("mlp.6.bias", &[3]),
+        ];
         let d = detect(&[group("", &entries)], &[], &Hints::default());
-        assert!(d.rejected[0].contains("`mlp.6` breaks the step of 4"), "{:?}", d.rejected);
+        assert!(
+            d.rejected[0].contains("`mlp.6` breaks the step of 4"),
+            "{:?}",
+            d.rejected
+        );
     }
 
     #[test]
@@ -435,12 +592,28 @@ mod tests {
         ];
         let d = detect(&[group("state_dict", &entries)], &[], &Hints::default());
         assert!(d.rejected.is_empty(), "{:?}", d.rejected);
-        assert_eq!(d.candidates[0].architecture, Architecture::SkipMlp { dim: 4, hidden: vec![16, 24, 16], time_features: 8 });
+        assert_eq!(
+            d.candidates[0].architecture,
+            Architecture::SkipMlp {
+                dim: 4,
+                hidden: vec![16, 24, 16],
+                time_features: 8
+            }
+        );
         // a plain MLP under `layers.*` does not pass for the skip layout
-        let plain = [("layers.0.weight", &[16, 5][..]), ("layers.0.bias", &[16]), ("layers.1.weight", &[4, 16]), ("layers.1.bias", &[4])];
+        let plain = [
+            ("layers.0.weight", &[16, 5][..]),
+            ("layers.0.bias", &[16]),
+            ("layers.1.weight", &[4, 16]),
+            ("layers.1.bias", &[4]),
+        ];
         let d = detect(&[group("", &plain)], &[], &Hints::default());
         assert!(d.candidates.is_empty());
-        assert!(d.rejected[0].contains("`layers.1.weight` has shape [4, 16], the layout needs [4, 21]"), "{:?}", d.rejected);
+        assert!(
+            d.rejected[0].contains("`layers.1.weight` has shape [4, 16], the layout needs [4, 21]"),
+            "{:?}",
+            d.rejected
+        );
     }
 
     #[test]
@@ -448,20 +621,42 @@ mod tests {
         let keys = fcn("score_model.");
         let entries: Vec<(&str, &[usize])> = keys.iter().map(|(k, s)| (k.as_str(), *s)).collect();
         let g = group("state_dict", &entries);
-        let list = TensorList { path: "ema/shadow_params".into(), tensors: g.entries.iter().map(|(_, t)| t.clone()).collect() };
-        let other = TensorList { path: "callbacks/0".into(), tensors: list.tensors.clone() };
+        let list = TensorList {
+            path: "ema/shadow_params".into(),
+            tensors: g.entries.iter().map(|(_, t)| t.clone()).collect(),
+        };
+        let other = TensorList {
+            path: "callbacks/0".into(),
+            tensors: list.tensors.clone(),
+        };
         let d = detect(&[g], &[list, other], &Hints::default());
         assert_eq!(d.candidates.len(), 2);
         assert!(!d.candidates[0].ema && d.candidates[1].ema);
-        assert_eq!(d.candidates[1].source(), "EMA weights from `ema/shadow_params`, keys `score_model.*`");
+        assert_eq!(
+            d.candidates[1].source(),
+            "EMA weights from `ema/shadow_params`, keys `score_model.*`"
+        );
     }
 
     #[test]
     fn ema_names() {
-        for yes in ["ema", "ema_state_dict", "model_ema.", "ema.module.", "ema/shadow_params", "state_dict/ema_model"] {
+        for yes in [
+            "ema",
+            "ema_state_dict",
+            "model_ema.",
+            "ema.module.",
+            "ema/shadow_params",
+            "state_dict/ema_model",
+        ] {
             assert!(names_ema(yes), "{yes}");
         }
-        for no in ["model_state_dict", "schema", "score_model.", "state_dict", "temperature"] {
+        for no in [
+            "model_state_dict",
+            "schema",
+            "score_model.",
+            "state_dict",
+            "temperature",
+        ] {
             assert!(!names_ema(no), "{no}");
         }
     }

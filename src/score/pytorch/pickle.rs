@@ -172,7 +172,11 @@ impl Pickle {
 
     /// The value under string key `key` of a dict value (the last one, as in Python).
     pub fn get(&self, dict: Value, key: &str) -> Option<Value> {
-        self.dict(dict)?.iter().rev().find(|(k, _)| self.str(*k) == Some(key)).map(|(_, v)| *v)
+        self.dict(dict)?
+            .iter()
+            .rev()
+            .find(|(k, _)| self.str(*k) == Some(key))
+            .map(|(_, v)| *v)
     }
 
     /// A short description of a value, for messages.
@@ -191,7 +195,9 @@ impl Pickle {
                 Some(Node::List(l)) => format!("a list of {}", l.len()),
                 Some(Node::Dict(d)) => format!("a dict of {}", d.len()),
                 Some(Node::Global(m, n)) => format!("{m}.{n}"),
-                Some(Node::Object { callable, .. }) => format!("a call to {} (not executed)", self.describe(*callable)),
+                Some(Node::Object { callable, .. }) => {
+                    format!("a call to {} (not executed)", self.describe(*callable))
+                }
                 Some(Node::Persistent(_)) => "a persistent reference".into(),
                 Some(Node::Storage(s)) => format!("storage {}", s.key),
                 Some(Node::Tensor(t)) => format!("a {} tensor {:?}", t.dtype.name(), t.shape),
@@ -243,7 +249,10 @@ pub(crate) fn parse(data: &[u8]) -> std::result::Result<Pickle, PickleError> {
         nodes: Vec::new(),
     };
     let root = m.run()?;
-    Ok(Pickle { nodes: m.nodes, root })
+    Ok(Pickle {
+        nodes: m.nodes,
+        root,
+    })
 }
 
 fn opcode_name(op: u8) -> &'static str {
@@ -276,13 +285,18 @@ fn opcode_name(op: u8) -> &'static str {
 
 impl Machine<'_> {
     fn fail<T>(&self, message: impl Into<String>) -> Step<T> {
-        Err(PickleError { offset: self.op_at, message: message.into() })
+        Err(PickleError {
+            offset: self.op_at,
+            message: message.into(),
+        })
     }
 
     fn take(&mut self, n: u64) -> Step<&[u8]> {
         let left = (self.data.len() - self.pos) as u64;
         if n > left {
-            return self.fail(format!("the opcode needs {n} bytes but only {left} remain (truncated or corrupted)"));
+            return self.fail(format!(
+                "the opcode needs {n} bytes but only {left} remain (truncated or corrupted)"
+            ));
         }
         let start = self.pos;
         self.pos += n as usize;
@@ -303,7 +317,9 @@ impl Machine<'_> {
                 self.pos += n + 1;
                 Ok(s)
             }
-            None => self.fail(format!("a GLOBAL name longer than {MAX_NAME} bytes or without its newline")),
+            None => self.fail(format!(
+                "a GLOBAL name longer than {MAX_NAME} bytes or without its newline"
+            )),
         }
     }
 
@@ -428,7 +444,9 @@ impl Machine<'_> {
             .iter()
             .map(|x| match x {
                 Value::Int(i) if *i >= 0 => Ok(*i as usize),
-                _ => self.fail(format!("tensor {what} holds {x:?}, not a non-negative integer")),
+                _ => self.fail(format!(
+                    "tensor {what} holds {x:?}, not a non-negative integer"
+                )),
             })
             .collect()
     }
@@ -453,7 +471,9 @@ impl Machine<'_> {
         let shape = self.usizes(a[2], "size")?;
         let stride = self.usizes(a[3], "stride")?;
         if shape.len() != stride.len() {
-            return self.fail(format!("tensor size {shape:?} and stride {stride:?} differ in rank"));
+            return self.fail(format!(
+                "tensor size {shape:?} and stride {stride:?} differ in rank"
+            ));
         }
         let t = TensorRef {
             storage_key: storage.key,
@@ -468,11 +488,14 @@ impl Machine<'_> {
 
     /// REDUCE: decode the known constructors, record everything else without calling it.
     fn reduce(&mut self, callable: Value, args: Value) -> Step<Value> {
-        let name = self.global_name(callable).map(|(m, n)| (m.to_string(), n.to_string()));
+        let name = self
+            .global_name(callable)
+            .map(|(m, n)| (m.to_string(), n.to_string()));
         match name.as_ref().map(|(m, n)| (m.as_str(), n.as_str())) {
             Some(("collections", "OrderedDict")) => return Ok(self.alloc(Node::Dict(Vec::new()))),
             Some(("torch._utils", "_rebuild_tensor_v2")) => return self.rebuild_tensor(args),
-            Some(("torch._utils", "_rebuild_parameter")) | Some(("torch._utils", "_rebuild_parameter_with_state")) => {
+            Some(("torch._utils", "_rebuild_parameter"))
+            | Some(("torch._utils", "_rebuild_parameter_with_state")) => {
                 if let Some(first) = self.tuple_items(args).and_then(|a| a.first().copied()) {
                     if matches!(self.node_mut(first), Some(Node::Tensor(_))) {
                         return Ok(first);
@@ -490,7 +513,11 @@ impl Machine<'_> {
             }
             _ => {}
         }
-        Ok(self.alloc(Node::Object { callable, args, state: None }))
+        Ok(self.alloc(Node::Object {
+            callable,
+            args,
+            state: None,
+        }))
     }
 
     fn persistent(&mut self, pid: Value) -> Step<Value> {
@@ -527,7 +554,10 @@ impl Machine<'_> {
             _ => return self.fail("a storage key that is not a string"),
         };
         // keys name archive entries: keep them to plain names
-        if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if key.is_empty()
+            || key.len() > 64
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return self.fail(format!("storage key {key:?} is not a plain name"));
         }
         let numel = match t[4] {
@@ -782,15 +812,28 @@ mod tests {
     #[test]
     fn decodes_containers_memo_and_numbers() {
         // {'a': [1, -2, 3.5], 'b': ('x', None, True), 'c': <memo of 'a'>} (protocol 2)
-        let mut p = vec![0x80, 2, b'}', b'q', 0, b'(', b'X', 1, 0, 0, 0, b'a', b']', b'q', 1, b'(', b'K', 1];
+        let mut p = vec![
+            0x80, 2, b'}', b'q', 0, b'(', b'X', 1, 0, 0, 0, b'a', b']', b'q', 1, b'(', b'K', 1,
+        ];
         p.extend([b'J', 0xfe, 0xff, 0xff, 0xff, b'G']);
         p.extend(3.5f64.to_be_bytes());
-        p.extend([b'e', b'X', 1, 0, 0, 0, b'b', 0x8c, 1, b'x', b'N', 0x88, 0x87]);
+        p.extend([
+            b'e', b'X', 1, 0, 0, 0, b'b', 0x8c, 1, b'x', b'N', 0x88, 0x87,
+        ]);
         p.extend([b'X', 1, 0, 0, 0, b'c', b'h', 1, b'u', b'.']);
         let pk = parse(&p).unwrap();
         let a = pk.get(pk.root, "a").unwrap();
-        assert_eq!(pk.node(a), Some(&Node::List(vec![Value::Int(1), Value::Int(-2), Value::Float(3.5)])));
-        let Some(Node::Tuple(b)) = pk.node(pk.get(pk.root, "b").unwrap()) else { panic!("not a tuple") };
+        assert_eq!(
+            pk.node(a),
+            Some(&Node::List(vec![
+                Value::Int(1),
+                Value::Int(-2),
+                Value::Float(3.5)
+            ]))
+        );
+        let Some(Node::Tuple(b)) = pk.node(pk.get(pk.root, "b").unwrap()) else {
+            panic!("not a tuple")
+        };
         assert_eq!(pk.str(b[0]), Some("x"));
         assert_eq!(&b[1..], &[Value::None, Value::Bool(true)]);
         // the memo hands back the same list, not a copy
@@ -809,7 +852,10 @@ mod tests {
     fn calls_are_recorded_not_executed() {
         let p = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00echo\x85R.";
         let pk = parse(p).unwrap();
-        assert_eq!(pk.describe(pk.root), "a call to posix.system (not executed)");
+        assert_eq!(
+            pk.describe(pk.root),
+            "a call to posix.system (not executed)"
+        );
     }
 
     #[test]
@@ -817,7 +863,10 @@ mod tests {
         // a string that claims more bytes than the program has
         let e = parse(&[0x80, 2, b'X', 0xff, 0xff, 0xff, 0xff, b'a', b'.']).unwrap_err();
         assert_eq!(e.offset, 2);
-        assert!(e.message.contains("4294967295 bytes but only 2 remain"), "{e}");
+        assert!(
+            e.message.contains("4294967295 bytes but only 2 remain"),
+            "{e}"
+        );
         let e = parse(&[0x80, 2, 0x82, 1, b'.']).unwrap_err();
         assert_eq!(e.offset, 2);
         assert!(e.message.contains("0x82 (EXT1)"), "{e}");

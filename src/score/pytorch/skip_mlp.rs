@@ -57,7 +57,13 @@ fn default_period() -> f64 {
 impl SkipTime {
     /// The reference code's time input with F features at scale 1.
     pub fn reference(features: usize) -> Self {
-        SkipTime { features, scale: 1.0, freq_shift: default_shift(), max_period: default_period(), flip_sin_to_cos: false }
+        SkipTime {
+            features,
+            scale: 1.0,
+            freq_shift: default_shift(),
+            max_period: default_period(),
+            flip_sin_to_cos: false,
+        }
     }
 
     /// The time features of each t, row-major (n × F).
@@ -67,12 +73,14 @@ impl SkipTime {
             return ts.iter().map(|&t| (self.scale * t) as f32).collect();
         }
         let half = f / 2;
-        let freqs: Vec<f64> =
-            (0..half).map(|k| (-self.max_period.ln() * k as f64 / (half as f64 - self.freq_shift)).exp()).collect();
+        let freqs: Vec<f64> = (0..half)
+            .map(|k| (-self.max_period.ln() * k as f64 / (half as f64 - self.freq_shift)).exp())
+            .collect();
         let mut out = Vec::with_capacity(ts.len() * f);
         for &t in ts {
             let args = freqs.iter().map(|w| w * self.scale * t);
-            let (sin, cos): (Vec<f32>, Vec<f32>) = args.map(|a| (a.sin() as f32, a.cos() as f32)).unzip();
+            let (sin, cos): (Vec<f32>, Vec<f32>) =
+                args.map(|a| (a.sin() as f32, a.cos() as f32)).unzip();
             if self.flip_sin_to_cos {
                 out.extend(cos.iter().chain(&sin));
             } else {
@@ -111,17 +119,37 @@ impl SkipMlpConfig {
     /// Checks sizes and parameters.
     pub fn check(&self) -> Result<()> {
         if self.dim == 0 || self.hidden.is_empty() || self.hidden.contains(&0) {
-            return Err(Error::param("config", "dim and every hidden width must be positive"));
+            return Err(Error::param(
+                "config",
+                "dim and every hidden width must be positive",
+            ));
         }
         let t = &self.time;
         if t.features == 0 || (t.features > 1 && (t.features / 2) as f64 <= t.freq_shift) {
-            return Err(Error::param("time", format!("{} time features do not fit a frequency shift of {}", t.features, t.freq_shift)));
+            return Err(Error::param(
+                "time",
+                format!(
+                    "{} time features do not fit a frequency shift of {}",
+                    t.features, t.freq_shift
+                ),
+            ));
         }
-        if !(t.scale.is_finite() && t.max_period.is_finite() && t.max_period > 1.0 && t.freq_shift.is_finite()) {
-            return Err(Error::param("time", "scale, max_period and freq_shift must be finite (max_period > 1)"));
+        if !(t.scale.is_finite()
+            && t.max_period.is_finite()
+            && t.max_period > 1.0
+            && t.freq_shift.is_finite())
+        {
+            return Err(Error::param(
+                "time",
+                "scale, max_period and freq_shift must be finite (max_period > 1)",
+            ));
         }
         if !self.frame.center.is_empty() && self.frame.center.len() != self.dim {
-            return Err(Error::DimensionMismatch { context: "frame center".into(), expected: self.dim, found: self.frame.center.len() });
+            return Err(Error::DimensionMismatch {
+                context: "frame center".into(),
+                expected: self.dim,
+                found: self.frame.center.len(),
+            });
         }
         if !(self.frame.scale > 0.0 && self.frame.scale.is_finite()) {
             return Err(Error::param("frame", "scale must be positive and finite"));
@@ -133,7 +161,13 @@ impl SkipMlpConfig {
     pub fn layers(&self) -> Vec<(String, (usize, usize), Option<usize>)> {
         let (widths, skip) = skip_mlp_plan(self.dim, self.time.features, &self.hidden);
         (0..widths.len() - 1)
-            .map(|k| (format!("layers.{k}"), (widths[k + 1], widths[k] + skip[k].map_or(0, |s| widths[s])), skip[k]))
+            .map(|k| {
+                (
+                    format!("layers.{k}"),
+                    (widths[k + 1], widths[k] + skip[k].map_or(0, |s| widths[s])),
+                    skip[k],
+                )
+            })
             .collect()
     }
 }
@@ -155,11 +189,19 @@ impl SkipMlpScoreNet {
             .layers()
             .into_iter()
             .map(|(name, (out, inp), skip)| {
-                let l = candle_nn::linear(inp, out, vb.pp(&name)).map_err(|e| Error::Tensor { name: name.clone(), message: e.to_string() })?;
+                let l = candle_nn::linear(inp, out, vb.pp(&name)).map_err(|e| Error::Tensor {
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
                 Ok((l, skip))
             })
             .collect::<Result<_>>()?;
-        Ok(Self { config, layers, device, origin: None })
+        Ok(Self {
+            config,
+            layers,
+            device,
+            origin: None,
+        })
     }
 
     /// The configuration.
@@ -181,24 +223,40 @@ impl SkipMlpScoreNet {
                 None => prev.clone(),
             };
             let z = layer.forward(&input)?;
-            outs.push(if k == last { z } else { activate(self.config.activation, &z)? });
+            outs.push(if k == last {
+                z
+            } else {
+                activate(self.config.activation, &z)?
+            });
         }
         Ok(outs.pop().expect("at least the input"))
     }
 
     /// The score in model coordinates for inputs y at per-row times `ts`.
     pub fn score_tensor(&self, y: &Tensor, ts: &[f64]) -> Result<Tensor> {
-        output_to_score(&self.forward(y, ts)?, y, ts, self.config.prediction, &self.config.sde)
+        output_to_score(
+            &self.forward(y, ts)?,
+            y,
+            ts,
+            self.config.prediction,
+            &self.config.sde,
+        )
     }
 
     fn to_model(&self, x: MatRef<'_, f64>) -> Result<Tensor> {
         let f = &self.config.frame;
-        let y = Mat::from_fn(x.nrows(), x.ncols(), |i, j| (x[(i, j)] - f.center_at(j)) / f.scale);
+        let y = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+            (x[(i, j)] - f.center_at(j)) / f.scale
+        });
         mat_to_tensor(y.as_ref(), &self.device)
     }
 
     /// Saves weights and config to a safetensors file, atomically (config in the metadata).
-    pub fn save(tensors: &HashMap<String, Tensor>, config: &SkipMlpConfig, path: impl AsRef<Path>) -> Result<()> {
+    pub fn save(
+        tensors: &HashMap<String, Tensor>,
+        config: &SkipMlpConfig,
+        path: impl AsRef<Path>,
+    ) -> Result<()> {
         let text = serde_json::to_string(config).expect("serialisable config");
         write_safetensors(tensors, SKIP_CONFIG_KEY, &text, path.as_ref())
     }
@@ -206,30 +264,49 @@ impl SkipMlpScoreNet {
     /// Loads a network saved by [`SkipMlpScoreNet::save`].
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
-        let model_err = |message: String| Error::Model { path: Some(path.into()), message };
+        let model_err = |message: String| Error::Model {
+            path: Some(path.into()),
+            message,
+        };
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| model_err(format!("not a valid safetensors file: {e}")))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| model_err(format!("not a valid safetensors file: {e}")))?;
         let text = meta
             .metadata()
             .as_ref()
             .and_then(|m| m.get(SKIP_CONFIG_KEY))
             .ok_or_else(|| model_err(format!("no `{SKIP_CONFIG_KEY}` metadata")))?;
-        let config: SkipMlpConfig = serde_json::from_str(text).map_err(|e| model_err(format!("bad config: {e}")))?;
+        let config: SkipMlpConfig =
+            serde_json::from_str(text).map_err(|e| model_err(format!("bad config: {e}")))?;
         config.check().map_err(|e| model_err(e.to_string()))?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| model_err(format!("cannot read tensors: {e}")))?;
+        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
+            .map_err(|e| model_err(format!("cannot read tensors: {e}")))?;
         let mut chosen = HashMap::new();
         for (layer, (out, inp), _) in config.layers() {
             for (suffix, shape) in [("weight", vec![out, inp]), ("bias", vec![out])] {
                 let name = format!("{layer}.{suffix}");
-                let t = tensors.get(&name).ok_or_else(|| Error::Tensor { name: name.clone(), message: format!("missing from {}", path.display()) })?;
+                let t = tensors.get(&name).ok_or_else(|| Error::Tensor {
+                    name: name.clone(),
+                    message: format!("missing from {}", path.display()),
+                })?;
                 if t.dims() != shape.as_slice() {
-                    return Err(Error::Tensor { name, message: format!("shape {:?} in {}, config needs {shape:?}", t.dims(), path.display()) });
+                    return Err(Error::Tensor {
+                        name,
+                        message: format!(
+                            "shape {:?} in {}, config needs {shape:?}",
+                            t.dims(),
+                            path.display()
+                        ),
+                    });
                 }
                 chosen.insert(name, t.to_dtype(DType::F32)?);
             }
         }
         if let Some(extra) = tensors.keys().find(|k| !chosen.contains_key(*k)) {
-            return Err(Error::Tensor { name: extra.clone(), message: format!("unknown tensor in {}", path.display()) });
+            return Err(Error::Tensor {
+                name: extra.clone(),
+                message: format!("unknown tensor in {}", path.display()),
+            });
         }
         let mut net = Self::new(config, VarBuilder::from_tensors(chosen, DType::F32, device))?;
         net.origin = Some(path.into());
@@ -249,43 +326,79 @@ fn activate(a: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// A network output as a score: noise ε̂ → −ε̂/σ; score → itself; σ-scaled → out/σ; data x̂₀ →
 /// (α x̂₀ − y)/σ² (per-row times `ts`, model coordinates).
-pub(crate) fn output_to_score(out: &Tensor, y: &Tensor, ts: &[f64], prediction: Prediction, sde: &Sde) -> Result<Tensor> {
+pub(crate) fn output_to_score(
+    out: &Tensor,
+    y: &Tensor,
+    ts: &[f64],
+    prediction: Prediction,
+    sde: &Sde,
+) -> Result<Tensor> {
     let n = ts.len();
     let device = out.device();
     let col = |v: Vec<f32>| Tensor::from_vec(v, (n, 1), device);
     let marg: Vec<_> = ts.iter().map(|&t| sde.marginal(t)).collect();
     Ok(match prediction {
         Prediction::Score => out.clone(),
-        Prediction::Noise => out.broadcast_mul(&col(marg.iter().map(|m| (-1.0 / m.sigma) as f32).collect())?)?,
-        Prediction::ScaledScore => out.broadcast_mul(&col(marg.iter().map(|m| (1.0 / m.sigma) as f32).collect())?)?,
+        Prediction::Noise => out.broadcast_mul(&col(marg
+            .iter()
+            .map(|m| (-1.0 / m.sigma) as f32)
+            .collect())?)?,
+        Prediction::ScaledScore => {
+            out.broadcast_mul(&col(marg.iter().map(|m| (1.0 / m.sigma) as f32).collect())?)?
+        }
         Prediction::Data => {
-            let a = col(marg.iter().map(|m| (m.alpha / (m.sigma * m.sigma)) as f32).collect())?;
-            let b = col(marg.iter().map(|m| (1.0 / (m.sigma * m.sigma)) as f32).collect())?;
+            let a = col(marg
+                .iter()
+                .map(|m| (m.alpha / (m.sigma * m.sigma)) as f32)
+                .collect())?;
+            let b = col(marg
+                .iter()
+                .map(|m| (1.0 / (m.sigma * m.sigma)) as f32)
+                .collect())?;
             (out.broadcast_mul(&a)? - y.broadcast_mul(&b)?)?
         }
     })
 }
 
 /// Writes named f32 tensors as safetensors with one metadata entry, atomically.
-pub(crate) fn write_safetensors(tensors: &HashMap<String, Tensor>, key: &str, value: &str, path: &Path) -> Result<()> {
+pub(crate) fn write_safetensors(
+    tensors: &HashMap<String, Tensor>,
+    key: &str,
+    value: &str,
+    path: &Path,
+) -> Result<()> {
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
     let mut owned = Vec::with_capacity(names.len());
     for name in names {
-        let t = tensors[name].to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+        let t = tensors[name]
+            .to_dtype(DType::F32)?
+            .to_device(&Device::Cpu)?;
         let data: Vec<f32> = t.flatten_all()?.to_vec1()?;
-        owned.push((name.clone(), t.dims().to_vec(), data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()));
+        owned.push((
+            name.clone(),
+            t.dims().to_vec(),
+            data.iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        ));
     }
     let views = owned
         .iter()
         .map(|(n, shape, bytes)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
                 .map(|v| (n.clone(), v))
-                .map_err(|e| Error::Tensor { name: n.clone(), message: e.to_string() })
+                .map_err(|e| Error::Tensor {
+                    name: n.clone(),
+                    message: e.to_string(),
+                })
         })
         .collect::<Result<Vec<_>>>()?;
     let meta = HashMap::from([(key.to_string(), value.to_string())]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Model { path: Some(path.into()), message: e.to_string() })?;
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Model {
+        path: Some(path.into()),
+        message: e.to_string(),
+    })?;
     crate::data::write_atomic(path, |w| w.write_all(&bytes))
 }
 
@@ -320,7 +433,9 @@ impl ScoreModel for SkipMlpScoreNet {
         // row a of every point's Jacobian from one backward pass of Σᵢ s_a(yᵢ)
         for a in 0..d {
             let grads = s.narrow(1, a, 1)?.sum_all()?.backward()?;
-            let g = grads.get(y.as_tensor()).ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
+            let g = grads
+                .get(y.as_tensor())
+                .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
             let g = tensor_to_mat(g)?;
             for (i, j) in jac.iter_mut().enumerate() {
                 for b in 0..d {
@@ -337,8 +452,12 @@ impl ScoreModel for SkipMlpScoreNet {
         check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
         let y = Var::from_tensor(&self.to_model(x)?)?;
         let s = self.score_tensor(y.as_tensor(), &vec![t; x.nrows()])?;
-        let grads = (s * mat_to_tensor(v, &self.device)?)?.sum_all()?.backward()?;
-        let g = grads.get(y.as_tensor()).ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
+        let grads = (s * mat_to_tensor(v, &self.device)?)?
+            .sum_all()?
+            .backward()?;
+        let g = grads
+            .get(y.as_tensor())
+            .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
         let scale2 = self.config.frame.scale * self.config.frame.scale;
         tensor_to_mat(&(g / scale2)?)
     }
@@ -352,7 +471,10 @@ impl ScoreModel for SkipMlpScoreNet {
             c.activation,
             c.prediction,
             c.sde.name(),
-            self.origin.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default()
+            self.origin
+                .as_ref()
+                .map(|p| format!(" from {}", p.display()))
+                .unwrap_or_default()
         )
     }
 }
@@ -370,7 +492,10 @@ mod tests {
             activation: Activation::Silu,
             prediction,
             sde: Sde::vp_default(),
-            frame: Frame { center: vec![0.5, -1.0, 2.0], scale: 2.0 },
+            frame: Frame {
+                center: vec![0.5, -1.0, 2.0],
+                scale: 2.0,
+            },
         };
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
@@ -389,33 +514,58 @@ mod tests {
             assert!((f[3 + k] as f64 - (0.3 * w).cos()).abs() < 1e-7);
         }
         assert_eq!(f[6], 0.0);
-        let flipped = SkipTime { flip_sin_to_cos: true, freq_shift: 0.0, ..SkipTime::reference(2) }.features(&[0.25]);
+        let flipped = SkipTime {
+            flip_sin_to_cos: true,
+            freq_shift: 0.0,
+            ..SkipTime::reference(2)
+        }
+        .features(&[0.25]);
         assert_eq!(flipped, vec![0.25f64.cos() as f32, 0.25f64.sin() as f32]);
-        let raw = SkipTime { scale: 1000.0, ..SkipTime::reference(1) }.features(&[0.25]);
+        let raw = SkipTime {
+            scale: 1000.0,
+            ..SkipTime::reference(1)
+        }
+        .features(&[0.25]);
         assert_eq!(raw, vec![250.0]);
     }
 
     #[test]
     fn save_load_round_trip_and_autodiff() {
         let (net, vm) = net(Prediction::ScaledScore, 6);
-        let tensors: HashMap<String, Tensor> = vm.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        let tensors: HashMap<String, Tensor> = vm
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("skip.safetensors");
         SkipMlpScoreNet::save(&tensors, net.config(), &p).unwrap();
         let back = SkipMlpScoreNet::load(&p, &Device::Cpu).unwrap();
         assert_eq!(back.config(), net.config());
         let x = Mat::from_fn(2, 3, |i, j| 0.2 * i as f64 - 0.1 * j as f64);
-        assert_eq!(net.score(x.as_ref(), 0.4).unwrap(), back.score(x.as_ref(), 0.4).unwrap());
+        assert_eq!(
+            net.score(x.as_ref(), 0.4).unwrap(),
+            back.score(x.as_ref(), 0.4).unwrap()
+        );
         let jac = net.score_jacobians(x.as_ref(), 0.4).unwrap();
         let h = 1e-2;
         for b in 0..3 {
             let (mut xp, mut xm) = (x.clone(), x.clone());
             xp[(1, b)] += h;
             xm[(1, b)] -= h;
-            let (sp, sm) = (net.score(xp.as_ref(), 0.4).unwrap(), net.score(xm.as_ref(), 0.4).unwrap());
+            let (sp, sm) = (
+                net.score(xp.as_ref(), 0.4).unwrap(),
+                net.score(xm.as_ref(), 0.4).unwrap(),
+            );
             for a in 0..3 {
                 let fd = (sp[(1, a)] - sm[(1, a)]) / (2.0 * h);
-                assert!((fd - jac[1][(a, b)]).abs() < 2e-3 * (1.0 + fd.abs()), "{a}{b}: {fd} vs {}", jac[1][(a, b)]);
+                assert!(
+                    (fd - jac[1][(a, b)]).abs() < 2e-3 * (1.0 + fd.abs()),
+                    "{a}{b}: {fd} vs {}",
+                    jac[1][(a, b)]
+                );
             }
         }
         let v = Mat::from_fn(2, 3, |i, j| i as f64 - 0.5 * j as f64);

@@ -63,7 +63,12 @@ impl Archive {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let mut archive = Archive { file, path: path.to_path_buf(), len, entries: Vec::new() };
+        let mut archive = Archive {
+            file,
+            path: path.to_path_buf(),
+            len,
+            entries: Vec::new(),
+        };
         let head = archive.read_at(0, len.min(4))?;
         if head.first() == Some(&0x80) {
             return Err(archive.err(
@@ -92,7 +97,10 @@ impl Archive {
     }
 
     fn err(&self, message: String) -> Error {
-        Error::Format { path: self.path.clone(), message }
+        Error::Format {
+            path: self.path.clone(),
+            message,
+        }
     }
 
     /// `n` bytes at `offset`, after checking that they lie inside the file.
@@ -105,14 +113,21 @@ impl Archive {
         }
         let path = self.path.clone();
         let mut buf = vec![0u8; n as usize];
-        self.file.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&path, e))?;
-        self.file.read_exact(&mut buf).map_err(|e| Error::io(&path, e))?;
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io(&path, e))?;
+        self.file
+            .read_exact(&mut buf)
+            .map_err(|e| Error::io(&path, e))?;
         Ok(buf)
     }
 
     fn read_central_directory(&mut self) -> Result<()> {
         if self.len < EOCD_LEN {
-            return Err(self.err(format!("truncated: {} bytes cannot hold a zip directory", self.len)));
+            return Err(self.err(format!(
+                "truncated: {} bytes cannot hold a zip directory",
+                self.len
+            )));
         }
         let tail_len = self.len.min(EOCD_LEN + MAX_COMMENT);
         let tail_start = self.len - tail_len;
@@ -133,14 +148,19 @@ impl Archive {
         if count == 0xFFFF || cd_size == 0xFFFF_FFFF || cd_offset == 0xFFFF_FFFF {
             (count, cd_size, cd_offset) = self.zip64_directory(eocd_offset)?;
         }
-        if cd_offset.checked_add(cd_size).is_none_or(|end| end > eocd_offset) {
+        if cd_offset
+            .checked_add(cd_size)
+            .is_none_or(|end| end > eocd_offset)
+        {
             return Err(self.err(format!(
                 "corrupt zip directory: {cd_size} bytes at offset {cd_offset} overlap the end record at {eocd_offset}"
             )));
         }
         // a central record takes at least 46 bytes: bound the count before allocating
         if count > cd_size / 46 {
-            return Err(self.err(format!("corrupt zip directory: {count} entries cannot fit in {cd_size} bytes")));
+            return Err(self.err(format!(
+                "corrupt zip directory: {count} entries cannot fit in {cd_size} bytes"
+            )));
         }
         let cd = self.read_at(cd_offset, cd_size)?;
         let mut at = 0usize;
@@ -174,7 +194,9 @@ impl Archive {
             let mut e = 0;
             while e + 4 <= extra.len() {
                 let (id, n) = (u16_at(extra, e), u16_at(extra, e + 2) as usize);
-                let body = extra.get(e + 4..e + 4 + n).ok_or_else(|| bad("truncated extra field"))?;
+                let body = extra
+                    .get(e + 4..e + 4 + n)
+                    .ok_or_else(|| bad("truncated extra field"))?;
                 if id == 1 {
                     let mut f = 0;
                     let mut next = |field: &mut u64| -> Result<()> {
@@ -194,7 +216,13 @@ impl Archive {
                 }
                 e += 4 + n;
             }
-            entries.push(Entry { name, header_offset, size, method, crc });
+            entries.push(Entry {
+                name,
+                header_offset,
+                size,
+                method,
+                crc,
+            });
             at = end;
         }
         self.entries = entries;
@@ -208,14 +236,22 @@ impl Archive {
             .ok_or_else(|| self.err("corrupt zip: zip64 values without a zip64 locator".into()))?;
         let locator = self.read_at(locator_offset, 20)?;
         if u32_at(&locator, 0) != ZIP64_LOCATOR_SIG {
-            return Err(self.err(format!("corrupt zip: no zip64 locator at offset {locator_offset}")));
+            return Err(self.err(format!(
+                "corrupt zip: no zip64 locator at offset {locator_offset}"
+            )));
         }
         let record_offset = u64_at(&locator, 8);
         let record = self.read_at(record_offset, 56)?;
         if u32_at(&record, 0) != ZIP64_EOCD_SIG {
-            return Err(self.err(format!("corrupt zip: no zip64 end record at offset {record_offset}")));
+            return Err(self.err(format!(
+                "corrupt zip: no zip64 end record at offset {record_offset}"
+            )));
         }
-        Ok((u64_at(&record, 32), u64_at(&record, 40), u64_at(&record, 48)))
+        Ok((
+            u64_at(&record, 32),
+            u64_at(&record, 40),
+            u64_at(&record, 48),
+        ))
     }
 
     /// The whole contents of `entry`, checked against its CRC-32.
@@ -233,7 +269,8 @@ impl Archive {
                 entry.name, entry.header_offset
             )));
         }
-        let start = entry.header_offset + 30 + u16_at(&local, 26) as u64 + u16_at(&local, 28) as u64;
+        let start =
+            entry.header_offset + 30 + u16_at(&local, 26) as u64 + u16_at(&local, 28) as u64;
         let data = self.read_at(start, entry.size).map_err(|_| {
             self.err(format!(
                 "truncated: entry `{}` needs {} bytes at offset {start}, the file has {}",
@@ -259,7 +296,11 @@ const CRC_TABLE: [u32; 256] = {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         table[i] = c;
@@ -270,7 +311,9 @@ const CRC_TABLE: [u32; 256] = {
 
 /// CRC-32 of `data` as zip records it.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |c, &b| CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8))
+    !data.iter().fold(!0u32, |c, &b| {
+        CRC_TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8)
+    })
 }
 
 #[cfg(test)]
@@ -281,7 +324,10 @@ mod tests {
     fn crc_of_known_strings() {
         assert_eq!(crc32(b""), 0);
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b"The quick brown fox jumps over the lazy dog"), 0x414F_A339);
+        assert_eq!(
+            crc32(b"The quick brown fox jumps over the lazy dog"),
+            0x414F_A339
+        );
     }
 
     #[test]
@@ -294,7 +340,7 @@ mod tests {
         std::fs::write(&p, b"{\"hello\": 1}").unwrap();
         let e = Archive::open(&p).err().unwrap().to_string();
         assert!(e.contains("not a PyTorch checkpoint"), "{e}");
-        std::fs::write(&p, b"PK\x03\x04 and nothing else").unwrap();
+        std::fs::write(&p, b"PK\x03\x04 and then nothing that ends a zip archive").unwrap();
         let e = Archive::open(&p).err().unwrap().to_string();
         assert!(e.contains("no end-of-central-directory"), "{e}");
     }
