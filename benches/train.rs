@@ -12,7 +12,7 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use scoregeo::data::Dataset;
-use scoregeo::train::{Budget, TrainParams};
+use scoregeo::train::TrainParams;
 use std::time::Instant;
 
 fn main() {
@@ -21,14 +21,14 @@ fn main() {
     let steps: u64 = std::env::var("TRAIN_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let n = 5000;
     let data = Dataset::from_row_major((0..n * d).map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0).collect(), n, d).unwrap();
-    let params = TrainParams::default().hidden(h).depth(depth).batch(batch).eval_every(u64::MAX / 2);
+    let params = TrainParams::default().hidden(h).depth(depth).batch(batch).steps(1_000_000).eval_every(1_000_000);
     let mut session = params.check().unwrap().start(&data).unwrap();
     let flops_per_sample = 3.0 * session.config().flops_per_point();
 
     // warm-up (allocations, page faults), then the timed steps
-    session.run(Budget::UntilStep(3), None).unwrap();
+    session.run_for(3, None).unwrap();
     let t = Instant::now();
-    session.run(Budget::UntilStep(3 + steps), None).unwrap();
+    session.run_for(steps, None).unwrap();
     let secs = t.elapsed().as_secs_f64();
     let samples_per_s = (steps as usize * batch) as f64 / secs;
     let train_gflops = samples_per_s * flops_per_sample / 1e9;

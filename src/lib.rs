@@ -45,7 +45,7 @@
 //!
 //! ## 3. The normal-bundle estimator
 //!
-//! [`id::NormalBundle`] (Stanczuk, Batzolis et al., ICML 2024) samples K = 4·D points around each
+//! [`id::NormalBundle`] (Stanczuk, Batzolis et al., ICML 2024) samples K = max(4·D, 64) points around each
 //! data point at a small time t₀, stacks their scores and reads the singular values: n̂ large ones
 //! (the normal space), then a gap. Settings are a builder, checked once; the fitted result gives
 //! the global ID, local IDs and each spectrum.

@@ -34,10 +34,12 @@ fn row(m: MatRef<'_, f64>, i: usize) -> Vec<f64> {
 /// Tolerances of the battery: exact metrics get 1e-9, discrete ones their discretisation error.
 #[derive(Clone, Copy)]
 struct Tolerances {
-    /// relative, for symmetry, the triangle inequality and norms
+    /// relative, for symmetry, the triangle inequality and parallel transport norms
     rel: f64,
     /// relative to 1 + ‖x − y‖, for exp∘log and geodesic endpoints
     pos: f64,
+    /// relative, for ‖log_x(y)‖_x = d(x, y) (discrete logs carry an O(1/N²) error)
+    log: f64,
 }
 
 /// The geomstats-style battery on random triples (x, y, z) and tangent vectors v:
@@ -64,7 +66,7 @@ fn metric_battery<M: Metric>(name: &str, metric: &M, range: f64, cases: u32, tol
         let back = metric.exp(&x, &log).unwrap();
         prop_assert!(dist(&back, &y) <= tol.pos * scale, "exp(log) off by {}", dist(&back, &y));
         let n = metric.norm(&x, &log).unwrap();
-        prop_assert!((n - dxy).abs() <= tol.rel * dxy.max(1e-300) + 1e-12, "‖log‖ {n} vs d {dxy}");
+        prop_assert!((n - dxy).abs() <= tol.log * dxy.max(1e-300) + 1e-12, "‖log‖ {n} vs d {dxy}");
         let ends = metric.geodesic(&x, &y, &[0.0, 1.0]).unwrap();
         prop_assert!(dist(&row(ends.as_ref(), 0), &x) <= tol.pos * scale);
         prop_assert!(dist(&row(ends.as_ref(), 1), &y) <= tol.pos * scale);
@@ -121,7 +123,11 @@ fn skew_affine() -> Affine {
     Affine::new(l, vec![0.3, -1.0, 2.0]).unwrap()
 }
 
-const EXACT: Tolerances = Tolerances { rel: 1e-9, pos: 1e-9 };
+const EXACT: Tolerances = Tolerances {
+    rel: 1e-9,
+    pos: 1e-9,
+    log: 1e-9,
+};
 
 #[test]
 fn battery_on_exact_metrics() {
@@ -144,12 +150,37 @@ fn battery_on_diffeomorphisms() {
 }
 
 /// The discrete calculus on the closed-form immersion A⁻¹φ: its discrete geodesics are exact,
-/// so only exp (shooting from the first node) and transport carry an O(1/N) error.
+/// exp∘log = id holds to solver precision, and the discrete log is second order in 1/N (see
+/// `discrete_log_is_second_order`).
 #[test]
 fn battery_on_discrete_closed_form_metric() {
-    let solver = GeodesicSolver::params().nodes(17).tolerance(1e-9).check().unwrap();
+    let solver = GeodesicSolver::params().nodes(33).tolerance(1e-9).check().unwrap();
     let m = DiscreteMetric::new(banana(), solver);
-    metric_battery("discrete banana", &m, 3.0, 12, Tolerances { rel: 1e-5, pos: 1e-5 });
+    let tol = Tolerances {
+        rel: 1e-6,
+        pos: 1e-6,
+        log: 0.06,
+    };
+    metric_battery("discrete banana", &m, 3.0, 12, tol);
+}
+
+/// The discrete logarithm converges to the closed-form one at second order: doubling N quarters
+/// the error.
+#[test]
+fn discrete_log_is_second_order() {
+    let (x, y) = ([0.5, 2.0], [-0.3, -2.5]);
+    let exact = banana().log(&x, &y).unwrap();
+    let errors: Vec<f64> = [17, 33, 65]
+        .iter()
+        .map(|&nodes| {
+            let solver = GeodesicSolver::params().nodes(nodes).tolerance(1e-10).check().unwrap();
+            dist(&DiscreteMetric::new(banana(), solver).log(&x, &y).unwrap(), &exact)
+        })
+        .collect();
+    println!("discrete log errors at N = 16, 32, 64: {errors:?}");
+    for w in errors.windows(2) {
+        assert!((w[0] / w[1] - 4.0).abs() < 0.4, "not second order: {errors:?}");
+    }
 }
 
 /// The score-pullback metric of the banana density: discrete geodesics, shooting and
@@ -159,12 +190,17 @@ fn battery_on_score_pullback_metric() {
     let density = FlowDensity::new(Shear::banana(2).unwrap(), VARIANCES.to_vec()).unwrap();
     let pullback = ScorePullback::params()
         .score_scale(VARIANCES[0])
-        .nodes(17)
+        .nodes(33)
         .tolerance(1e-9)
         .check()
         .unwrap();
     let m = pullback.metric(&density).unwrap();
-    metric_battery("score pullback", &m, 2.0, 12, Tolerances { rel: 2e-2, pos: 1e-4 });
+    let tol = Tolerances {
+        rel: 1e-4,
+        pos: 1e-4,
+        log: 0.1,
+    };
+    metric_battery("score pullback", &m, 2.0, 12, tol);
 }
 
 /// φ⁻¹ by Newton's method on φ(x) = z, from forward passes and Jacobians only: an oracle for
@@ -274,18 +310,23 @@ fn mean_distance_to_curve(nodes: MatRef<'_, f64>, curve: MatRef<'_, f64>) -> f64
 /// The score-pullback solver on the banana and river densities against the closed-form
 /// geodesics over 50 pairs drawn from each density. J_sᵀJ_s equals the closed-form metric
 /// DφᵀA⁻²Dφ only for isometric, flat φ; the shears are neither (‖Dφ‖ ≠ 1, ∇²φ₁ ≠ 0), so the
-/// curves agree to within the model error, stated here as tolerances on the mean distance from
-/// the numeric nodes to the closed-form curve.
+/// curves agree to within that model error, stated here as tolerances on the mean distance from
+/// the numeric nodes to the closed-form curve (the curves' speeds differ, so node-by-node
+/// errors are larger and only printed). c = a₁ makes c·J_s ≈ −Dφᵀ(a₁A⁻¹)Dφ of order 1 across
+/// the curve; λ = 10⁻² outweighs the position-dependent term c(φ₁/a₁)∇²φ₁ in the tangential
+/// metric (with the default λ = 10⁻³ the banana error is 0.024, the river's 0.045).
 #[test]
 fn score_pullback_reproduces_closed_form_geodesics() {
     let pullback = ScorePullback::params()
+        .lambda(1e-2)
         .score_scale(VARIANCES[0])
         .nodes(33)
         .check()
         .unwrap();
+    let grid: Vec<f64> = (0..33).map(|k| k as f64 / 32.0).collect();
     let times: Vec<f64> = (0..400).map(|k| k as f64 / 399.0).collect();
     for (name, shear, tolerance) in [
-        ("banana", Shear::banana(2).unwrap(), 0.05),
+        ("banana", Shear::banana(2).unwrap(), 0.02),
         ("river", Shear::river(2).unwrap(), 0.08),
     ] {
         let density = FlowDensity::new(shear, VARIANCES.to_vec()).unwrap();
@@ -294,18 +335,23 @@ fn score_pullback_reproduces_closed_form_geodesics() {
         let samples = density.sample(100, 5).unwrap();
         let (from, to) = (samples.as_mat().subrows(0, 50), samples.as_mat().subrows(50, 50));
         let paths = metric.solve_pairs(from, to, None).unwrap();
-        let (mut shape, mut relative, mut converged) = (0.0, 0.0, 0);
-        for g in paths.iter().filter(|g| !g.converged()).take(5) { println!("{} {:e} {}", g.termination(), g.gradient_norm(), g.iterations()); }
+        let (mut shape, mut relative, mut nodewise, mut converged) = (0.0, 0.0, 0.0, 0);
         for (p, g) in paths.iter().enumerate() {
             let (x, y) = (row(from, p), row(to, p));
             let curve = closed.geodesic(&x, &y, &times).unwrap();
             let e = mean_distance_to_curve(g.nodes(), curve.as_ref());
             shape += e / 50.0;
             relative += e / dist(&x, &y) / 50.0;
+            let at_nodes = closed.geodesic(&x, &y, &grid).unwrap();
+            nodewise += (0..33)
+                .map(|i| dist(&row(g.nodes(), i), &row(at_nodes.as_ref(), i)))
+                .sum::<f64>()
+                / (33.0 * 50.0);
             converged += usize::from(g.converged());
         }
         println!(
-            "{name}: mean node-to-curve error {shape:.4} ({:.2}% of ‖x − y‖), {converged}/50 converged",
+            "{name}: mean node-to-curve error {shape:.4} ({:.2}% of ‖x − y‖), node-by-node \
+             {nodewise:.4}, {converged}/50 converged",
             100.0 * relative
         );
         assert!(converged >= 45, "{name}: only {converged}/50 converged");
@@ -344,7 +390,8 @@ fn distance_to_circle(basis: &[Vec<f64>; 2], p: &[f64]) -> f64 {
     ((in_plane - 1.0).powi(2) + (total2 - in_plane * in_plane).max(0.0)).sqrt()
 }
 
-/// The noised empirical distribution of a dense circle sample (h = 0, VE, σ(t₀) ≈ 0.05).
+/// The noised empirical distribution of a dense circle sample (h = 0, VE, σ(t₀) = 0.05): with
+/// at least 200 points the spacing 2π/n is below σ, so the density is smooth along the circle.
 fn circle_model(data: &Dataset) -> GaussianMixture {
     GaussianMixture::new(data.clone(), 0.0, Sde::ve(2.0)).unwrap()
 }
@@ -357,7 +404,7 @@ fn circle_t0() -> f64 {
 /// Geodesics between far-apart points of a circle in ℝ¹⁰ stay on the circle (k-NN init).
 #[test]
 fn circle_geodesics_stay_on_the_circle() {
-    let (data, basis) = circle(500, 10, 1);
+    let (data, basis) = circle(250, 10, 1);
     let model = circle_model(&data);
     let metric = ScorePullback::params()
         .t0(circle_t0())
@@ -399,12 +446,13 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 /// Score-pullback distances on a dense circle in ℝ¹⁰ track the arc length (100 pairs).
 #[test]
 fn circle_distances_track_arc_length() {
-    let (data, basis) = circle(400, 10, 2);
+    let (data, basis) = circle(200, 10, 2);
     let model = circle_model(&data);
+    // the length is stationary at the optimum: a loose tolerance costs it nothing
     let metric = ScorePullback::params()
         .t0(circle_t0())
         .nodes(17)
-        .tolerance(1e-5)
+        .tolerance(1e-4)
         .check()
         .unwrap()
         .metric(&model)
@@ -416,6 +464,10 @@ fn circle_distances_track_arc_length() {
     let to = Mat::from_fn(100, 10, |p, j| on_circle(&basis, pairs[p].1)[j]);
     let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
+    let its: u64 = paths.iter().map(|g| g.iterations()).sum();
+    let evs: u64 = paths.iter().map(|g| g.forward_passes() + g.backward_passes()).sum();
+    let conv = paths.iter().filter(|g| g.converged()).count();
+    println!("circle: iterations {its} evaluations {evs} converged {conv}");
     let arcs: Vec<f64> = pairs
         .iter()
         .map(|(a, b)| {
@@ -451,7 +503,7 @@ fn swiss_roll_distances_track_intrinsic_distance() {
         let t = t_of(s);
         vec![t * t.cos(), h, t * t.sin()]
     };
-    let (ns, nh) = (120, 24);
+    let (ns, nh) = (50, 16);
     let rows: Vec<Vec<f64>> = (0..ns * nh)
         .map(|k| {
             let s = s0 + (s1 - s0) * (k / nh) as f64 / (ns - 1) as f64;
@@ -460,13 +512,14 @@ fn swiss_roll_distances_track_intrinsic_distance() {
         })
         .collect();
     let data = Dataset::from_rows(&rows).unwrap();
-    // σ(t₀) = 0.5: above the grid spacing (0.29 × 0.35), far below the gap between turns (2π)
+    // σ(t₀) = 0.7 = 0.01·5000^t₀: above the grid spacing (0.69 × 0.53), far below the gap
+    // between turns (2π)
     let model = GaussianMixture::new(data.clone(), 0.0, Sde::ve(50.0)).unwrap();
-    let t0 = 50f64.ln() / 5000f64.ln();
+    let t0 = 70f64.ln() / 5000f64.ln();
     let metric = ScorePullback::params()
         .t0(t0)
         .nodes(17)
-        .tolerance(1e-5)
+        .tolerance(1e-4)
         .check()
         .unwrap()
         .metric(&model)
@@ -487,11 +540,6 @@ fn swiss_roll_distances_track_intrinsic_distance() {
     let to = Mat::from_fn(100, 3, |p, j| embed(intrinsic[p][2], intrinsic[p][3])[j]);
     let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
-    let its: u64 = paths.iter().map(|g| g.iterations()).sum();
-    let evs: u64 = paths.iter().map(|g| g.evaluations()).sum();
-    let conv = paths.iter().filter(|g| g.converged()).count();
-    println!("swiss: iterations {its} evaluations {evs} converged {conv}");
-    for g in paths.iter().take(5) { println!("{} {:e} {:?}", g.termination(), g.gradient_norm(), g.initialisation()); }
     let truth: Vec<f64> = intrinsic
         .iter()
         .map(|q| ((q[0] - q[2]).powi(2) + (q[1] - q[3]).powi(2)).sqrt())
@@ -527,21 +575,4 @@ fn score_immersion_jacobian_matches_finite_differences() {
             assert!((fd - j[(a, b)]).abs() < 1e-5 * (1.0 + fd.abs()), "{a}{b}: {fd} vs {}", j[(a, b)]);
         }
     }
-}
-
-#[test]
-fn zz_scratch() {
-    use scoregeo::ScoreModel;
-    let (data, _) = circle(2880, 3, 1);
-    let model = GaussianMixture::new(data.clone(), 0.0, Sde::ve(50.0)).unwrap();
-    let x = Mat::from_fn(15, 3, |i, j| (i + j) as f64 * 0.1);
-    let t = std::time::Instant::now();
-    for _ in 0..10 { model.score(x.as_ref(), 0.5).unwrap(); }
-    println!("score {:?}", t.elapsed() / 10);
-    let t = std::time::Instant::now();
-    for _ in 0..10 { model.score_vjp(x.as_ref(), 0.5, x.as_ref()).unwrap(); }
-    println!("vjp {:?}", t.elapsed() / 10);
-    let t = std::time::Instant::now();
-    for _ in 0..10 { scoregeo::knn::k_nearest(&data, 10).unwrap(); }
-    println!("knn {:?}", t.elapsed() / 10);
 }

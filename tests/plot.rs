@@ -511,28 +511,3 @@ fn degenerate_but_valid_input_renders() {
         "large coordinates",
     );
 }
-
-#[test]
-fn zz_dump_for_review() {
-    let d = Path::new("/tmp/plots");
-    std::fs::create_dir_all(d).unwrap();
-    spectrum_plot().render(d.join("spectrum.png")).unwrap();
-    spectrum_plot().render(d.join("spectrum.svg")).unwrap();
-    histogram(Some(TrueId::Global(2.0)))
-        .render(d.join("hist.png"))
-        .unwrap();
-    histogram(Some(TrueId::Global(2.0)))
-        .render(d.join("hist.svg"))
-        .unwrap();
-    let mut u = uniform(5);
-    let truth: Vec<f64> = (0..300)
-        .map(|_| if u() < 0.5 { 2.0 } else { 3.0 })
-        .collect();
-    histogram(Some(TrueId::PerPoint(truth)))
-        .render(d.join("hist_pp.png"))
-        .unwrap();
-    lid_curves().render(d.join("lid.png")).unwrap();
-    comparison().render(d.join("methods.png")).unwrap();
-    geodesic(2).render(d.join("geo2.png")).unwrap();
-    geodesic(5).render(d.join("geo5.png")).unwrap();
-}

@@ -132,15 +132,16 @@ fn resuming_continues_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let straight = dir.path().join("straight.safetensors");
     let mut s = trainer.start(&data).unwrap();
-    s.run(Budget::UntilStep(40), Some(&straight)).unwrap();
+    s.run(Some(&straight)).unwrap();
 
     let halves = dir.path().join("halves.safetensors");
     let mut first = trainer.start(&data).unwrap();
-    first.run(Budget::UntilStep(20), Some(&halves)).unwrap();
+    // interrupted half-way: the checkpoint holds step 20
+    assert!(!first.run_for(20, Some(&halves)).unwrap());
     drop(first);
     let mut second = Session::resume(&halves, &data).unwrap();
     assert_eq!(second.step(), 20);
-    second.run(Budget::UntilStep(40), Some(&halves)).unwrap();
+    assert!(second.run_for(u64::MAX, Some(&halves)).unwrap());
 
     // raw and EMA weights and both Adam moments agree bit for bit
     assert_eq!(tensors(&straight), tensors(&halves));
@@ -151,9 +152,11 @@ fn resuming_continues_exactly() {
 #[test]
 fn time_budget_stops_on_time() {
     let data = line(200);
-    let mut s = small().check().unwrap().start(&data).unwrap();
+    let budget = std::time::Duration::from_millis(300);
+    let mut s = small().time_budget(budget).check().unwrap().start(&data).unwrap();
     let t = std::time::Instant::now();
-    s.run(Budget::Duration(std::time::Duration::from_millis(300)), None).unwrap();
+    s.run(None).unwrap();
+    assert_eq!(s.params().budget(), Budget::Duration(budget));
     assert!(s.step() > 0);
     assert!(t.elapsed().as_secs_f64() < 5.0);
     assert!(s.report().elapsed.as_secs_f64() >= 0.3);
@@ -218,12 +221,12 @@ fn train_command_writes_a_model_and_resumes() {
     assert_eq!(read_state(&model).unwrap().1.unwrap().step, 20);
     // changing the architecture of a resumed run is a usage error
     let mut changed = args("30");
-    changed.extend(["--resume".into(), "--hidden".into(), "32".into()]);
+    changed.extend(["--resume".into(), "--batch".into(), "32".into()]);
     scoregeo()
         .args(&changed)
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("--hidden differs from the settings saved in"));
+        .stderr(predicates::str::contains("--batch differs from the settings saved in"));
 }
 
 #[test]
@@ -260,7 +263,7 @@ fn id_estimate_uses_a_cached_or_shipped_default_model() {
     std::fs::create_dir_all(&cache).unwrap();
     let recipe = TrainParams::default();
     let mut session = recipe.clone().check().unwrap().start(&data).unwrap();
-    session.run(Budget::UntilStep(3), None).unwrap();
+    session.run_for(3, None).unwrap();
     let entry = cache.join(scoregeo::train::cache_file_name(&data.content_hash(), &recipe));
     session.save(&entry, SaveMode::EmaOnly).unwrap();
     let estimate = |cwd: &Path| {

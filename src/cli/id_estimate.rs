@@ -128,7 +128,7 @@ pub struct IdEstimateArgs {
     /// Perturbation scale σ in data units instead of --t0 (t₀ is solved for).
     #[arg(long)]
     pub sigma: Option<f64>,
-    /// Score samples K per point (default 4·D).
+    /// Score samples K per point (default max(4·D, 64)).
     #[arg(long)]
     pub samples: Option<usize>,
     /// Read-off rule: maxgap, ratio or threshold:τ.
@@ -332,8 +332,8 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
     })
 }
 
-/// t₀ from --t0, --sigma, or (for the mixture oracle) 1.5× the point spacing, where an
-/// empirical sample starts to look continuous (checked on spheres and lines in the tests).
+/// t₀ from --t0, --sigma, or (for the mixture oracle) the median distance to the 5th neighbour,
+/// a scale at which an empirical sample starts to look continuous even where gaps are uneven.
 fn resolve_t0(args: &IdEstimateArgs, spec: &ModelSpec, model: &dyn ScoreModel, data: &Dataset) -> anyhow::Result<Option<f64>> {
     let to_time = |sigma: f64| -> anyhow::Result<f64> {
         let scale = model.frame().map_or(1.0, |f| f.scale);
@@ -347,32 +347,33 @@ fn resolve_t0(args: &IdEstimateArgs, spec: &ModelSpec, model: &dyn ScoreModel, d
     }
     if let ModelSpec::Mixture { h } = spec {
         // the empirical mixture looks like a manifold at scales above the point spacing
-        let spacing = median_nn_distance(data);
-        let sigma = (1.5 * spacing).max(*h);
+        let spacing = median_knn_distance(data, 5);
+        let sigma = spacing.max(*h);
         static NOTE: std::sync::Once = std::sync::Once::new();
-        NOTE.call_once(|| eprintln!("mixture oracle: σ = {sigma:.4e} (1.5 × median nearest-neighbour spacing; set --sigma to change)"));
+        NOTE.call_once(|| eprintln!("mixture oracle: σ = {sigma:.4e} (median distance to the 5th neighbour; set --sigma to change)"));
         return Ok(Some(to_time(sigma)?));
     }
     Ok(None)
 }
 
-/// Median distance to the nearest other point, over up to 256 seeded query points.
-fn median_nn_distance(data: &Dataset) -> f64 {
+/// Median distance to the k-th nearest other point, over up to 256 seeded query points.
+fn median_knn_distance(data: &Dataset, k: usize) -> f64 {
     let queries = crate::rng::choose_indices(data.len(), 256, 0);
-    let nn: Vec<f64> = queries
+    let dists: Vec<f64> = queries
         .iter()
-        .map(|&i| {
-            data.rows()
+        .filter_map(|&i| {
+            let mut d2: Vec<f64> = data
+                .rows()
                 .enumerate()
                 .filter(|&(j, _)| j != i)
                 .map(|(_, r)| r.iter().zip(data.row(i)).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
                 .filter(|&d2| d2 > 0.0)
-                .fold(f64::INFINITY, f64::min)
-                .sqrt()
+                .collect();
+            let kk = k.min(d2.len()).checked_sub(1)?;
+            Some(d2.select_nth_unstable_by(kk, f64::total_cmp).1.sqrt())
         })
-        .filter(|d| d.is_finite())
         .collect();
-    crate::id::median(&nn)
+    crate::id::median(&dists)
 }
 
 /// The JSON report: method, ambient_dim, global_id, summaries, settings, points.

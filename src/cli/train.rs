@@ -42,8 +42,9 @@ pub struct TrainArgs {
     /// Seed of the initial weights, split, batches and noise [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Continue the training state saved in OUTPUT (settings come from the file; --steps is the
-    /// new total). Starts afresh, with a note, when OUTPUT does not exist yet.
+    /// Continue the training state saved in OUTPUT to its budget, exactly as if never stopped
+    /// (settings come from the file; a new --steps total or --time-budget extends the run).
+    /// Starts afresh, with a note, when OUTPUT does not exist yet.
     #[arg(long)]
     pub resume: bool,
     /// Save the EMA weights only (a quarter of the size; cannot be resumed).
@@ -113,8 +114,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if args.resume && !resuming {
         eprintln!("{} does not exist yet: starting a new run", args.output.display());
     }
-    let (mut session, budget) = if resuming {
-        let session = Session::resume(&args.output, &data)?;
+    let mut session = if resuming {
+        let mut session = Session::resume(&args.output, &data)?;
         for (flag, edit) in args.edits() {
             if &edit(session.params().clone()) != session.params() {
                 return Err(Error::param(
@@ -124,21 +125,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 .into());
             }
         }
-        let budget = args.budget().unwrap_or(session.params().budget());
+        if let Some(budget) = args.budget() {
+            if budget != session.params().budget() {
+                session.set_budget(budget);
+            }
+        }
         eprintln!("resuming {} at step {}", args.output.display(), session.step());
-        (session, budget)
+        session
     } else {
-        let params = args.params();
-        let budget = params.budget();
-        (params.check()?.start(&data)?, budget)
+        args.params().check()?.start(&data)?
     };
     let first = session.step();
-    if let Budget::UntilStep(n) = budget {
+    if let Budget::UntilStep(n) = session.params().budget() {
         if n <= first {
             eprintln!("{} is already at step {first} (≥ --steps {n}); nothing to train", args.output.display());
         }
     }
-    session.run(budget, Some(&args.output))?;
+    session.run(Some(&args.output))?;
     if args.slim {
         session.save(&args.output, SaveMode::EmaOnly)?;
     }

@@ -8,12 +8,19 @@
 //! Moré–Thuente line search of argmin, from a straight line, a given polyline, or the shortest
 //! path in the k-NN graph of a dataset. Its length is Σᵢ ‖F(c_{i+1}) − F(cᵢ)‖.
 //!
-//! The rest of the calculus follows from the same energy: the discrete logarithm is
-//! N(c₁ − c₀); the discrete exponential shoots c₁ = x + v/N and solves the discrete
-//! Euler–Lagrange equation DF(cᵢ)ᵀ(F(c_{i+1}) − 2Fᵢ + F_{i−1}) = 0 for c_{i+1} by Newton's method
-//! (so exp∘log = id up to the solver tolerances); parallel transport along a discrete geodesic
-//! projects DF(c₀)v onto each tangent space DF(cᵢ)ℝ^D in turn, keeping its length (the
-//! Levi-Civita connection of an induced metric is the projected ambient derivative).
+//! L-BFGS runs in preconditioned coordinates u with c = c⁰ + B(L⁻ᵀ ⊗ I)u: T = LLᵀ is the path
+//! Laplacian tridiag(−1, 2, −1) and B = blockdiag(Rᵢ⁻¹) with RᵢᵀRᵢ = DF(cᵢ⁰)ᵀDF(cᵢ⁰) at the
+//! initial nodes, so the Hessian of E/(2N) is ≈ I whatever N and the anisotropy of the metric.
+//! When a round of 50 iterations ends unconverged, the factors are rebuilt at the current nodes
+//! and L-BFGS restarts.
+//!
+//! The rest of the calculus follows from the same energy: the discrete logarithm is the
+//! second-order difference N(−3c₀ + 4c₁ − c₂)/2; the discrete exponential finds c₁ with that
+//! initial velocity and then solves the discrete Euler–Lagrange equation
+//! DF(cᵢ)ᵀ(F(c_{i+1}) − 2Fᵢ + F_{i−1}) = 0 for c_{i+1} by Newton's method (so exp∘log = id up to
+//! the solver tolerances); parallel transport along a discrete geodesic projects DF(c₀)v onto
+//! each tangent space DF(cᵢ)ℝ^D in turn, keeping its length (the Levi-Civita connection of an
+//! induced metric is the projected ambient derivative).
 
 use super::diffeo::{finite, Diffeomorphism};
 use super::graph::{resample_by_arc_length, KnnGraph};
@@ -30,7 +37,11 @@ use faer::{Mat, MatRef};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
-/// Newton iterations per step of the discrete exponential map.
+/// L-BFGS iterations before the metric preconditioner is rebuilt at the current nodes.
+const RESTART_ITERS: u64 = 50;
+
+/// Newton iterations per step of the discrete exponential map (and fixed-point iterations of
+/// its first step).
 const SHOOT_NEWTON_ITERS: usize = 50;
 
 /// A smooth map F: ℝ^D → ℝ^M with injective differential, batched over points (rows); the
@@ -243,7 +254,7 @@ pub struct DiscreteGeodesic {
     length: f64,
     energy: f64,
     iterations: u64,
-    evaluations: u64,
+    passes: (u64, u64),
     converged: bool,
     gradient_norm: f64,
     termination: String,
@@ -288,9 +299,15 @@ impl DiscreteGeodesic {
         self.iterations
     }
 
-    /// Evaluations of the energy and of its gradient (each one batched pass).
-    pub fn evaluations(&self) -> u64 {
-        self.evaluations
+    /// Batched evaluations of F over the nodes (the line search shares one between the energy
+    /// and its gradient at the same point), including the final one for length and energy.
+    pub fn forward_passes(&self) -> u64 {
+        self.passes.0
+    }
+
+    /// Batched vector–Jacobian products of F over the interior nodes (one per gradient).
+    pub fn backward_passes(&self) -> u64 {
+        self.passes.1
     }
 
     /// Whether the relative gradient norm reached the tolerance.
@@ -313,12 +330,10 @@ impl DiscreteGeodesic {
         self.initialisation
     }
 
-    /// The discrete logarithm N(c₁ − c₀): the initial velocity of the path on t ∈ [0, 1].
+    /// The discrete logarithm: the initial velocity of the path on t ∈ [0, 1] by the
+    /// second-order one-sided difference N(−3c₀ + 4c₁ − c₂)/2 (N(c₁ − c₀) when N = 1).
     pub fn initial_velocity(&self) -> Vec<f64> {
-        let n = self.segments() as f64;
-        (0..self.nodes.ncols())
-            .map(|j| n * (self.nodes[(1, j)] - self.nodes[(0, j)]))
-            .collect()
+        initial_velocity(self.nodes.as_ref())
     }
 
     /// The path at times t ∈ [0, 1] (node i sits at t = i/N, linear in between), one row each.
@@ -493,7 +508,6 @@ impl GeodesicSolver {
                 .map(|k| end_images[(1, k)] - end_images[(0, k)])
                 .collect::<Vec<_>>(),
         );
-        let interior = init.as_ref().subrows(1, count - 2);
         if count == 2 || image_chord == 0.0 || chord == 0.0 {
             // nothing to optimise (two nodes) or coincident endpoints (every node at x)
             let nodes = if chord == 0.0 {
@@ -501,101 +515,125 @@ impl GeodesicSolver {
             } else {
                 init
             };
-            return finish(imm, nodes, 0, 1, 0.0, true, "nothing to optimise".into(), initialisation);
+            return finish(imm, nodes, 0, (0, 0), 0.0, true, "nothing to optimise".into(), initialisation);
         }
-        let metric = match self.params.preconditioner {
-            Preconditioner::Metric => Some(metric_factors(imm, interior)?),
-            Preconditioner::Laplacian => None,
-        };
-        let problem = PathEnergy {
-            imm,
-            dim: d,
-            segments: count - 1,
-            first: row(end_images.as_ref(), 0),
-            last: row(end_images.as_ref(), 1),
-            base: (0..count - 2).flat_map(|i| row(interior, i)).collect(),
-            laplacian: laplacian_cholesky(count - 2),
-            metric,
-            scale: image_chord / chord,
-            cache: Mutex::new(None),
-        };
-        let start = vec![0.0; (count - 2) * d];
-        // in the preconditioned coordinates the Hessian is ≈ I, so ‖∇‖ ≈ the distance to the
-        // optimum in metric units: compare it with the length scale ‖F(y) − F(x)‖
-        let lbfgs = LBFGS::new(MoreThuenteLineSearch::new(), self.memory())
-            .with_tolerance_grad(self.tolerance() * image_chord)
-            .and_then(|s| s.with_tolerance_cost(0.0))
-            .map_err(|e| Error::Numerical(format!("L-BFGS settings: {e}")))?;
-        let result = Executor::new(&problem, lbfgs)
-            .configure(|state| {
-                state
-                    .param(start.clone())
-                    .max_iters(self.max_iters())
-                    .counting(true)
-            })
-            .ctrlc(false)
-            .run()
-            .map_err(recover_error)?;
-        let state = result.state();
-        let best = state.get_best_param().cloned().unwrap_or(start);
-        let termination = match state.get_termination_reason() {
-            Some(TerminationReason::SolverExit(why)) => why.clone(),
-            Some(r) => r.text().to_string(),
-            None => "running".to_string(),
-        };
-        // the gradient at the best point decides convergence, whichever test stopped argmin
-        let gradient_norm = norm(&problem.preconditioned_gradient(&best)?) / image_chord;
         let mut nodes = init;
-        for (k, v) in problem.nodes_of(&best).iter().enumerate() {
-            nodes[(1 + k / d, k % d)] = *v;
+        let (mut iterations, mut passes) = (0, (0, 0));
+        loop {
+            let interior = nodes.as_ref().subrows(1, count - 2);
+            let metric = match self.params.preconditioner {
+                Preconditioner::Metric => Some(metric_factors(imm, interior)?),
+                Preconditioner::Laplacian => None,
+            };
+            let problem = PathEnergy {
+                imm,
+                dim: d,
+                segments: count - 1,
+                first: row(end_images.as_ref(), 0),
+                last: row(end_images.as_ref(), 1),
+                base: (0..count - 2).flat_map(|i| row(interior, i)).collect(),
+                laplacian: laplacian_cholesky(count - 2),
+                metric,
+                scale: image_chord / chord,
+                cache: Mutex::new(None),
+                passes: Mutex::new((0, 0)),
+            };
+            let start = vec![0.0; (count - 2) * d];
+            let budget = (self.max_iters() - iterations).min(RESTART_ITERS);
+            // in the preconditioned coordinates the Hessian is ≈ I, so ‖∇‖ ≈ the distance to
+            // the optimum in metric units: compare it with the length scale ‖F(y) − F(x)‖
+            let lbfgs = LBFGS::new(MoreThuenteLineSearch::new(), self.memory())
+                .with_tolerance_grad(self.tolerance() * image_chord)
+                .and_then(|s| s.with_tolerance_cost(0.0))
+                .map_err(|e| Error::Numerical(format!("L-BFGS settings: {e}")))?;
+            let result = Executor::new(&problem, lbfgs)
+                .configure(|state| state.param(start.clone()).max_iters(budget))
+                .ctrlc(false)
+                .run()
+                .map_err(recover_error)?;
+            let state = result.state();
+            let best = state.get_best_param().cloned().unwrap_or(start);
+            let reason = state.get_termination_reason();
+            let out_of_budget = matches!(reason, Some(TerminationReason::MaxItersReached));
+            let termination = match reason {
+                Some(TerminationReason::SolverExit(why)) => why.clone(),
+                Some(r) => r.text().to_string(),
+                None => "running".to_string(),
+            };
+            iterations += state.get_iter();
+            // the gradient at the best point decides convergence, whichever test stopped argmin
+            let gradient_norm = norm(&problem.preconditioned_gradient(&best)?) / image_chord;
+            for (k, v) in problem.nodes_of(&best).iter().enumerate() {
+                nodes[(1 + k / d, k % d)] = *v;
+            }
+            let round = *problem.passes.lock().unwrap_or_else(|p| p.into_inner());
+            passes = (passes.0 + round.0, passes.1 + round.1);
+            let converged = gradient_norm <= self.tolerance();
+            // a fresh metric preconditioner at the current nodes helps only when the round ran
+            // out of iterations; a line-search failure would repeat
+            let restart = out_of_budget
+                && iterations < self.max_iters()
+                && self.params.preconditioner == Preconditioner::Metric;
+            if converged || !restart {
+                return finish(
+                    imm,
+                    nodes,
+                    iterations,
+                    passes,
+                    gradient_norm,
+                    converged,
+                    termination,
+                    initialisation,
+                );
+            }
         }
-        // argmin's counts, plus the final gradient and the evaluation in `finish`
-        let evaluations = state.get_func_counts().values().sum::<u64>() + 2;
-        finish(
-            imm,
-            nodes,
-            state.get_iter(),
-            evaluations,
-            gradient_norm,
-            gradient_norm <= self.tolerance(),
-            termination,
-            initialisation,
-        )
     }
 
-    /// The discrete exponential map: the N + 1 nodes of the discrete geodesic with c₀ = x and
-    /// c₁ = x + v/N, each further node solving the discrete Euler–Lagrange equation
-    /// DF(cᵢ)ᵀ(F(c_{i+1}) − 2F(cᵢ) + F(c_{i−1})) = 0 by damped Newton steps with the matrix
-    /// DF(cᵢ)ᵀDF(c_{i+1}).
+    /// The discrete exponential map: the N + 1 nodes of the discrete geodesic from c₀ = x whose
+    /// [initial velocity](DiscreteGeodesic::initial_velocity) is v. Every node after c₁ solves
+    /// the discrete Euler–Lagrange equation DF(cᵢ)ᵀ(F(c_{i+1}) − 2F(cᵢ) + F(c_{i−1})) = 0 by
+    /// damped Newton steps with the matrix DF(cᵢ)ᵀDF(c_{i+1}); c₁ itself solves
+    /// N(−3c₀ + 4c₁ − c₂(c₁))/2 = v by a fixed point (c₂ ≈ 2c₁ − c₀, so the map contracts), which
+    /// makes exp the inverse of the discrete log.
     pub fn shoot<I: Immersion + ?Sized>(&self, imm: &I, x: &[f64], v: &[f64]) -> Result<Mat<f64>> {
         check_lengths(imm.dim(), &[x, v], "shooting")?;
         let (n, d) = (self.segments(), x.len());
         let mut nodes = Mat::zeros(n + 1, d);
+        let mut c1: Vec<f64> = (0..d).map(|j| x[j] + v[j] / n as f64).collect();
+        let x_image = row(imm.apply(single(x))?.as_ref(), 0);
+        let mut c1_image = row(imm.apply(single(&c1))?.as_ref(), 0);
+        if n >= 2 {
+            let speed = norm(v);
+            let mut best = f64::INFINITY;
+            for _ in 0..SHOOT_NEWTON_ITERS {
+                let (c2, _) = euler_lagrange_step(imm, (x, &x_image), (&c1, &c1_image), n, 1)?;
+                let r: Vec<f64> = (0..d)
+                    .map(|j| 0.5 * n as f64 * (4.0 * c1[j] - c2[j] - 3.0 * x[j]) - v[j])
+                    .collect();
+                let rn = norm(&r);
+                if rn <= 1e-11 * speed || rn >= best {
+                    break;
+                }
+                best = rn;
+                c1.iter_mut().zip(&r).for_each(|(c, r)| *c -= r / n as f64);
+                c1_image = row(imm.apply(single(&c1))?.as_ref(), 0);
+            }
+            if best > 1e-6 * speed && best.is_finite() {
+                return Err(Error::Numerical(format!(
+                    "discrete exponential map: the first step did not converge (relative \
+                     residual {:e}); the tangent vector may be too long",
+                    best / speed
+                )));
+            }
+        }
         for j in 0..d {
             nodes[(0, j)] = x[j];
-            nodes[(1, j)] = x[j] + v[j] / n as f64;
+            nodes[(1, j)] = c1[j];
         }
-        let start = imm.apply(nodes.as_ref().subrows(0, 2))?;
-        let mut prev_image = row(start.as_ref(), 0);
-        let mut image = row(start.as_ref(), 1);
+        let (mut prev_image, mut image) = (x_image, c1_image);
         for i in 1..n {
-            let ci = row(nodes.as_ref(), i);
-            let jac = imm.jacobians(single(&ci))?.remove(0);
-            let target: Vec<f64> = image
-                .iter()
-                .zip(&prev_image)
-                .map(|(f, p)| 2.0 * f - p)
-                .collect();
-            let step: Vec<f64> = image.iter().zip(&prev_image).map(|(f, p)| f - p).collect();
-            let scale = norm(&jt_times(&jac, &step)) + f64::MIN_POSITIVE;
-            let guess: Vec<f64> = (0..d).map(|j| 2.0 * ci[j] - nodes[(i - 1, j)]).collect();
-            let (z, fz) = newton_step(imm, &jac, &target, guess, scale)?.map_err(|residual| {
-                Error::Numerical(format!(
-                    "discrete exponential map: node {} of {n} did not converge \
-                     (relative residual {residual:e}); the tangent vector may be too long",
-                    i + 1
-                ))
-            })?;
+            let (prev, here) = (row(nodes.as_ref(), i - 1), row(nodes.as_ref(), i));
+            let (z, fz) = euler_lagrange_step(imm, (&prev, &prev_image), (&here, &image), n, i)?;
             for j in 0..d {
                 nodes[(i + 1, j)] = z[j];
             }
@@ -639,6 +677,48 @@ impl GeodesicSolver {
             Err(Error::Numerical("non-finite parallel transport".into()))
         }
     }
+}
+
+/// The second-order one-sided difference N(−3c₀ + 4c₁ − c₂)/2 (N(c₁ − c₀) when N = 1).
+fn initial_velocity(nodes: MatRef<'_, f64>) -> Vec<f64> {
+    let n = nodes.nrows() - 1;
+    (0..nodes.ncols())
+        .map(|j| {
+            if n == 1 {
+                nodes[(1, j)] - nodes[(0, j)]
+            } else {
+                0.5 * n as f64 * (-3.0 * nodes[(0, j)] + 4.0 * nodes[(1, j)] - nodes[(2, j)])
+            }
+        })
+        .collect()
+}
+
+/// The node after `here` on a discrete geodesic through `prev` and `here` (each with its image
+/// under F): the solution z of DF(here)ᵀ(F(z) − 2F(here) + F(prev)) = 0 near 2·here − prev,
+/// with F(z). `i` of `n` names the node in errors.
+fn euler_lagrange_step<I: Immersion + ?Sized>(
+    imm: &I,
+    (prev, prev_image): (&[f64], &[f64]),
+    (here, image): (&[f64], &[f64]),
+    n: usize,
+    i: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let jac = imm.jacobians(single(here))?.remove(0);
+    let target: Vec<f64> = image
+        .iter()
+        .zip(prev_image)
+        .map(|(f, p)| 2.0 * f - p)
+        .collect();
+    let step: Vec<f64> = image.iter().zip(prev_image).map(|(f, p)| f - p).collect();
+    let scale = norm(&jt_times(&jac, &step)) + f64::MIN_POSITIVE;
+    let guess: Vec<f64> = here.iter().zip(prev).map(|(h, p)| 2.0 * h - p).collect();
+    newton_step(imm, &jac, &target, guess, scale)?.map_err(|residual| {
+        Error::Numerical(format!(
+            "discrete exponential map: node {} of {n} did not converge (relative residual \
+             {residual:e}); the tangent vector may be too long",
+            i + 1
+        ))
+    })
 }
 
 /// Damped Newton iteration for DF(cᵢ)ᵀ(F(z) − target) = 0 from `guess`: Ok((z, F(z))), or
@@ -723,13 +803,14 @@ fn recover_error(e: argmin::core::Error) -> Error {
     }
 }
 
-/// A [`DiscreteGeodesic`] with its length and energy evaluated on all nodes (one batched pass).
+/// A [`DiscreteGeodesic`] with its length and energy evaluated on all nodes (one more forward
+/// pass added to the (forward, backward) `passes` so far).
 #[allow(clippy::too_many_arguments)]
 fn finish<I: Immersion + ?Sized>(
     imm: &I,
     nodes: Mat<f64>,
     iterations: u64,
-    evaluations: u64,
+    passes: (u64, u64),
     gradient_norm: f64,
     converged: bool,
     termination: String,
@@ -748,7 +829,7 @@ fn finish<I: Immersion + ?Sized>(
         energy: squares.len() as f64 * squares.iter().sum::<f64>(),
         nodes,
         iterations,
-        evaluations,
+        passes: (passes.0 + 1, passes.1),
         converged,
         gradient_norm,
         termination,
@@ -807,6 +888,8 @@ struct PathEnergy<'a, I: ?Sized> {
     metric: Option<Vec<Option<Mat<f64>>>>,
     scale: f64,
     cache: Mutex<Option<(Vec<f64>, Mat<f64>)>>,
+    /// (forward, backward) batched passes of F so far
+    passes: Mutex<(u64, u64)>,
 }
 
 impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
@@ -882,6 +965,7 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
             Mat::zeros(0, self.first.len())
         } else {
             let c = self.nodes_of(u);
+            self.passes.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
             self.imm
                 .apply(MatRef::from_row_major_slice(&c, self.interior(), self.dim))?
         };
@@ -947,6 +1031,7 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
             }
         }
         let c = self.nodes_of(u);
+        self.passes.lock().unwrap_or_else(|p| p.into_inner()).1 += 1;
         let g = self.imm.vjp(
             MatRef::from_row_major_slice(&c, n, self.dim),
             w.as_ref(),

@@ -6,7 +6,7 @@
 //! normal space, so S has n̂ large singular values; the local ID is D − n̂ (see
 //! [`read_off`](super::read_off) for the rules and the full-dimension criterion).
 //!
-//! Differences from the reference code (DESIGN §3): K follows D (default 4·D, not
+//! Differences from the reference code (DESIGN §3): K follows D (default max(4·D, 64), not
 //! `prod(shape[1:])`), the first gap counts, every requested point is processed, and the
 //! neighbourhood is sampled around x₀ itself.
 //!
@@ -35,6 +35,16 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde_json::json;
 use std::collections::BTreeMap;
+
+/// The default number of samples K = max(4·D, 64).
+///
+/// The n̂ normal singular values of K sampled scores scatter by about ±√(n̂/K) around √K/σ
+/// (Marchenko–Pastur). With 4·D samples in small D (12 for D = 3) that scatter can exceed the
+/// gap to the tangent values — on a line in ℝ³ a quarter of the points then read ID 2 — so K
+/// never drops below 64, which caps the scatter near ±√(D/64).
+pub fn default_samples(dim: usize) -> usize {
+    (4 * dim).max(64)
+}
 
 /// Unchecked settings of the normal-bundle estimator (a builder).
 #[derive(Clone, Debug)]
@@ -71,7 +81,7 @@ impl NormalBundleParams {
         self
     }
 
-    /// Samples K per point (default 4·D).
+    /// Samples K per point (default max(4·D, 64), see [`default_samples`]).
     pub fn samples(mut self, k: usize) -> Self {
         self.samples = Some(k);
         self
@@ -153,7 +163,7 @@ impl NormalBundle {
         super::check_inputs(model, data)?;
         let d = data.dim();
         let t0 = p.t0.unwrap_or_else(|| model.sde().default_t0());
-        let k = p.samples.unwrap_or(4 * d);
+        let k = p.samples.unwrap_or_else(|| default_samples(d));
         let indices = p.points.indices(data.len(), p.seed);
         let kernel = model.kernel(t0);
         // a normal direction's scores are −z/σ: K of them have singular value ≈ √K/σ

@@ -5,7 +5,6 @@ use super::style::{self, dr, fmt_num, fmt_pow10, LogAxis, BLUE, DARK_BLUE, GREY,
 use super::{Figure, DEFAULT_SIZE};
 use crate::error::{Error, Result};
 use crate::id::IdEstimate;
-use plotters::chart::SeriesLabelPosition;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -292,7 +291,6 @@ impl Figure for SpectrumPlot {
                 ))
                 .legend(style::dashed_key(dotted));
         }
-        let mut legend_at = SeriesLabelPosition::UpperRight;
         if let Some(cut) = self.normal_dim {
             let x = cut as f64 + 0.5;
             let dashed = VERMILLION.stroke_width(2);
@@ -304,37 +302,68 @@ impl Figure for SpectrumPlot {
                     d - cut
                 ))
                 .legend(style::dashed_key(dashed));
-            // labels sit where the spectrum leaves room: below the normal values on the left,
-            // above the tangent values on the right, at the middle of the gap
+            // labels sit where the spectrum leaves room: below the normal values left of the
+            // cut, above the tangent values right of it, at the middle of the gap; a label that
+            // does not fit on its side moves across the line, pointing back with an arrow
             let upper = if cut > 0 {
                 sum.median[cut - 1]
             } else {
                 sum.median[0]
             };
             let lower = if cut < d { sum.median[cut] } else { sum.floor };
-            let y_mid = (upper * lower).sqrt();
-            let dx = 0.015 * d as f64 + 0.08;
+            let anchor = (x, (upper * lower).sqrt());
+            let width = f64::from(chart.plotting_area().dim_in_pixel().0);
+            let line_px = (x - x_lo) / (x_hi - x_lo) * width;
+            let text_width = |s: &str, h: HPos, v: VPos| -> Result<f64> {
+                let (w, _) = chart
+                    .plotting_area()
+                    .estimate_text_size(s, &style::note(VERMILLION, h, v))
+                    .map_err(dr)?;
+                Ok(f64::from(w) + 10.0)
+            };
+            let mut labels = Vec::new();
             if cut > 0 {
-                let label = Text::new(
-                    format!("{cut} normal "),
-                    (x - dx, y_mid),
-                    style::note(VERMILLION, HPos::Right, VPos::Top),
-                );
-                chart.draw_series(std::iter::once(label)).map_err(dr)?;
+                let text = format!("{cut} normal");
+                if text_width(&text, HPos::Right, VPos::Top)? <= line_px {
+                    labels.push((text, (-10, 6), HPos::Right, VPos::Top));
+                } else {
+                    labels.push((format!("← {text}"), (10, 6), HPos::Left, VPos::Top));
+                }
             }
             if cut < d {
-                let label = Text::new(
-                    format!(" {} tangent", d - cut),
-                    (x + dx, y_mid),
-                    style::note(VERMILLION, HPos::Left, VPos::Bottom),
-                );
+                let text = format!("{} tangent", d - cut);
+                if text_width(&text, HPos::Left, VPos::Bottom)? <= width - line_px {
+                    labels.push((text, (10, -6), HPos::Left, VPos::Bottom));
+                } else {
+                    labels.push((format!("{text} →"), (-10, -6), HPos::Right, VPos::Bottom));
+                }
+            }
+            for (text, offset, h, v) in labels {
+                let label = EmptyElement::at(anchor)
+                    + Text::new(text, offset, style::note(VERMILLION, h, v));
                 chart.draw_series(std::iter::once(label)).map_err(dr)?;
             }
-            // many normal directions fill the upper right; the lower left is then empty
-            if 2 * cut > d {
-                legend_at = SeriesLabelPosition::LowerLeft;
-            }
         }
+        // the legend goes to the emptiest corner of the (log-scaled) spectra
+        let (ly_lo, ly_hi) = (y.lo.ln(), y.hi.ln());
+        let rel = |i: usize, v: f64| {
+            let (px, py) = at(i, v);
+            (
+                (px - x_lo) / (x_hi - x_lo),
+                (py.ln() - ly_lo) / (ly_hi - ly_lo),
+            )
+        };
+        let lines = [&sum.q25, &sum.median, &sum.q75]
+            .into_iter()
+            .chain(style::thinned(n, 50).map(|p| &self.spectra[p]))
+            .map(|s| {
+                s.iter()
+                    .enumerate()
+                    .map(|(i, &v)| rel(i, v))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>();
+        let legend_at = style::emptiest_corner(lines.iter().flat_map(|l| style::densify(l, 8)));
         style::legend(&mut chart, legend_at)
     }
 }

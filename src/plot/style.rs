@@ -345,36 +345,50 @@ pub(crate) struct LogAxis {
 impl LogAxis {
     /// Covers `[min, max]` (both positive) with at least one whole decade.
     pub(crate) fn covering(min: f64, max: f64, max_labels: usize) -> Self {
-        let mut e_lo = min.log10().floor() as i32;
-        let mut e_hi = max.log10().ceil() as i32;
+        // decades representable in f64 (non-finite input lands at the ends)
+        let exponent = |v: f64, round: fn(f64) -> f64| {
+            let e = round(v.log10());
+            if e.is_nan() {
+                0
+            } else {
+                e.clamp(-307.0, 308.0) as i32
+            }
+        };
+        let mut e_lo = exponent(min, f64::floor).min(307);
+        let mut e_hi = exponent(max, f64::ceil);
         if e_hi <= e_lo {
             e_hi = e_lo + 1;
         }
-        if e_hi - e_lo < 2 && max.log10() - (e_hi - 1) as f64 > 0.5 {
+        if e_hi - e_lo < 2 && e_hi < 308 && max.log10() - (e_hi - 1) as f64 > 0.5 {
             e_hi += 1;
-        } else if e_hi - e_lo < 2 {
+        } else if e_hi - e_lo < 2 && e_lo > -307 {
             e_lo -= 1;
         }
         let decades = (e_hi - e_lo) as usize;
         let every = decades.div_ceil(max_labels.max(1)).max(1);
         let bold = (e_lo..=e_hi)
             .filter(|e| (e - e_lo) as usize % every == 0)
-            .map(|e| 10f64.powi(e))
+            .map(|e| pow10(e))
             .collect();
         let light = if decades <= 8 {
             (e_lo..e_hi)
-                .flat_map(|e| (2..10).map(move |m| m as f64 * 10f64.powi(e)))
+                .flat_map(|e| (2..10).map(move |m| m as f64 * pow10(e)))
                 .collect()
         } else {
-            (e_lo..=e_hi).map(|e| 10f64.powi(e)).collect()
+            (e_lo..=e_hi).map(|e| pow10(e)).collect()
         };
         Self {
-            lo: 10f64.powi(e_lo),
-            hi: 10f64.powi(e_hi),
+            lo: pow10(e_lo),
+            hi: pow10(e_hi),
             bold,
             light,
         }
     }
+}
+
+/// 10ᵉ, correctly rounded (`powi` drifts at the ends of the f64 range).
+fn pow10(e: i32) -> f64 {
+    format!("1e{e}").parse().unwrap_or_else(|_| 10f64.powi(e))
 }
 
 /// `10ᵏ` with a superscript exponent for powers of ten, `m×10ᵏ` otherwise.
@@ -484,6 +498,10 @@ mod tests {
         // many decades are thinned
         let a = LogAxis::covering(1e-30, 1.0, 8);
         assert!(a.bold.len() <= 8 && a.bold.len() >= 4);
+        // the ends of f64 stay finite
+        let a = LogAxis::covering(f64::MIN_POSITIVE, f64::INFINITY, 8);
+        assert_eq!((a.lo, a.hi), (1e-307, 1e308));
+        assert!(a.bold.len() <= 9);
     }
 
     #[test]

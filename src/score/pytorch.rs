@@ -922,9 +922,10 @@ pub fn convert(
 
 /// Whether `path` names a PyTorch checkpoint (by extension, else by the zip signature).
 pub fn is_checkpoint(path: &Path) -> bool {
-    let by_name = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-        ["pt", "pth", "ckpt", "bin", "tar"].contains(&e.to_ascii_lowercase().as_str())
-    });
+    let by_name = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["pt", "pth", "ckpt", "bin"].contains(&e.to_ascii_lowercase().as_str()));
     by_name
         || std::fs::File::open(path).is_ok_and(|mut f| {
             let mut magic = [0u8; 4];

@@ -59,5 +59,5 @@ mod session;
 
 pub use cache::{cache_dir, cache_file_name, default_model, CacheOptions, Provenance, CACHE_ENV};
 pub use checkpoint::{read_state, HistoryEntry, SaveMode, TrainState, TRAIN_STATE_KEY};
-pub use params::{Budget, SdeKind, TimeSampling, TrainParams, Trainer, DEFAULT_STEPS};
+pub use params::{Budget, Schedule, SdeKind, TimeSampling, TrainParams, Trainer, DEFAULT_STEPS};
 pub use session::{Session, TrainReport};

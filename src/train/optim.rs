@@ -49,16 +49,14 @@ pub(crate) struct StepSettings {
     pub ema_decay: f64,
 }
 
-/// The learning rate at 0-based `step`: linear warm-up from lr/warmup to lr, then constant.
+/// The learning rate at 0-based `step`: linear warm-up from lr/warmup to lr, then constant, or,
+/// given the fraction `cosine` ∈ [0, 1] of the budget spent, times ½(1 + cos π·fraction).
 ///
-/// A schedule that depends on the step alone (not on the total) lets a resumed run continue
-/// exactly and a time-budgeted run stop anywhere.
-pub(crate) fn learning_rate(lr: f64, warmup: u64, step: u64) -> f64 {
-    if step < warmup {
-        lr * (step + 1) as f64 / warmup as f64
-    } else {
-        lr
-    }
+/// The factor depends on the step and the budget only, so a resumed run continues exactly.
+pub(crate) fn learning_rate(lr: f64, warmup: u64, step: u64, cosine: Option<f64>) -> f64 {
+    let warm = if step < warmup { (step + 1) as f64 / warmup as f64 } else { 1.0 };
+    let decay = cosine.map_or(1.0, |p| 0.5 * (1.0 + (std::f64::consts::PI * p.clamp(0.0, 1.0)).cos()));
+    lr * warm * decay
 }
 
 /// √(Σ g²) over all gradients, accumulated in f64 in a fixed order.
@@ -107,11 +105,16 @@ mod tests {
     }
 
     #[test]
-    fn warm_up_is_linear_then_flat() {
-        assert_eq!(learning_rate(1.0, 4, 0), 0.25);
-        assert_eq!(learning_rate(1.0, 4, 3), 1.0);
-        assert_eq!(learning_rate(1.0, 4, 100), 1.0);
-        assert_eq!(learning_rate(0.5, 0, 0), 0.5);
+    fn warm_up_then_flat_or_cosine() {
+        assert_eq!(learning_rate(1.0, 4, 0, None), 0.25);
+        assert_eq!(learning_rate(1.0, 4, 3, None), 1.0);
+        assert_eq!(learning_rate(1.0, 4, 100, None), 1.0);
+        assert_eq!(learning_rate(0.5, 0, 0, None), 0.5);
+        // cosine: full rate at the start, half at mid-budget, zero at the end
+        assert_eq!(learning_rate(1.0, 0, 0, Some(0.0)), 1.0);
+        assert!((learning_rate(1.0, 0, 50, Some(0.5)) - 0.5).abs() < 1e-12);
+        assert!(learning_rate(1.0, 0, 99, Some(1.0)).abs() < 1e-12);
+        assert!((learning_rate(1.0, 4, 1, Some(0.5)) - 0.25).abs() < 1e-12);
     }
 
     #[test]

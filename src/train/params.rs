@@ -29,6 +29,16 @@ pub enum TimeSampling {
     LogSigma,
 }
 
+/// How the learning rate evolves after the warm-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Constant.
+    Constant,
+    /// Cosine decay to 0 over the budget (steps, or wall-clock time for a time budget).
+    Cosine,
+}
+
 /// When a training run stops.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,6 +71,7 @@ pub struct TrainParams {
     pub(super) batch: usize,
     pub(super) lr: f64,
     pub(super) warmup: u64,
+    pub(super) schedule: Schedule,
     pub(super) grad_clip: f64,
     pub(super) ema_decay: f64,
     pub(super) weight_decay: f64,
@@ -86,11 +97,12 @@ impl Default for TrainParams {
             depth: 4,
             residual: true,
             activation: Activation::Silu,
-            prediction: Prediction::Noise,
+            prediction: Prediction::Data,
             budget: Budget::UntilStep(DEFAULT_STEPS),
             batch: 256,
             lr: 1e-3,
             warmup: 200,
+            schedule: Schedule::Cosine,
             grad_clip: 1.0,
             ema_decay: 0.999,
             weight_decay: 0.0,
@@ -159,7 +171,7 @@ impl TrainParams {
         self
     }
 
-    /// What the network predicts (default the noise ε).
+    /// What the network predicts (default the clean data ŷ₀).
     pub fn prediction(mut self, prediction: Prediction) -> Self {
         self.prediction = prediction;
         self
@@ -192,6 +204,12 @@ impl TrainParams {
     /// Steps of linear learning-rate warm-up (default 200; 0 for none).
     pub fn warmup(mut self, steps: u64) -> Self {
         self.warmup = steps;
+        self
+    }
+
+    /// Learning-rate schedule after the warm-up (default cosine decay over the budget).
+    pub fn schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
         self
     }
 
@@ -390,7 +408,7 @@ impl Trainer {
     /// Starts a session on `data` and trains it to the budget (no periodic checkpoints).
     pub fn fit(&self, data: &Dataset) -> Result<Session> {
         let mut session = self.start(data)?;
-        session.run(self.params.budget, None)?;
+        session.run(None)?;
         Ok(session)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::checkpoint::{self, HistoryEntry, SaveMode, TrainState};
 use super::optim::{adam_step, learning_rate, ParamState, StepSettings};
-use super::params::{Budget, TimeSampling, TrainParams};
+use super::params::{Budget, Schedule, TimeSampling, TrainParams};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng;
@@ -63,6 +63,8 @@ pub struct Session {
     data_hash: String,
     history: Vec<HistoryEntry>,
     elapsed: Duration,
+    /// `elapsed` when the budget was set (the origin of a time budget).
+    budget_origin: Duration,
     /// Sum and count of training losses since the last evaluation.
     running: (f64, u64),
 }
@@ -133,6 +135,7 @@ impl Session {
         let mut session = Self::assemble(ts.params, config, state, data)?;
         session.step = ts.step;
         session.elapsed = Duration::from_secs_f64(ts.history.last().map_or(0.0, |h| h.elapsed_s));
+        session.budget_origin = session.elapsed;
         session.history = ts.history;
         Ok(session)
     }
@@ -194,6 +197,7 @@ impl Session {
             data_hash: data.content_hash(),
             history: Vec::new(),
             elapsed: Duration::ZERO,
+            budget_origin: Duration::ZERO,
             running: (0.0, 0),
         })
     }
@@ -253,12 +257,27 @@ impl Session {
         }
     }
 
-    /// Trains until the budget is spent, with a progress bar on stderr; evaluates every
-    /// `eval_every` steps and at the end, and then writes a resumable checkpoint to
-    /// `checkpoint` when one is given.
-    pub fn run(&mut self, budget: Budget, checkpoint: Option<&Path>) -> Result<()> {
+    /// Sets a new budget: more steps or time for a resumed run. The learning-rate schedule follows
+    /// the budget, so a run continues exactly only under the budget it started with.
+    pub fn set_budget(&mut self, budget: Budget) {
+        self.params.budget = budget;
+        self.budget_origin = self.elapsed;
+    }
+
+    /// Trains until the budget is spent (see [`Session::run_for`]).
+    pub fn run(&mut self, checkpoint: Option<&Path>) -> Result<()> {
+        self.run_for(u64::MAX, checkpoint).map(|_| ())
+    }
+
+    /// Trains at most `max_steps` more steps towards the budget, with a progress bar on stderr;
+    /// returns whether the budget is spent. Evaluates every `eval_every` steps and when it stops,
+    /// writing a resumable checkpoint to `checkpoint` each time when one is given. Stopping early
+    /// and resuming from that checkpoint gives the same weights as one uninterrupted run.
+    pub fn run_for(&mut self, max_steps: u64, checkpoint: Option<&Path>) -> Result<bool> {
         let start = Instant::now();
         let before = self.elapsed;
+        let budget = self.params.budget;
+        let stop = self.step.saturating_add(max_steps);
         let bar = match budget {
             Budget::UntilStep(n) => {
                 let bar = crate::progress::bar(n, "training");
@@ -267,12 +286,9 @@ impl Session {
             }
             Budget::Duration(d) => crate::progress::bar(d.as_secs().max(1), "training"),
         };
-        let done = |s: &Self| match budget {
-            Budget::UntilStep(n) => s.step >= n,
-            Budget::Duration(d) => start.elapsed() >= d,
-        };
-        while !done(self) {
-            let loss = self.train_step()?;
+        while !self.budget_spent() && self.step < stop {
+            let lr = self.learning_rate();
+            let loss = self.train_step(lr)?;
             if !loss.is_finite() {
                 bar.abandon();
                 return Err(Error::Numerical(format!(
@@ -290,10 +306,10 @@ impl Session {
                 }
             }
             bar.set_message(format!("loss {:.4}", self.running.0 / self.running.1.max(1) as f64));
-            match budget {
-                Budget::UntilStep(_) => bar.set_position(self.step),
-                Budget::Duration(_) => bar.set_position(start.elapsed().as_secs()),
-            }
+            bar.set_position(match budget {
+                Budget::UntilStep(_) => self.step,
+                Budget::Duration(_) => (self.elapsed - self.budget_origin).as_secs(),
+            });
         }
         bar.finish_and_clear();
         self.elapsed = before + start.elapsed();
@@ -303,7 +319,25 @@ impl Session {
                 self.save(path, SaveMode::Resumable)?;
             }
         }
-        Ok(())
+        Ok(self.budget_spent())
+    }
+
+    /// The fraction of the budget spent: steps done, or time since the budget was set.
+    fn progress(&self) -> f64 {
+        match self.params.budget {
+            Budget::UntilStep(n) => self.step as f64 / n as f64,
+            Budget::Duration(d) => (self.elapsed - self.budget_origin).as_secs_f64() / d.as_secs_f64(),
+        }
+    }
+
+    fn budget_spent(&self) -> bool {
+        self.progress() >= 1.0
+    }
+
+    /// The learning rate of the next step (warm-up, then the schedule).
+    fn learning_rate(&self) -> f64 {
+        let cosine = (self.params.schedule == Schedule::Cosine).then(|| self.progress());
+        learning_rate(self.params.lr, self.params.warmup, self.step, cosine)
     }
 
     /// Writes the session to `path` (atomically): a loadable model and, with
@@ -345,8 +379,8 @@ impl Session {
         Ok(())
     }
 
-    /// One optimisation step on the batch of stream `step`; returns its loss.
-    fn train_step(&mut self) -> Result<f64> {
+    /// One optimisation step on the batch of stream `step` at learning rate `lr`; returns its loss.
+    fn train_step(&mut self, lr: f64) -> Result<f64> {
         let d = self.config.dim;
         let n = self.train.len() / d;
         let b = self.params.batch;
@@ -370,7 +404,7 @@ impl Session {
             })
             .collect::<Result<_>>()?;
         let settings = StepSettings {
-            lr: learning_rate(self.params.lr, self.params.warmup, self.step),
+            lr,
             clip: self.params.grad_clip,
             weight_decay: self.params.weight_decay,
             ema_decay: self.params.ema_decay,

@@ -321,7 +321,7 @@ impl fmt::Display for TrueId {
                 let parts: Vec<String> = self
                     .counts(ids.len())
                     .iter()
-                    .map(|(k, c)| format!("{k} ({c} points)"))
+                    .map(|(k, c)| format!("{k} ({c} point{})", if *c == 1 { "" } else { "s" }))
                     .collect();
                 f.write_str(&parts.join(", "))
             }
@@ -650,7 +650,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&per).unwrap(), "[2,1,2,0]");
         assert_eq!(serde_json::from_str::<TrueId>("[2,1,2,0]").unwrap(), per);
         assert_eq!(per.counts(4), vec![(0, 1), (1, 1), (2, 2)]);
-        assert_eq!(per.to_string(), "0 (1 points), 1 (1 points), 2 (2 points)");
+        assert_eq!(per.to_string(), "0 (1 point), 1 (1 point), 2 (2 points)");
     }
 
     #[test]

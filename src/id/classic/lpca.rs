@@ -5,11 +5,12 @@
 //! λ₁ ≥ λ₂ ≥ … above α·λ₁ (α = 0.05 by default). The global estimate is the mean of the local
 //! counts; the median is reported in the settings (`median_id`).
 //!
-//! The neighbourhood must hold clearly more than d points for the d-th eigenvalue of a d-dimensional
-//! neighbourhood to clear α·λ₁ (the sample covariance of m points spreads its eigenvalues, roughly
-//! as the Marchenko–Pastur law with ratio d/m). On uniform 8-balls with n = 4000 the default k = 20
-//! gives a mean of 7.93 (k = 10 only 6.56); larger d needs a larger k. On curved manifolds a large
-//! k lets curvature add directions, so k should stay small against the radius of curvature.
+//! The neighbourhood must hold clearly more than d points for the d-th eigenvalue of a
+//! d-dimensional neighbourhood to clear α·λ₁ (the sample covariance of m points spreads its
+//! eigenvalues, roughly as the Marchenko–Pastur law with ratio d/m). On uniform 8-balls with
+//! n = 4000 the default k = 20 gives a mean of 7.93 (k = 10 only 6.56); larger d needs a larger k.
+//! On curved manifolds a large k lets curvature add directions, so k should stay small against the
+//! radius of curvature.
 //!
 //! The covariance is D×D; when m ≤ D the m×m Gram matrix of the centred neighbourhood, which has
 //! the same non-zero eigenvalues, is decomposed instead. Each point's spectrum (descending, length
@@ -265,7 +266,7 @@ mod tests {
 
     #[test]
     fn gram_and_covariance_routes_agree() {
-        // m = 5 points in D = 3 (covariance route), and the same points padded to D = 7 (Gram route).
+        // m = 5 points in D = 3 (covariance route), the same padded to D = 7 (Gram route).
         let low = square_and_centre(0.7);
         let wide: Vec<Vec<f64>> = low.rows().map(|r| [r, &[0.0; 4][..]].concat()).collect();
         let a = local_spectrum(&low.rows().collect::<Vec<_>>()).unwrap();

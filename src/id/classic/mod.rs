@@ -7,8 +7,8 @@
 //! - [`LocalPca`]: Fukunaga & Olsen (IEEE Trans. Comput. 1971), eigenvalues of local covariances.
 //!
 //! Each follows the same pattern: `Estimator::params()` gives a builder, `check()` validates it
-//! once, and `fit(&data)` returns an [`IdEstimate`](crate::id::IdEstimate) with one local estimate per row and every
-//! setting used.
+//! once, and `fit(&data)` returns an [`IdEstimate`](crate::id::IdEstimate) with one local
+//! estimate per row and every setting used.
 //!
 //! # Duplicate points
 //! All three are functions of distances to *other* points, and an exact duplicate is at distance
@@ -121,8 +121,8 @@ impl<'a> Distinct<'a> {
         let nn = k_nearest(&self.points, k)?;
         if let Some(p) = (0..m).find(|&p| nn.distances(p)[0] == 0.0) {
             return Err(Error::InvalidData(format!(
-                "distinct points {} and {} are too close for f64 distances (their squared distance \
-                 underflows to 0); rescale the data",
+                "rows {} and {} differ but are too close for f64 distances (their squared \
+                 distance underflows to 0); rescale the data",
                 self.row_of(p) + 1,
                 self.row_of(nn.indices(p)[0]) + 1
             )));
@@ -201,7 +201,7 @@ mod tests {
         let data = Dataset::from_rows(&[vec![0.0], vec![1e-170], vec![1.0]]).unwrap();
         let err = Distinct::new(&data).neighbours(1, "k").unwrap_err();
         assert!(matches!(err, Error::InvalidData(_)), "{err}");
-        assert!(err.to_string().contains("points 1 and 2"), "{err}");
+        assert!(err.to_string().contains("rows 1 and 2 differ"), "{err}");
     }
 
     #[test]

@@ -4,17 +4,17 @@
 //! dimension d, μ follows a Pareto law, F(μ) = 1 − μ⁻ᵈ, so d can be read off two ways:
 //! - maximum likelihood, d̂ = (N − 1)/Σᵢ log μᵢ (the unbiased form of N/Σ log μ);
 //! - the paper's linear fit through the origin of −log(1 − F_emp(μ)) against log μ, with
-//!   F_emp(μ₍ᵢ₎) = i/N on the sorted μ, discarding the largest fraction of μ (default 10%; the point
-//!   with F_emp = 1 is always dropped since −log 0 is infinite).
+//!   F_emp(μ₍ᵢ₎) = i/N on the sorted μ, discarding the largest fraction of μ (default 10%; the
+//!   point with F_emp = 1 is always dropped since −log 0 is infinite).
 //!
 //! Both are reported in the settings (`ml_id`, `linear_fit_id`); [`TwoNnForm`] picks the global
 //! estimate, maximum likelihood by default (it is the efficient estimator and has no tuning).
 //!
 //! Local values: the ML form over the point's neighbourhood, the point itself and its
-//! `neighbourhood` nearest neighbours (default 20), d̂(x) = (m − 1)/Σⱼ log μⱼ with m = 21 and μⱼ from
-//! the whole dataset. Its relative standard error is about 1/√m (≈ 22% at the default), so local
-//! values are noisy by construction; the global estimate uses every point. A neighbourhood whose
-//! points all have r₂ = r₁ gets an infinite local value, reported as such, never capped.
+//! `neighbourhood` nearest neighbours (default 20), d̂(x) = (m − 1)/Σⱼ log μⱼ with m = 21 and μⱼ
+//! from the whole dataset. Its relative standard error is about 1/√m (≈ 22% at the default), so
+//! local values are noisy by construction; the global estimate uses every point. A neighbourhood
+//! whose points all have r₂ = r₁ gets an infinite local value, reported as such, never capped.
 
 use super::{local, Distinct};
 use crate::data::Dataset;
@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn hand_checked_on_three_points() {
         // Points 0, 1, 3: μ = 3, 2, 1.5, so ML = 2/(log 3 + log 2 + log 1.5) = 2/log 9. The fit
-        // keeps ⌊0.9·3⌋ = 2 values: x = (log 1.5, log 2), y = (−log(2/3), −log(1/3)) = (log 1.5, log 3).
+        // keeps ⌊0.9·3⌋ = 2 values: x = (log 1.5, log 2), y = −log(1 − i/3) = (log 1.5, log 3).
         let est = TwoNn::params()
             .neighbourhood(2)
             .check()

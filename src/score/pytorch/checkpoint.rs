@@ -192,7 +192,9 @@ impl Checkpoint {
                 entry.size, t.storage_numel
             )));
         }
-        let numel = t.numel();
+        let numel = t
+            .numel()
+            .ok_or_else(|| bad(format!("shape {:?} has more than 2^64 elements", t.shape)))?;
         // the last element the view touches must lie inside the storage
         let last = t
             .shape

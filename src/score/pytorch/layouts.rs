@@ -121,7 +121,7 @@ pub(crate) struct Candidate {
     /// The architecture read from the shapes.
     pub architecture: Architecture,
     /// (native name, checkpoint key, tensor), in layer order.
-    pub tensors: Vec<(String, String, TensorRef)>,
+    pub tensors: Vec<NativeTensor>,
 }
 
 impl Candidate {
@@ -164,6 +164,12 @@ pub(crate) fn names_ema(text: &str) -> bool {
                 || w.starts_with("ema") && w.len() <= 4
         })
 }
+
+/// A tensor under its native name: (native name, checkpoint key, tensor).
+type NativeTensor = (String, String, TensorRef);
+
+/// A layout that fits: the architecture and its tensors in layer order.
+type Fitted = (Architecture, Vec<NativeTensor>);
 
 /// One linear layer found under a prefix: weight and bias (each may be missing).
 #[derive(Default, Clone)]
@@ -255,11 +261,7 @@ fn weight_shape(layer: &Linear, stem: &str) -> Result<(usize, usize), String> {
     }
 }
 
-fn native(
-    tensors: &mut Vec<(String, String, TensorRef)>,
-    k: usize,
-    pair: [(String, TensorRef); 2],
-) {
+fn native(tensors: &mut Vec<NativeTensor>, k: usize, pair: [(String, TensorRef); 2]) {
     let [(wk, w), (bk, b)] = pair;
     tensors.push((format!("layers.{k}.weight"), wk, w));
     tensors.push((format!("layers.{k}.bias"), bk, b));
@@ -270,7 +272,7 @@ fn reference_fcn(
     seq: &str,
     layers: &BTreeMap<usize, Linear>,
     stride: Option<usize>,
-) -> Result<(Architecture, Vec<(String, String, TensorRef)>), String> {
+) -> Result<Fitted, String> {
     let indices: Vec<usize> = layers.keys().copied().collect();
     let stem = |i: usize| format!("{prefix}{seq}.{i}");
     if indices.len() < 2 {
@@ -343,10 +345,7 @@ pub fn skip_mlp_plan(
     (widths, skip)
 }
 
-fn skip_mlp(
-    prefix: &str,
-    layers: &BTreeMap<usize, Linear>,
-) -> Result<(Architecture, Vec<(String, String, TensorRef)>), String> {
+fn skip_mlp(prefix: &str, layers: &BTreeMap<usize, Linear>) -> Result<Fitted, String> {
     let stem = |i: usize| format!("{prefix}layers.{i}");
     let indices: Vec<usize> = layers.keys().copied().collect();
     if let Some((k, &i)) = indices.iter().enumerate().find(|(k, i)| *k != **i) {

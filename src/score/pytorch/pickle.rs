@@ -82,9 +82,11 @@ pub(crate) struct TensorRef {
 }
 
 impl TensorRef {
-    /// Number of elements.
-    pub fn numel(&self) -> u64 {
-        self.shape.iter().map(|&d| d as u64).product()
+    /// Number of elements (None when it overflows 64 bits).
+    pub fn numel(&self) -> Option<u64> {
+        self.shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
     }
 }
 
@@ -206,6 +208,9 @@ impl Pickle {
         }
     }
 }
+
+/// The most dimensions a tensor may have.
+const MAX_RANK: usize = 16;
 
 /// The longest line a GLOBAL opcode may carry (module and class names).
 const MAX_NAME: usize = 512;
@@ -425,10 +430,22 @@ impl Machine<'_> {
         }
     }
 
-    fn tuple_items(&self, v: Value) -> Option<Vec<Value>> {
+    /// The length of a tuple and copies of its first `n` items (never the whole tuple: a
+    /// program may pass one huge tuple to many calls).
+    fn tuple_head(&self, v: Value, n: usize) -> Option<(usize, Vec<Value>)> {
         match v {
             Value::Node(id) => match self.nodes.get(id) {
-                Some(Node::Tuple(t)) => Some(t.clone()),
+                Some(Node::Tuple(t)) => Some((t.len(), t.iter().take(n).copied().collect())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn str_at(&self, v: Value) -> Option<&str> {
+        match v {
+            Value::Node(id) => match self.nodes.get(id) {
+                Some(Node::Str(s)) => Some(s),
                 _ => None,
             },
             _ => None,
@@ -436,8 +453,13 @@ impl Machine<'_> {
     }
 
     fn usizes(&self, v: Value, what: &str) -> Step<Vec<usize>> {
-        let items = match self.tuple_items(v) {
-            Some(t) => t,
+        let items = match self.tuple_head(v, MAX_RANK) {
+            Some((len, _)) if len > MAX_RANK => {
+                return self.fail(format!(
+                    "tensor {what} has {len} dimensions, more than {MAX_RANK}"
+                ))
+            }
+            Some((_, t)) => t,
             None => return self.fail(format!("tensor {what} is not a tuple")),
         };
         items
@@ -453,8 +475,8 @@ impl Machine<'_> {
 
     /// `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)` as data.
     fn rebuild_tensor(&mut self, args: Value) -> Step<Value> {
-        let a = match self.tuple_items(args) {
-            Some(a) if a.len() >= 4 => a,
+        let a = match self.tuple_head(args, 4) {
+            Some((len, a)) if len >= 4 => a,
             _ => return self.fail("_rebuild_tensor_v2 needs (storage, offset, size, stride, …)"),
         };
         let storage = match a[0] {
@@ -496,7 +518,10 @@ impl Machine<'_> {
             Some(("torch._utils", "_rebuild_tensor_v2")) => return self.rebuild_tensor(args),
             Some(("torch._utils", "_rebuild_parameter"))
             | Some(("torch._utils", "_rebuild_parameter_with_state")) => {
-                if let Some(first) = self.tuple_items(args).and_then(|a| a.first().copied()) {
+                if let Some(first) = self
+                    .tuple_head(args, 1)
+                    .and_then(|(_, a)| a.first().copied())
+                {
                     if matches!(self.node_mut(first), Some(Node::Tensor(_))) {
                         return Ok(first);
                     }
@@ -505,7 +530,11 @@ impl Machine<'_> {
             }
             Some(("torch._tensor", "_rebuild_from_type_v2")) => {
                 // (func, new_type, args, state): decode when func rebuilds a plain tensor
-                if let Some(a) = self.tuple_items(args).filter(|a| a.len() >= 3) {
+                if let Some(a) = self
+                    .tuple_head(args, 3)
+                    .filter(|(len, _)| *len >= 3)
+                    .map(|(_, a)| a)
+                {
                     if self.global_name(a[0]) == Some(("torch._utils", "_rebuild_tensor_v2")) {
                         return self.rebuild_tensor(a[2]);
                     }
@@ -521,18 +550,11 @@ impl Machine<'_> {
     }
 
     fn persistent(&mut self, pid: Value) -> Step<Value> {
-        let t = match self.tuple_items(pid) {
-            Some(t) => t,
+        let t = match self.tuple_head(pid, 5) {
+            Some((_, t)) => t,
             None => return Ok(self.alloc(Node::Persistent(pid))),
         };
-        let tag = match t.first().copied() {
-            Some(Value::Node(id)) => match self.nodes.get(id) {
-                Some(Node::Str(s)) => s.clone(),
-                _ => String::new(),
-            },
-            _ => String::new(),
-        };
-        if tag != "storage" {
+        if t.first().and_then(|v| self.str_at(*v)) != Some("storage") {
             return Ok(self.alloc(Node::Persistent(pid)));
         }
         if t.len() < 5 {
@@ -546,12 +568,10 @@ impl Machine<'_> {
             Some((_, other)) => StorageType::Other(other.to_string()),
             None => return self.fail("a storage reference without a storage type"),
         };
-        let key = match t[2] {
-            Value::Node(id) => match self.nodes.get(id) {
-                Some(Node::Str(s)) => s.clone(),
-                _ => return self.fail("a storage key that is not a string"),
-            },
-            _ => return self.fail("a storage key that is not a string"),
+        let key = match self.str_at(t[2]) {
+            Some(k) if k.len() <= 64 => k.to_string(),
+            Some(k) => return self.fail(format!("a storage key of {} bytes", k.len())),
+            None => return self.fail("a storage key that is not a string"),
         };
         // keys name archive entries: keep them to plain names
         if key.is_empty()
@@ -878,6 +898,46 @@ mod tests {
         assert!(e.message.contains("empty stack"), "{e}");
         let e = parse(&[0x80, 2, b'N', b'(', b's', b'.']).unwrap_err();
         assert!(e.message.contains("MARK"), "{e}");
+    }
+
+    fn unicode(text: &str) -> Vec<u8> {
+        let mut v = vec![b'X'];
+        v.extend((text.len() as u32).to_le_bytes());
+        v.extend(text.as_bytes());
+        v
+    }
+
+    /// `_rebuild_tensor_v2(storage('0', float32, 4 elements), 0, size, stride, False, {})`.
+    fn tensor_program(size: &[u8], stride: &[u8]) -> Vec<u8> {
+        let mut p = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((".to_vec();
+        p.extend(unicode("storage"));
+        p.extend(b"ctorch\nFloatStorage\n");
+        p.extend(unicode("0"));
+        p.extend(unicode("cpu"));
+        p.extend(b"K\x04tQK\x00(");
+        p.extend(size.iter().flat_map(|&d| [b'K', d]));
+        p.extend(b"t(");
+        p.extend(stride.iter().flat_map(|&d| [b'K', d]));
+        p.extend(b"t\x89}tR.");
+        p
+    }
+
+    #[test]
+    fn tensors_are_decoded_as_data_and_their_rank_is_bounded() {
+        let pk = parse(&tensor_program(&[2, 2], &[2, 1])).unwrap();
+        let t = pk.tensor(pk.root).unwrap();
+        assert_eq!(
+            (t.storage_key.as_str(), &t.dtype, t.storage_numel),
+            ("0", &StorageType::F32, 4)
+        );
+        assert_eq!(
+            (t.shape.as_slice(), t.stride.as_slice(), t.numel()),
+            (&[2, 2][..], &[2, 1][..], Some(4))
+        );
+        let e = parse(&tensor_program(&[1; 17], &[1; 17])).unwrap_err();
+        assert!(e.message.contains("17 dimensions"), "{e}");
+        let e = parse(&tensor_program(&[2, 2], &[1])).unwrap_err();
+        assert!(e.message.contains("differ in rank"), "{e}");
     }
 
     #[test]
