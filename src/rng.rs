@@ -18,7 +18,7 @@ pub fn choose_indices(n: usize, m: usize, seed: u64) -> Vec<usize> {
     if m >= n {
         return (0..n).collect();
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_1d5);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x05ee_d1d5);
     let mut picked = rand::seq::index::sample(&mut rng, n, m).into_vec();
     picked.sort_unstable();
     picked

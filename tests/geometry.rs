@@ -159,7 +159,7 @@ fn battery_on_discrete_closed_form_metric() {
     let tol = Tolerances {
         rel: 1e-6,
         pos: 1e-6,
-        log: 0.06,
+        log: 0.02,
     };
     metric_battery("discrete banana", &m, 3.0, 12, tol);
 }
@@ -168,18 +168,20 @@ fn battery_on_discrete_closed_form_metric() {
 /// the error.
 #[test]
 fn discrete_log_is_second_order() {
+    // the river: on the banana x₁(t) is quadratic in t and the difference is exact
     let (x, y) = ([0.5, 2.0], [-0.3, -2.5]);
-    let exact = banana().log(&x, &y).unwrap();
-    let errors: Vec<f64> = [17, 33, 65]
+    let exact = river().log(&x, &y).unwrap();
+    let errors: Vec<f64> = [33, 65, 129]
         .iter()
         .map(|&nodes| {
             let solver = GeodesicSolver::params().nodes(nodes).tolerance(1e-10).check().unwrap();
-            dist(&DiscreteMetric::new(banana(), solver).log(&x, &y).unwrap(), &exact)
+            dist(&DiscreteMetric::new(river(), solver).log(&x, &y).unwrap(), &exact)
         })
         .collect();
-    println!("discrete log errors at N = 16, 32, 64: {errors:?}");
+    println!("discrete log errors at N = 32, 64, 128: {errors:?}");
     for w in errors.windows(2) {
-        assert!((w[0] / w[1] - 4.0).abs() < 0.4, "not second order: {errors:?}");
+        // first order would halve the error, third order divide it by 8
+        assert!((3.5..4.5).contains(&(w[0] / w[1])), "not second order: {errors:?}");
     }
 }
 
@@ -198,7 +200,7 @@ fn battery_on_score_pullback_metric() {
     let tol = Tolerances {
         rel: 1e-4,
         pos: 1e-4,
-        log: 0.1,
+        log: 0.02,
     };
     metric_battery("score pullback", &m, 2.0, 12, tol);
 }
@@ -448,11 +450,11 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
 fn circle_distances_track_arc_length() {
     let (data, basis) = circle(200, 10, 2);
     let model = circle_model(&data);
-    // the length is stationary at the optimum: a loose tolerance costs it nothing
+    // the length is stationary at the optimum: a loose tolerance costs it little
     let metric = ScorePullback::params()
         .t0(circle_t0())
-        .nodes(17)
-        .tolerance(1e-4)
+        .nodes(13)
+        .tolerance(1e-3)
         .check()
         .unwrap()
         .metric(&model)
@@ -464,10 +466,8 @@ fn circle_distances_track_arc_length() {
     let to = Mat::from_fn(100, 10, |p, j| on_circle(&basis, pairs[p].1)[j]);
     let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
-    let its: u64 = paths.iter().map(|g| g.iterations()).sum();
-    let evs: u64 = paths.iter().map(|g| g.forward_passes() + g.backward_passes()).sum();
-    let conv = paths.iter().filter(|g| g.converged()).count();
-    println!("circle: iterations {its} evaluations {evs} converged {conv}");
+    let converged = paths.iter().filter(|g| g.converged()).count();
+    assert!(converged >= 95, "only {converged}/100 converged");
     let arcs: Vec<f64> = pairs
         .iter()
         .map(|(a, b)| {
@@ -519,7 +519,7 @@ fn swiss_roll_distances_track_intrinsic_distance() {
     let metric = ScorePullback::params()
         .t0(t0)
         .nodes(17)
-        .tolerance(1e-4)
+        .tolerance(1e-3)
         .check()
         .unwrap()
         .metric(&model)
@@ -540,6 +540,8 @@ fn swiss_roll_distances_track_intrinsic_distance() {
     let to = Mat::from_fn(100, 3, |p, j| embed(intrinsic[p][2], intrinsic[p][3])[j]);
     let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
+    let converged = paths.iter().filter(|g| g.converged()).count();
+    assert!(converged >= 95, "only {converged}/100 converged");
     let truth: Vec<f64> = intrinsic
         .iter()
         .map(|q| ((q[0] - q[2]).powi(2) + (q[1] - q[3]).powi(2)).sqrt())

@@ -208,7 +208,7 @@ fn estimate(args: &IdEstimateArgs, method: Method, model: Option<(&ModelSpec, &d
     let classic = |e: crate::error::Result<IdEstimate>| -> anyhow::Result<(IdEstimate, Option<Sweep>)> { Ok((e?, None)) };
     match method {
         Method::Mle => return classic(Mle::params().k(args.k).check().and_then(|m| m.fit(data))),
-        Method::Twonn => return classic(TwoNn::params().check().and_then(|m| m.fit(data))),
+        Method::Twonn => return classic(TwoNn::params().neighbourhood(args.k).check().and_then(|m| m.fit(data))),
         Method::Lpca => return classic(LocalPca::params().k(args.k).check().and_then(|m| m.fit(data))),
         Method::All => unreachable!("handled by compare_all"),
         _ => {}

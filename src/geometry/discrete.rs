@@ -604,27 +604,32 @@ impl GeodesicSolver {
         let mut c1_image = row(imm.apply(single(&c1))?.as_ref(), 0);
         if n >= 2 {
             let speed = norm(v);
-            let mut best = f64::INFINITY;
+            // (residual, c₁, F(c₁)) of the best iterate so far
+            let mut best = (f64::INFINITY, c1.clone(), c1_image.clone());
             for _ in 0..SHOOT_NEWTON_ITERS {
                 let (c2, _) = euler_lagrange_step(imm, (x, &x_image), (&c1, &c1_image), n, 1)?;
                 let r: Vec<f64> = (0..d)
                     .map(|j| 0.5 * n as f64 * (4.0 * c1[j] - c2[j] - 3.0 * x[j]) - v[j])
                     .collect();
                 let rn = norm(&r);
-                if rn <= 1e-11 * speed || rn >= best {
+                if !(rn < best.0) {
                     break;
                 }
-                best = rn;
+                best = (rn, c1.clone(), c1_image.clone());
+                if rn <= 1e-11 * speed {
+                    break;
+                }
                 c1.iter_mut().zip(&r).for_each(|(c, r)| *c -= r / n as f64);
                 c1_image = row(imm.apply(single(&c1))?.as_ref(), 0);
             }
-            if best > 1e-6 * speed && best.is_finite() {
+            if best.0 > 1e-6 * speed {
                 return Err(Error::Numerical(format!(
                     "discrete exponential map: the first step did not converge (relative \
                      residual {:e}); the tangent vector may be too long",
-                    best / speed
+                    best.0 / speed
                 )));
             }
+            (c1, c1_image) = (best.1, best.2);
         }
         for j in 0..d {
             nodes[(0, j)] = x[j];

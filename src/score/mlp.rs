@@ -445,7 +445,7 @@ impl ScoreModel for MlpScoreNet {
         let grads = (s * vt)?.sum_all()?.backward()?;
         let g = grads.get(y.as_tensor()).ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
         let scale2 = self.config.frame.scale * self.config.frame.scale;
-        Ok(tensor_to_mat(&(g / scale2)?)?)
+        tensor_to_mat(&(g / scale2)?)
     }
 
     fn describe(&self) -> String {
