@@ -1,14 +1,15 @@
 //! Normal-bundle throughput at D = 100, K = 400, MLP width 512, depth 4.
 //!
 //! Prints points/s, the network's GFLOP/s as a ratio to a same-run faer f32 GEMM of the shape of
-//! one hidden layer on the same batch, and the share of time spent on singular values.
+//! one hidden layer on the same batch, the share of time spent on singular values, and the
+//! per-point cost of the Jacobian and FLIPD estimators relative to nb on the same model.
 //! Run: `cargo bench --bench normal_bundle` (set `NB_POINTS` to change the number of points).
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use scoregeo::data::Dataset;
 use scoregeo::id::spectrum::singular_values_via_gram;
-use scoregeo::id::{NormalBundle, PointSelection};
+use scoregeo::id::{Flipd, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
 use scoregeo::score::ScoreModel;
 use scoregeo::Sde;
@@ -60,10 +61,18 @@ fn main() {
     });
     let svd_share = t_svd * (n_points as f64 / blocks as f64) / total;
 
+    // 5. the faster relatives on the same model and points (issue 5: flipd ≥ 20× cheaper than nb)
+    let jac = JacobianSpectrum::params().check().unwrap();
+    let t_jac = best_of(2, || jac.fit(&net, &data).unwrap());
+    let flipd = Flipd::params().check().unwrap();
+    let t_flipd = best_of(2, || flipd.fit(&net, &data).unwrap());
+
     println!("normal bundle, D = {d}, K = {k}, MLP width {h} depth {depth}, {n_points} points, {} threads", rayon::current_num_threads());
     println!("  throughput            {points_per_s:.2} points/s ({total:.3} s)");
     println!("  network               {net_gflops:.1} GFLOP/s ({:.1} MFLOP per point)", flops_per_row * k as f64 / 1e6);
     println!("  faer f32 GEMM         {gemm_gflops:.1} GFLOP/s ({batch_rows}×{h}·{h}×{h})");
     println!("  network / GEMM        {:.2}", net_gflops / gemm_gflops);
     println!("  singular-value share  {:.2}% of the total", 100.0 * svd_share);
+    println!("  jacobian              {:.2}× cheaper per point than nb ({t_jac:.3} s)", total / t_jac);
+    println!("  flipd (Hutchinson, 8) {:.2}× cheaper per point than nb ({t_flipd:.3} s)", total / t_flipd);
 }

@@ -21,13 +21,13 @@ pub struct TrainArgs {
     /// Forward SDE [default: ve].
     #[arg(long, value_enum)]
     pub sde: Option<SdeKind>,
-    /// Width of the hidden layers [default: 512].
+    /// Width of the hidden layers [default: 256].
     #[arg(long)]
     pub hidden: Option<usize>,
     /// Number of hidden layers [default: 4].
     #[arg(long)]
     pub depth: Option<usize>,
-    /// Train until this many optimisation steps in all [default: 4000].
+    /// Train until this many optimisation steps in all [default: 6000].
     #[arg(long, conflicts_with = "time_budget")]
     pub steps: Option<u64>,
     /// Train for this many seconds instead of a number of steps (not reproducible).

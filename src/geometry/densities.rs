@@ -105,22 +105,21 @@ impl<P: SecondDerivatives> ScoreModel for FlowDensity<P> {
         let w = self.whitened(x)?;
         let jac = self.phi.jacobians(x)?;
         let d = self.dim();
-        Ok(jac
-            .iter()
+        jac.iter()
             .enumerate()
             .map(|(i, j)| {
                 let h = self
                     .phi
-                    .hessian_contraction(&row(x, i), &row(w.as_ref(), i));
+                    .hessian_contraction(&row(x, i), &row(w.as_ref(), i))?;
                 // −(DφᵀA⁻¹Dφ + Σ_k w_k ∇²φ_k)
-                Mat::from_fn(d, d, |a, b| {
+                Ok(Mat::from_fn(d, d, |a, b| {
                     -(0..d)
                         .map(|k| j[(k, a)] * j[(k, b)] / self.variances[k])
                         .sum::<f64>()
                         - h[(a, b)]
-                })
+                }))
             })
-            .collect())
+            .collect()
     }
 
     fn score_vjp(&self, x: MatRef<'_, f64>, _t: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
@@ -139,7 +138,7 @@ impl<P: SecondDerivatives> ScoreModel for FlowDensity<P> {
         for i in 0..x.nrows() {
             let h = self
                 .phi
-                .hessian_contraction(&row(x, i), &row(w.as_ref(), i));
+                .hessian_contraction(&row(x, i), &row(w.as_ref(), i))?;
             for a in 0..d {
                 out[(i, a)] = -first[(i, a)] - (0..d).map(|b| h[(a, b)] * v[(i, b)]).sum::<f64>();
             }

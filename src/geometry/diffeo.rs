@@ -123,7 +123,94 @@ forward_diffeomorphism!(&T, Box<T>, Arc<T>);
 /// ∇s = −DφᵀA⁻¹Dφ − Σ_k (A⁻¹φ)_k ∇²φ_k.
 pub trait SecondDerivatives: Diffeomorphism {
     /// Σ_k w_k ∇²φ_k(x) at one point x (a symmetric D×D matrix).
-    fn hessian_contraction(&self, x: &[f64], w: &[f64]) -> Mat<f64>;
+    fn hessian_contraction(&self, x: &[f64], w: &[f64]) -> Result<Mat<f64>>;
+}
+
+/// The composition φ = ψ ∘ χ (first χ, then ψ) of two diffeomorphisms of ℝ^D, as a normalising
+/// flow stacks its layers: Dφ(x) = Dψ(χ(x))Dχ(x), so push-forwards, pull-backs and VJPs chain.
+#[derive(Clone, Debug)]
+pub struct Composition<A, B> {
+    first: A,
+    second: B,
+}
+
+impl<A: Diffeomorphism, B: Diffeomorphism> Composition<A, B> {
+    /// x ↦ second(first(x)); the dimensions must agree.
+    pub fn new(first: A, second: B) -> Result<Self> {
+        crate::score::check_dim(first.dim(), second.dim(), "composed diffeomorphism")?;
+        Ok(Self { first, second })
+    }
+
+    /// The map applied first, χ.
+    pub fn first(&self) -> &A {
+        &self.first
+    }
+
+    /// The map applied second, ψ.
+    pub fn second(&self) -> &B {
+        &self.second
+    }
+}
+
+impl<A: Diffeomorphism, B: Diffeomorphism> Diffeomorphism for Composition<A, B> {
+    fn dim(&self) -> usize {
+        self.first.dim()
+    }
+
+    fn forward(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        self.second.forward(self.first.forward(x)?.as_ref())
+    }
+
+    fn inverse(&self, z: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        self.first.inverse(self.second.inverse(z)?.as_ref())
+    }
+
+    fn jacobians(&self, x: MatRef<'_, f64>) -> Result<Vec<Mat<f64>>> {
+        let inner = self.first.jacobians(x)?;
+        let outer = self.second.jacobians(self.first.forward(x)?.as_ref())?;
+        Ok(outer.iter().zip(&inner).map(|(o, i)| o * i).collect())
+    }
+
+    fn push_forward(&self, x: MatRef<'_, f64>, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let y = self.first.forward(x)?;
+        let inner = self.first.push_forward(x, v)?;
+        self.second.push_forward(y.as_ref(), inner.as_ref())
+    }
+
+    fn pull_back(&self, x: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let y = self.first.forward(x)?;
+        let outer = self.second.pull_back(y.as_ref(), w)?;
+        self.first.pull_back(x, outer.as_ref())
+    }
+
+    fn vjp(&self, x: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let y = self.first.forward(x)?;
+        let outer = self.second.vjp(y.as_ref(), w)?;
+        self.first.vjp(x, outer.as_ref())
+    }
+
+    fn describe(&self) -> String {
+        format!("({}) then ({})", self.first.describe(), self.second.describe())
+    }
+}
+
+impl<A: SecondDerivatives, B: SecondDerivatives> SecondDerivatives for Composition<A, B> {
+    fn hessian_contraction(&self, x: &[f64], w: &[f64]) -> Result<Mat<f64>> {
+        // Σ_k w_k ∇²(ψ∘χ)_k = DχᵀH_ψ(w)Dχ + H_χ(Dψᵀw), all at one point
+        let d = x.len();
+        let xm = MatRef::from_row_major_slice(x, 1, d);
+        let y = self.first.forward(xm)?;
+        let inner = self.first.jacobians(xm)?.remove(0);
+        let pulled = self
+            .second
+            .vjp(y.as_ref(), MatRef::from_row_major_slice(w, 1, d))?;
+        let y: Vec<f64> = (0..d).map(|j| y[(0, j)]).collect();
+        let pulled: Vec<f64> = (0..d).map(|j| pulled[(0, j)]).collect();
+        let outer = self.second.hessian_contraction(&y, w)?;
+        let mut h = inner.transpose() * &outer * &inner;
+        h += self.first.hessian_contraction(x, &pulled)?;
+        Ok(h)
+    }
 }
 
 /// The affine map φ(x) = Lx + b with an invertible L (the identity when L = I, b = 0).
@@ -266,8 +353,8 @@ impl Diffeomorphism for Affine {
 }
 
 impl SecondDerivatives for Affine {
-    fn hessian_contraction(&self, x: &[f64], _w: &[f64]) -> Mat<f64> {
-        Mat::zeros(x.len(), x.len())
+    fn hessian_contraction(&self, x: &[f64], _w: &[f64]) -> Result<Mat<f64>> {
+        Ok(Mat::zeros(x.len(), x.len()))
     }
 }
 
@@ -451,11 +538,11 @@ impl Diffeomorphism for Shear {
 }
 
 impl SecondDerivatives for Shear {
-    fn hessian_contraction(&self, x: &[f64], w: &[f64]) -> Mat<f64> {
+    fn hessian_contraction(&self, x: &[f64], w: &[f64]) -> Result<Mat<f64>> {
         // only φ₁ = x₁ − f(x₂) is curved: ∇²φ₁ = −f″(x₂) e₂e₂ᵀ
         let mut h = Mat::zeros(self.dim, self.dim);
         h[(1, 1)] = -w[0] * self.profile.eval(x[1]).2;
-        h
+        Ok(h)
     }
 }
 
@@ -526,7 +613,7 @@ mod tests {
                 let j = &phi.jacobians(MatRef::from_row_major_slice(p, 1, 3)).unwrap()[0];
                 (0..3).map(|b| (0..3).map(|a| w[a] * j[(a, b)]).sum::<f64>()).collect::<Vec<_>>()
             };
-            let hess = phi.hessian_contraction(&x, &w);
+            let hess = phi.hessian_contraction(&x, &w).unwrap();
             for b in 0..3 {
                 let (mut xp, mut xm) = (x, x);
                 xp[b] += h;
@@ -541,6 +628,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The composition's chained overrides against its Jacobians, and its Hessian contraction
+    /// against finite differences of wᵀDφ.
+    #[test]
+    fn composition_chains_differentials() {
+        let l = Mat::from_fn(3, 3, |i, j| if i == j { 1.2 } else { 0.2 * (i as f64 - j as f64) });
+        let comp = Composition::new(Affine::new(l, vec![0.1, 0.0, -0.3]).unwrap(), Shear::river(3).unwrap())
+            .unwrap();
+        overrides_match_defaults(&comp);
+        let x = [0.4, -0.9, 0.3];
+        let w = [0.6, -1.1, 0.8];
+        let h = 1e-5;
+        let grad_wphi = |p: &[f64]| {
+            let j = &comp.jacobians(MatRef::from_row_major_slice(p, 1, 3)).unwrap()[0];
+            (0..3).map(|b| (0..3).map(|a| w[a] * j[(a, b)]).sum::<f64>()).collect::<Vec<_>>()
+        };
+        let hess = comp.hessian_contraction(&x, &w).unwrap();
+        for b in 0..3 {
+            let (mut xp, mut xm) = (x, x);
+            xp[b] += h;
+            xm[b] -= h;
+            let (gp, gm) = (grad_wphi(&xp), grad_wphi(&xm));
+            for a in 0..3 {
+                assert!(((gp[a] - gm[a]) / (2.0 * h) - hess[(a, b)]).abs() < 1e-7, "{a}{b}");
+            }
+        }
+        assert!(Composition::new(Shear::banana(2).unwrap(), Shear::banana(3).unwrap()).is_err());
     }
 
     #[test]

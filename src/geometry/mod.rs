@@ -37,17 +37,19 @@
 pub mod densities;
 pub mod diffeo;
 pub mod discrete;
+pub mod flow;
 pub mod graph;
 pub mod metric;
 pub mod rae;
 pub mod score_pullback;
 
 pub use densities::FlowDensity;
-pub use diffeo::{Affine, Diffeomorphism, SecondDerivatives, Shear, ShearProfile};
+pub use diffeo::{Affine, Composition, Diffeomorphism, SecondDerivatives, Shear, ShearProfile};
 pub use discrete::{
     DiscreteGeodesic, DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion,
     Initialisation, Preconditioner,
 };
+pub use flow::{AnisotropicFlow, FlowConfig, FlowLoss, FlowTrainParams, FlowTrainReport};
 pub use graph::KnnGraph;
 pub use metric::{Euclidean, Metric, PullbackMetric};
 pub use rae::{rae_dim, RiemannianAutoencoder, VarianceProfile};

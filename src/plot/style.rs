@@ -368,14 +368,14 @@ impl LogAxis {
         let every = decades.div_ceil(max_labels.max(1)).max(1);
         let bold = (e_lo..=e_hi)
             .filter(|e| (e - e_lo) as usize % every == 0)
-            .map(|e| pow10(e))
+            .map(pow10)
             .collect();
         let light = if decades <= 8 {
             (e_lo..e_hi)
                 .flat_map(|e| (2..10).map(move |m| m as f64 * pow10(e)))
                 .collect()
         } else {
-            (e_lo..=e_hi).map(|e| pow10(e)).collect()
+            (e_lo..=e_hi).map(pow10).collect()
         };
         Self {
             lo: pow10(e_lo),

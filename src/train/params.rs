@@ -82,18 +82,18 @@ pub struct TrainParams {
 }
 
 /// Default number of optimisation steps of the recipe.
-pub const DEFAULT_STEPS: u64 = 4000;
+pub const DEFAULT_STEPS: u64 = 6000;
 
 impl Default for TrainParams {
     fn default() -> Self {
         Self {
             sde: SdeKind::Ve,
-            sigma_min: 0.01,
+            sigma_min: 0.02,
             beta_min: 0.1,
             beta_max: 20.0,
             t_min: None,
             time_sampling: TimeSampling::Uniform,
-            hidden: 512,
+            hidden: 256,
             depth: 4,
             residual: true,
             activation: Activation::Silu,
@@ -122,7 +122,7 @@ impl TrainParams {
     }
 
     /// VE σ_min in model units, i.e. as a fraction of the data's RMS distance to its mean
-    /// (default 0.01). The default t₀ = 10⁻³ of the estimators reads the score at σ ≈ σ_min.
+    /// (default 0.02). The default t₀ = 10⁻³ of the estimators reads the score at σ ≈ σ_min.
     pub fn sigma_min(mut self, sigma_min: f64) -> Self {
         self.sigma_min = sigma_min;
         self
@@ -147,7 +147,7 @@ impl TrainParams {
         self
     }
 
-    /// Width H of the hidden layers (default 512).
+    /// Width H of the hidden layers (default 256).
     pub fn hidden(mut self, hidden: usize) -> Self {
         self.hidden = hidden;
         self
@@ -459,7 +459,7 @@ mod tests {
         match TrainParams::default().sde_for(&data, &f) {
             Sde::Ve { sigma_max, sigma_min } => {
                 assert!((sigma_max - 4.0 / 2.5f64.sqrt()).abs() < 1e-12);
-                assert_eq!(sigma_min, 0.01);
+                assert_eq!(sigma_min, 0.02);
             }
             other => panic!("{other:?}"),
         }

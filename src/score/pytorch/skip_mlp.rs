@@ -3,7 +3,7 @@
 //!
 //! Layer k maps the previous activation — with, on the way up, the activation of the matching
 //! down layer concatenated in front — to the next width (see
-//! [`skip_mlp_plan`](super::layouts::skip_mlp_plan)); SiLU follows every layer but the last. The
+//! [`skip_mlp_plan`]); SiLU follows every layer but the last. The
 //! time enters as `scale·t` (one feature) or as the sinusoidal embedding
 //! [sin(ωₖ·scale·t), cos(ωₖ·scale·t)], ωₖ = max_period^(−k/(F/2 − shift)), k < F/2 (zero-padded
 //! to an odd F), as the diffusers `get_timestep_embedding` defines it. The network predicts
