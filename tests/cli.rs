@@ -250,3 +250,26 @@ fn t0_sweep_reports_plateau_and_curves() {
         .code(2)
         .stderr(predicate::str::contains("a:b:n"));
 }
+
+#[test]
+fn figures_are_written_and_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_csv(dir.path());
+    let d = data.to_str().unwrap();
+    let spec = dir.path().join("spec.png");
+    scoregeo().args(["spectrum", d, "-m", "mixture", "--points", "10", "-o", spec.to_str().unwrap()]).assert().success();
+    let (hist, lid) = (dir.path().join("h.svg"), dir.path().join("lid.png"));
+    scoregeo()
+        .args(["id-estimate", d, "-m", "mixture", "--method", "flipd", "--t0", "0.1:0.5:4", "--points", "6", "--plot", lid.to_str().unwrap(), "--histogram", hist.to_str().unwrap()])
+        .assert()
+        .success();
+    for png in [&spec, &lid] {
+        let img = image::open(png).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (900, 600));
+        let dark = img.pixels().filter(|p| p.0.iter().map(|&c| c as u32).sum::<u32>() < 600).count();
+        assert!(dark > 2000, "{}: only {dark} non-background pixels", png.display());
+    }
+    let svg = std::fs::read_to_string(&hist).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("flipd"), "the histogram names its method");
+    scoregeo().args(["spectrum", d, "-m", "mixture", "-o", dir.path().join("x.gif").to_str().unwrap()]).assert().code(2).stderr(predicate::str::contains(".png or .svg"));
+}

@@ -50,10 +50,19 @@ fn trained_flow_inverts_exactly_on_random_inputs() {
     let mut rng = scoregeo::rng::stream(9, 0);
     let x = Mat::from_fn(200, 2, |_, _| 3.0 * rng.sample::<f64, _>(StandardNormal));
     let z = flow.forward(x.as_ref()).unwrap();
-    assert!(max_abs_diff(&z, &x) > 1e-3, "training moved φ away from the identity");
+    assert!(
+        max_abs_diff(&z, &x) > 1e-3,
+        "training moved φ away from the identity"
+    );
     let back = flow.inverse(z.as_ref()).unwrap();
-    assert!(max_abs_diff(&back, &x) < 1e-5, "{}", max_abs_diff(&back, &x));
-    let fwd = flow.forward(flow.inverse(x.as_ref()).unwrap().as_ref()).unwrap();
+    assert!(
+        max_abs_diff(&back, &x) < 1e-5,
+        "{}",
+        max_abs_diff(&back, &x)
+    );
+    let fwd = flow
+        .forward(flow.inverse(x.as_ref()).unwrap().as_ref())
+        .unwrap();
     assert!(max_abs_diff(&fwd, &x) < 1e-5);
 }
 
@@ -62,10 +71,18 @@ fn save_load_round_trip_and_seeded_determinism() {
     let data = tilted_gaussian(400, 2);
     let (a, report_a) = AnisotropicFlow::train(&data, &quick(30, 7), None).unwrap();
     let (b, report_b) = AnisotropicFlow::train(&data, &quick(30, 7), None).unwrap();
-    assert_eq!(a.parameters().unwrap(), b.parameters().unwrap(), "one seed, one set of weights");
+    assert_eq!(
+        a.parameters().unwrap(),
+        b.parameters().unwrap(),
+        "one seed, one set of weights"
+    );
     assert_eq!(report_a.losses, report_b.losses);
     let (c, _) = AnisotropicFlow::train(&data, &quick(30, 8), None).unwrap();
-    assert_ne!(a.parameters().unwrap(), c.parameters().unwrap(), "another seed differs");
+    assert_ne!(
+        a.parameters().unwrap(),
+        c.parameters().unwrap(),
+        "another seed differs"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flow.safetensors");
@@ -75,9 +92,15 @@ fn save_load_round_trip_and_seeded_determinism() {
     assert_eq!(loaded.parameters().unwrap(), a.parameters().unwrap());
     assert_eq!(loaded.variances().unwrap(), a.variances().unwrap());
     let x = data.to_mat();
-    assert_eq!(loaded.forward(x.as_ref()).unwrap(), a.forward(x.as_ref()).unwrap());
+    assert_eq!(
+        loaded.forward(x.as_ref()).unwrap(),
+        a.forward(x.as_ref()).unwrap()
+    );
     let z = a.forward(x.as_ref()).unwrap();
-    assert_eq!(loaded.inverse(z.as_ref()).unwrap(), a.inverse(z.as_ref()).unwrap());
+    assert_eq!(
+        loaded.inverse(z.as_ref()).unwrap(),
+        a.inverse(z.as_ref()).unwrap()
+    );
 
     // a file that is not a flow is refused with a reason
     let junk = dir.path().join("junk.safetensors");
@@ -89,9 +112,9 @@ fn save_load_round_trip_and_seeded_determinism() {
 fn learns_the_anisotropy_of_a_tilted_gaussian() {
     let data = tilted_gaussian(2000, 3);
     let params = FlowTrainParams {
-        steps: 400,
-        batch: 256,
-        hidden: 32,
+        steps: 300,
+        batch: 128,
+        hidden: 16,
         layers: 4,
         lr: 3e-3,
         seed: 1,
@@ -107,7 +130,10 @@ fn learns_the_anisotropy_of_a_tilted_gaussian() {
         start.elapsed().as_secs_f64()
     );
     assert!(a[0] / a[1] > 20.0, "clear anisotropy: {a:?}");
-    assert!(a[0] > 1.0 && a[0] < 16.0, "the large variance near 4: {a:?}");
+    assert!(
+        a[0] > 1.0 && a[0] < 16.0,
+        "the large variance near 4: {a:?}"
+    );
     assert!(a[1] < 0.2, "the small variance near 0.01: {a:?}");
     let first = report.losses[..20].iter().sum::<f64>() / 20.0;
     assert!(report.final_loss.total < first, "the loss fell");
@@ -117,4 +143,128 @@ fn learns_the_anisotropy_of_a_tilted_gaussian() {
 
 fn scoregeo() -> Command {
     Command::cargo_bin("scoregeo").unwrap()
+}
+
+#[test]
+fn cli_trains_reports_encodes_and_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("gauss.csv");
+    tilted_gaussian(600, 4).write(&data).unwrap();
+    let flow = dir.path().join("flow.safetensors");
+    let out = scoregeo()
+        .args([
+            "-q",
+            "train-flow",
+            data.to_str().unwrap(),
+            "-o",
+            flow.to_str().unwrap(),
+        ])
+        .args([
+            "--steps", "200", "--seed", "3", "--hidden", "16", "--layers", "4", "--lr", "0.003",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("final loss "), "{text}");
+
+    let out = scoregeo()
+        .args([
+            "rae",
+            flow.to_str().unwrap(),
+            "--epsilon",
+            "0.05",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["dim"], 2);
+    assert_eq!(v["rae_dim"], 1, "{v}");
+    let a: Vec<f64> = v["variances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert!(a[0] >= a[1] && a[0] / a[1] > 20.0, "{a:?}");
+    assert_eq!(v["explained"][1].as_f64().unwrap(), 1.0);
+
+    let table = dir.path().join("report.txt");
+    scoregeo()
+        .args([
+            "rae",
+            flow.to_str().unwrap(),
+            "--epsilon",
+            "0.05",
+            "-o",
+            table.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&table)
+        .unwrap()
+        .starts_with("rae_dim (d_ε) = 1 of D = 2"));
+
+    let codes = dir.path().join("codes.csv");
+    let decoded = dir.path().join("decoded.csv");
+    scoregeo()
+        .args([
+            "rae",
+            flow.to_str().unwrap(),
+            "--epsilon",
+            "0.05",
+            "--encode",
+            data.to_str().unwrap(),
+        ])
+        .args(["-o", codes.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains(
+            "encoded 600 points to 1 coordinates",
+        ));
+    let c = Dataset::read(&codes).unwrap();
+    assert_eq!((c.len(), c.dim()), (600, 1));
+    scoregeo()
+        .args([
+            "rae",
+            flow.to_str().unwrap(),
+            "--epsilon",
+            "0.05",
+            "--decode",
+            codes.to_str().unwrap(),
+        ])
+        .args(["-o", decoded.to_str().unwrap()])
+        .assert()
+        .success();
+    let x = Dataset::read(&decoded).unwrap();
+    let orig = Dataset::read(&data).unwrap();
+    assert_eq!((x.len(), x.dim()), (600, 2));
+    // decoding drops the 0.01-variance direction: errors of order 0.1, far below the data spread 2
+    let err = (0..600)
+        .map(|i| {
+            (0..2)
+                .map(|j| (x.row(i)[j] - orig.row(i)[j]).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .sum::<f64>()
+        / 600.0;
+    assert!(err < 0.3, "mean reconstruction error {err}");
+
+    // usage errors: ε out of range exits 2; a score model is not a flow
+    scoregeo()
+        .args(["rae", flow.to_str().unwrap(), "--epsilon", "1.5"])
+        .assert()
+        .code(2);
+    scoregeo()
+        .args(["rae", data.to_str().unwrap(), "--epsilon", "0.1"])
+        .assert()
+        .code(1);
 }

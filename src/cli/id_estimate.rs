@@ -3,6 +3,7 @@
 use super::common::{self, ModelSpec};
 use crate::data::Dataset;
 use crate::id::classic::{LocalPca, Mle, TwoNn};
+use crate::plot::{self, Figure};
 use crate::id::{log_grid, Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection, Probe, Rule, Sweep};
 use crate::score::ScoreModel;
 use anyhow::Context;
@@ -161,6 +162,13 @@ pub struct IdEstimateArgs {
     /// Include each point's singular values in JSON/CSV output.
     #[arg(long)]
     pub spectra: bool,
+    /// Draw the main figure (.png or .svg): singular-value spectra for nb/jacobian, LID-vs-t₀
+    /// curves for a sweep, a comparison chart for --method all, else a histogram of local IDs.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Draw a histogram of local IDs (.png or .svg), with the truth from DATA's manifest if any.
+    #[arg(long)]
+    pub histogram: Option<PathBuf>,
     /// Write the result here instead of stdout (atomically).
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
@@ -172,6 +180,12 @@ fn parse_rule(s: &str) -> Result<Rule, String> {
 
 /// Runs `id-estimate`.
 pub fn run(args: IdEstimateArgs) -> anyhow::Result<()> {
+    let text = report(&args)?;
+    common::emit(args.output.as_deref(), &text)
+}
+
+/// Runs the estimate, draws any figures asked for, and returns the report text.
+pub fn report(args: &IdEstimateArgs) -> anyhow::Result<String> {
     let data = common::read_data(&args.data)?;
     let report = if args.method == Method::All {
         compare_all(&args, &data)?
@@ -182,6 +196,7 @@ pub fn run(args: IdEstimateArgs) -> anyhow::Result<()> {
         };
         let (mut estimate, sweep) = estimate(&args, args.method, model.as_ref().map(|(s, m)| (s, m.as_ref())), &data)?;
         estimate.set_setting("data", json!(args.data.display().to_string()));
+        figures(&args, &data, &estimate, sweep.as_ref())?;
         match args.format {
             Format::Table => table(&estimate, sweep.as_ref()),
             Format::Json => {
@@ -194,7 +209,7 @@ pub fn run(args: IdEstimateArgs) -> anyhow::Result<()> {
             Format::Csv => csv(&estimate, args.spectra),
         }
     };
-    common::emit(args.output.as_deref(), &report)
+    Ok(report)
 }
 
 fn resolve_model(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<(ModelSpec, Box<dyn ScoreModel>)> {
@@ -259,6 +274,51 @@ fn estimate(args: &IdEstimateArgs, method: Method, model: Option<(&ModelSpec, &d
     Ok((e, None))
 }
 
+/// The true ID from `<DATA>.manifest.json` (written by `scoregeo generate`), when there is one.
+fn true_id(data: &std::path::Path) -> Option<plot::TrueId> {
+    let path = crate::data::synthetic::manifest_path(data);
+    let manifest = crate::data::synthetic::Manifest::read(&path).ok()?;
+    Some(match manifest.true_id {
+        crate::data::synthetic::TrueId::Global(k) => plot::TrueId::Global(k as f64),
+        crate::data::synthetic::TrueId::PerPoint(v) => plot::TrueId::PerPoint(v.into_iter().map(|k| k as f64).collect()),
+    })
+}
+
+/// Draws the figures asked for with --plot and --histogram.
+fn figures(args: &IdEstimateArgs, data: &Dataset, e: &IdEstimate, sweep: Option<&Sweep>) -> anyhow::Result<()> {
+    let truth = true_id(&args.data);
+    // per-point truth follows the evaluated points, not the file's rows
+    let truth_for_points = truth.map(|t| match t {
+        plot::TrueId::PerPoint(all) => plot::TrueId::PerPoint(e.points().iter().map(|p| all.get(p.index).copied().unwrap_or(f64::NAN)).collect()),
+        global => global,
+    });
+    let histogram = || {
+        let mut h = plot::IdHistogram::from_estimate(e);
+        h.truth = truth_for_points.clone();
+        h
+    };
+    if let Some(path) = &args.histogram {
+        histogram().render(path)?;
+    }
+    if let Some(path) = &args.plot {
+        if let Some(sw) = sweep {
+            let mut fig = plot::LidCurves::new(sw.t0s().to_vec(), sw.curves());
+            let p = sw.plateau();
+            fig.plateau = Some(plot::Plateau { t0: p.t0, lid: p.value });
+            fig.ambient_dim = Some(data.dim());
+            if let Some(plot::TrueId::Global(k)) = truth_for_points {
+                fig.truth = Some(k);
+            }
+            fig.render(path)?;
+        } else if e.spectrum(0).is_some() {
+            plot::SpectrumPlot::from_estimate(e)?.render(path)?;
+        } else {
+            histogram().render(path)?;
+        }
+    }
+    Ok(())
+}
+
 /// Adds the sweep (grid, mean curve, per-point curves) to a JSON report.
 fn attach_sweep(v: &mut serde_json::Value, sweep: &Sweep) {
     v["sweep"] = json!({ "t0": sweep.t0s(), "mean": sweep.mean_curve() });
@@ -284,6 +344,19 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
         let start = std::time::Instant::now();
         let (e, _) = estimate(args, method, model.as_ref().map(|(s, m)| (s, m.as_ref())), data)?;
         rows.push((method, e, start.elapsed().as_secs_f64()));
+    }
+    if let Some(path) = &args.plot {
+        let methods = rows
+            .iter()
+            .map(|(_, e, secs)| plot::MethodResult { seconds: Some(*secs), ..plot::MethodResult::from_estimate(e) })
+            .collect();
+        let mut fig = plot::MethodComparison::new(methods);
+        fig.truth = true_id(&args.data).and_then(|t| match t {
+            plot::TrueId::Global(k) => Some(k),
+            plot::TrueId::PerPoint(_) => None,
+        });
+        fig.ambient_dim = Some(data.dim());
+        fig.render(path)?;
     }
     let consensus = crate::id::median(&rows.iter().map(|r| r.1.global_id()).collect::<Vec<_>>());
     Ok(match args.format {

@@ -7,8 +7,11 @@ pub mod common;
 pub mod convert;
 pub mod generate;
 pub mod id_estimate;
+pub mod spectrum;
 pub mod inspect;
+pub mod rae;
 pub mod train;
+pub mod train_flow;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -34,10 +37,16 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Estimate the intrinsic dimension of a dataset.
     IdEstimate(id_estimate::IdEstimateArgs),
+    /// Draw the singular-value spectra of the normal-bundle estimator (PNG or SVG).
+    Spectrum(spectrum::SpectrumArgs),
     /// Show a model file's tensors, architecture, SDE and what is still needed to use it.
     InspectModel(inspect::InspectModelArgs),
     /// Convert a PyTorch checkpoint into a native safetensors model.
     Convert(convert::ConvertArgs),
+    /// Train an anisotropic normalising flow (φ and base variances) on a dataset.
+    TrainFlow(train_flow::TrainFlowArgs),
+    /// Riemannian autoencoder of a trained flow: d_ε, the variance profile, encode/decode.
+    Rae(rae::RaeArgs),
 }
 
 /// Runs a parsed command line.
@@ -47,8 +56,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
         Command::IdEstimate(args) => id_estimate::run(args),
+        Command::Spectrum(args) => spectrum::run(args),
         Command::InspectModel(args) => inspect::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::TrainFlow(args) => train_flow::run(args),
+        Command::Rae(args) => rae::run(args),
     }
 }
 

@@ -111,13 +111,10 @@ impl<P: SecondDerivatives> ScoreModel for FlowDensity<P> {
                 let h = self
                     .phi
                     .hessian_contraction(&row(x, i), &row(w.as_ref(), i))?;
-                // −(DφᵀA⁻¹Dφ + Σ_k w_k ∇²φ_k)
-                Ok(Mat::from_fn(d, d, |a, b| {
-                    -(0..d)
-                        .map(|k| j[(k, a)] * j[(k, b)] / self.variances[k])
-                        .sum::<f64>()
-                        - h[(a, b)]
-                }))
+                // −(DφᵀA⁻¹Dφ + Σ_k w_k ∇²φ_k), with DφᵀA⁻¹Dφ = BᵀB for B = A^{-1/2}Dφ
+                let b = Mat::from_fn(d, d, |k, a| j[(k, a)] / self.variances[k].sqrt());
+                let g = b.transpose() * &b;
+                Ok(Mat::from_fn(d, d, |a, c| -g[(a, c)] - h[(a, c)]))
             })
             .collect()
     }
@@ -126,7 +123,7 @@ impl<P: SecondDerivatives> ScoreModel for FlowDensity<P> {
         check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
         check_dim(self.dim(), v.ncols(), "cotangent columns")?;
         // ∇s is symmetric (a Hessian of log p), so vᵀ∇s = ∇s v:
-        // −Dφᵀ A⁻¹ (Dφ v) − (Σ_k w_k ∇²φ_k) v, without forming the D×D Jacobians of s
+        // −Dφᵀ A⁻¹ (Dφ v) − (Σ_k w_k ∇²φ_k) v, with no D×D matrix
         let pushed = self.phi.push_forward(x, v)?;
         let scaled = Mat::from_fn(pushed.nrows(), pushed.ncols(), |i, k| {
             pushed[(i, k)] / self.variances[k]
@@ -136,11 +133,11 @@ impl<P: SecondDerivatives> ScoreModel for FlowDensity<P> {
         let d = self.dim();
         let mut out = Mat::zeros(x.nrows(), d);
         for i in 0..x.nrows() {
-            let h = self
+            let hv = self
                 .phi
-                .hessian_contraction(&row(x, i), &row(w.as_ref(), i))?;
+                .hessian_vector_product(&row(x, i), &row(w.as_ref(), i), &row(v, i))?;
             for a in 0..d {
-                out[(i, a)] = -first[(i, a)] - (0..d).map(|b| h[(a, b)] * v[(i, b)]).sum::<f64>();
+                out[(i, a)] = -first[(i, a)] - hv[a];
             }
         }
         Ok(out)
@@ -158,7 +155,7 @@ impl<P: SecondDerivatives> ScoreModel for FlowDensity<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geometry::diffeo::{Affine, Shear};
+    use crate::geometry::diffeo::{Affine, Composition, Shear};
 
     /// The score is the gradient of the written-out log density; the Jacobian and VJP are the
     /// finite differences of the score.
@@ -167,6 +164,21 @@ mod tests {
         let densities: Vec<Box<dyn ScoreModel>> = vec![
             Box::new(FlowDensity::new(Shear::banana(3).unwrap(), vec![0.05, 2.0, 0.5]).unwrap()),
             Box::new(FlowDensity::new(Shear::river(3).unwrap(), vec![0.1, 1.0, 3.0]).unwrap()),
+            Box::new(
+                FlowDensity::new(
+                    Composition::new(
+                        Affine::new(
+                            Mat::from_fn(3, 3, |i, j| if i == j { 1.0 } else { 0.3 }),
+                            vec![0.2, -0.1, 0.0],
+                        )
+                        .unwrap(),
+                        Shear::river(3).unwrap(),
+                    )
+                    .unwrap(),
+                    vec![0.1, 1.0, 3.0],
+                )
+                .unwrap(),
+            ),
         ];
         let banana = FlowDensity::new(Shear::banana(3).unwrap(), vec![0.05, 2.0, 0.5]).unwrap();
         let x = [0.3, -1.2, 0.8];

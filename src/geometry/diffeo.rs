@@ -124,6 +124,15 @@ forward_diffeomorphism!(&T, Box<T>, Arc<T>);
 pub trait SecondDerivatives: Diffeomorphism {
     /// Σ_k w_k ∇²φ_k(x) at one point x (a symmetric D×D matrix).
     fn hessian_contraction(&self, x: &[f64], w: &[f64]) -> Result<Mat<f64>>;
+
+    /// [Σ_k w_k ∇²φ_k(x)] v at one point. The default forms the matrix; maps that can should
+    /// apply it without (a score VJP needs only this product).
+    fn hessian_vector_product(&self, x: &[f64], w: &[f64], v: &[f64]) -> Result<Vec<f64>> {
+        let h = self.hessian_contraction(x, w)?;
+        Ok((0..x.len())
+            .map(|a| (0..x.len()).map(|b| h[(a, b)] * v[b]).sum())
+            .collect())
+    }
 }
 
 /// The composition φ = ψ ∘ χ (first χ, then ψ) of two diffeomorphisms of ℝ^D, as a normalising
@@ -210,6 +219,23 @@ impl<A: SecondDerivatives, B: SecondDerivatives> SecondDerivatives for Compositi
         let mut h = inner.transpose() * &outer * &inner;
         h += self.first.hessian_contraction(x, &pulled)?;
         Ok(h)
+    }
+
+    fn hessian_vector_product(&self, x: &[f64], w: &[f64], v: &[f64]) -> Result<Vec<f64>> {
+        // DχᵀH_ψ(w)(Dχ v) + H_χ(Dψᵀw) v, matrix-free
+        let d = x.len();
+        let one = |s: &[f64]| MatRef::from_row_major_slice(s, 1, d).to_owned();
+        let (xm, wm, vm) = (one(x), one(w), one(v));
+        let y = self.first.forward(xm.as_ref())?;
+        let y: Vec<f64> = (0..d).map(|j| y[(0, j)]).collect();
+        let pushed = self.first.push_forward(xm.as_ref(), vm.as_ref())?;
+        let pushed: Vec<f64> = (0..d).map(|j| pushed[(0, j)]).collect();
+        let outer = self.second.hessian_vector_product(&y, w, &pushed)?;
+        let back = self.first.vjp(xm.as_ref(), one(&outer).as_ref())?;
+        let pulled = self.second.vjp(one(&y).as_ref(), wm.as_ref())?;
+        let pulled: Vec<f64> = (0..d).map(|j| pulled[(0, j)]).collect();
+        let inner = self.first.hessian_vector_product(x, &pulled, v)?;
+        Ok((0..d).map(|j| back[(0, j)] + inner[j]).collect())
     }
 }
 
@@ -355,6 +381,10 @@ impl Diffeomorphism for Affine {
 impl SecondDerivatives for Affine {
     fn hessian_contraction(&self, x: &[f64], _w: &[f64]) -> Result<Mat<f64>> {
         Ok(Mat::zeros(x.len(), x.len()))
+    }
+
+    fn hessian_vector_product(&self, x: &[f64], _w: &[f64], _v: &[f64]) -> Result<Vec<f64>> {
+        Ok(vec![0.0; x.len()])
     }
 }
 
@@ -544,6 +574,12 @@ impl SecondDerivatives for Shear {
         h[(1, 1)] = -w[0] * self.profile.eval(x[1]).2;
         Ok(h)
     }
+
+    fn hessian_vector_product(&self, x: &[f64], w: &[f64], v: &[f64]) -> Result<Vec<f64>> {
+        let mut out = vec![0.0; self.dim];
+        out[1] = -w[0] * self.profile.eval(x[1]).2 * v[1];
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -654,6 +690,12 @@ mod tests {
             for a in 0..3 {
                 assert!(((gp[a] - gm[a]) / (2.0 * h) - hess[(a, b)]).abs() < 1e-7, "{a}{b}");
             }
+        }
+        let v = [0.3, 0.5, -0.7];
+        let hv = comp.hessian_vector_product(&x, &w, &v).unwrap();
+        for a in 0..3 {
+            let want: f64 = (0..3).map(|b| hess[(a, b)] * v[b]).sum();
+            assert!((hv[a] - want).abs() < 1e-12, "hvp {a}");
         }
         assert!(Composition::new(Shear::banana(2).unwrap(), Shear::banana(3).unwrap()).is_err());
     }

@@ -535,11 +535,16 @@ impl GeodesicSolver {
                 laplacian: laplacian_cholesky(count - 2),
                 metric,
                 scale: image_chord / chord,
-                cache: Mutex::new(None),
+                images: Memo::default(),
+                gradient: Memo::default(),
                 passes: Mutex::new((0, 0)),
             };
             let start = vec![0.0; (count - 2) * d];
-            let budget = (self.max_iters() - iterations).min(RESTART_ITERS);
+            // rounds only matter when the preconditioner is rebuilt from the current nodes
+            let budget = match self.params.preconditioner {
+                Preconditioner::Metric => (self.max_iters() - iterations).min(RESTART_ITERS),
+                Preconditioner::Laplacian => self.max_iters() - iterations,
+            };
             // in the preconditioned coordinates the Hessian is ≈ I, so ‖∇‖ ≈ the distance to
             // the optimum in metric units: compare it with the length scale ‖F(y) − F(x)‖
             let lbfgs = LBFGS::new(MoreThuenteLineSearch::new(), self.memory())
@@ -880,8 +885,9 @@ fn metric_factors<I: Immersion + ?Sized>(
 /// Near c⁰ the Hessian of E/(2N) is ≈ T ⊗ G, so in u it is ≈ I: L-BFGS then needs few
 /// iterations whatever N and the anisotropy of the metric.
 ///
-/// The images of the last evaluated nodes are cached: the line search asks for the cost and
-/// then the gradient at the same point, which share the forward pass.
+/// The images and the gradient at the last point are kept: the line search asks for the cost
+/// and then the gradient at each trial point (one forward pass serves both), and L-BFGS asks
+/// again for the gradient at the accepted point.
 struct PathEnergy<'a, I: ?Sized> {
     imm: &'a I,
     dim: usize,
@@ -892,7 +898,8 @@ struct PathEnergy<'a, I: ?Sized> {
     laplacian: Vec<(f64, f64)>,
     metric: Option<Vec<Option<Mat<f64>>>>,
     scale: f64,
-    cache: Mutex<Option<(Vec<f64>, Mat<f64>)>>,
+    images: Memo<Mat<f64>>,
+    gradient: Memo<Vec<f64>>,
     /// (forward, backward) batched passes of F so far
     passes: Mutex<(u64, u64)>,
 }
@@ -958,24 +965,14 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
         g
     }
 
-    /// F at the interior nodes c(u), from the cache when u is the last point evaluated.
+    /// F at the interior nodes c(u).
     fn images(&self, u: &[f64]) -> Result<Mat<f64>> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((p, f)) = cache.as_ref() {
-            if p.as_slice() == u {
-                return Ok(f.clone());
-            }
-        }
-        let f = if u.is_empty() {
-            Mat::zeros(0, self.first.len())
-        } else {
+        self.images.get(u, || {
             let c = self.nodes_of(u);
             self.passes.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
             self.imm
-                .apply(MatRef::from_row_major_slice(&c, self.interior(), self.dim))?
-        };
-        *cache = Some((u.to_vec(), f.clone()));
-        Ok(f)
+                .apply(MatRef::from_row_major_slice(&c, self.interior(), self.dim))
+        })
     }
 
     /// F(cᵢ) for i = 0..=N: an endpoint or a row of the interior images.
@@ -1021,32 +1018,56 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
 
     /// ∂(E/2N)/∂cᵢ = DF(cᵢ)ᵀ(2Fᵢ − F_{i−1} − F_{i+1}) (one batched VJP), then pulled back to u.
     fn preconditioned_gradient(&self, u: &[f64]) -> Result<Vec<f64>> {
-        let images = self.images(u)?;
-        let m = images.ncols();
-        let n = self.interior();
-        let mut w = Mat::zeros(n, m);
-        for i in 1..self.segments {
-            let (prev, here, next) = (
-                self.image(&images, i - 1),
-                self.image(&images, i),
-                self.image(&images, i + 1),
-            );
-            for k in 0..m {
-                w[(i - 1, k)] = 2.0 * here[k] - prev[k] - next[k];
+        self.gradient.get(u, || {
+            let images = self.images(u)?;
+            let m = images.ncols();
+            let n = self.interior();
+            let mut w = Mat::zeros(n, m);
+            for i in 1..self.segments {
+                let (prev, here, next) = (
+                    self.image(&images, i - 1),
+                    self.image(&images, i),
+                    self.image(&images, i + 1),
+                );
+                for k in 0..m {
+                    w[(i - 1, k)] = 2.0 * here[k] - prev[k] - next[k];
+                }
+            }
+            let c = self.nodes_of(u);
+            self.passes.lock().unwrap_or_else(|p| p.into_inner()).1 += 1;
+            let g = self
+                .imm
+                .vjp(MatRef::from_row_major_slice(&c, n, self.dim), w.as_ref())?;
+            let flat: Vec<f64> = (0..n).flat_map(|i| row(g.as_ref(), i)).collect();
+            if flat.iter().all(|v| v.is_finite()) {
+                Ok(self.pull_gradient(flat))
+            } else {
+                Err(Error::Numerical("non-finite path energy gradient".into()))
+            }
+        })
+    }
+}
+
+/// A value at the last point asked for, recomputed only when the point changes.
+struct Memo<T>(Mutex<Option<(Vec<f64>, T)>>);
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<T: Clone> Memo<T> {
+    fn get(&self, u: &[f64], compute: impl FnOnce() -> Result<T>) -> Result<T> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, value)) = slot.as_ref() {
+            if at.as_slice() == u {
+                return Ok(value.clone());
             }
         }
-        let c = self.nodes_of(u);
-        self.passes.lock().unwrap_or_else(|p| p.into_inner()).1 += 1;
-        let g = self.imm.vjp(
-            MatRef::from_row_major_slice(&c, n, self.dim),
-            w.as_ref(),
-        )?;
-        let flat: Vec<f64> = (0..n).flat_map(|i| row(g.as_ref(), i)).collect();
-        if flat.iter().all(|v| v.is_finite()) {
-            Ok(self.pull_gradient(flat))
-        } else {
-            Err(Error::Numerical("non-finite path energy gradient".into()))
-        }
+        let value = compute()?;
+        *slot = Some((u.to_vec(), value.clone()));
+        Ok(value)
     }
 }
 

@@ -36,8 +36,8 @@
 //! [`FLOW_CONFIG_KEY`], written atomically.
 
 use super::diffeo::{finite, Diffeomorphism};
-use super::{check_points, check_same_shape};
 use super::rae::RiemannianAutoencoder;
+use super::{check_points, check_same_shape};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::tensor::tensor_to_mat;
@@ -166,7 +166,10 @@ impl FlowConfig {
             return Err(Error::param("center", "the centre must be finite"));
         }
         if !(self.scale > 0.0 && self.scale.is_finite()) {
-            return Err(Error::param("scale", "the scale must be positive and finite"));
+            return Err(Error::param(
+                "scale",
+                "the scale must be positive and finite",
+            ));
         }
         Ok(())
     }
@@ -198,8 +201,11 @@ pub struct FlowTrainParams {
     pub steps: usize,
     /// Mini-batch size (capped at the number of points).
     pub batch: usize,
-    /// AdamW learning rate.
+    /// AdamW learning rate of the coupling layers.
     pub lr: f64,
+    /// Learning rate of the log-variances log a, as a multiple of `lr`: they must travel
+    /// several nats (a variance ratio of 400 is 6 nats) while the couplings take small steps.
+    pub variance_lr_factor: f64,
     /// Seed of the initial weights, mini-batches and probes.
     pub seed: u64,
     /// Conditioner width H.
@@ -220,6 +226,7 @@ impl Default for FlowTrainParams {
             steps: 2000,
             batch: 256,
             lr: 1e-3,
+            variance_lr_factor: 10.0,
             seed: 0,
             hidden: 64,
             layers: 6,
@@ -248,9 +255,21 @@ impl FlowTrainParams {
                 "hidden width and number of layers must be positive",
             ));
         }
-        for (name, v) in [("lambda_iso", self.lambda_iso), ("lambda_vol", self.lambda_vol)] {
+        if !(self.variance_lr_factor > 0.0 && self.variance_lr_factor.is_finite()) {
+            return Err(Error::param(
+                "variance_lr_factor",
+                "the variance learning-rate factor must be positive",
+            ));
+        }
+        for (name, v) in [
+            ("lambda_iso", self.lambda_iso),
+            ("lambda_vol", self.lambda_vol),
+        ] {
             if !(v >= 0.0 && v.is_finite()) {
-                return Err(Error::param(name, format!("must be ≥ 0 and finite, got {v}")));
+                return Err(Error::param(
+                    name,
+                    format!("must be ≥ 0 and finite, got {v}"),
+                ));
             }
         }
         Ok(())
@@ -294,7 +313,12 @@ struct Coupling {
 
 impl Coupling {
     /// (s, t), each (n, D) and zero on the fixed coordinates, from the fixed part of y.
-    fn scale_shift(&self, y: &Tensor, bound: f64, dim: usize) -> candle_core::Result<(Tensor, Tensor)> {
+    fn scale_shift(
+        &self,
+        y: &Tensor,
+        bound: f64,
+        dim: usize,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
         let fixed = y.broadcast_mul(&self.mask)?;
         let mut h = self.input.forward(&fixed)?.silu()?;
         for block in &self.blocks {
@@ -400,7 +424,10 @@ impl AnisotropicFlow {
                 .clone()
         };
         let linear = |name: String| {
-            Linear::new(get(format!("{name}.weight")), Some(get(format!("{name}.bias"))))
+            Linear::new(
+                get(format!("{name}.weight")),
+                Some(get(format!("{name}.bias"))),
+            )
         };
         let d = config.dim;
         let mut couplings = Vec::with_capacity(config.layers);
@@ -429,6 +456,10 @@ impl AnisotropicFlow {
     }
 
     /// Trains a flow on `data` (standardised on it), ticking `progress` once per step if given.
+    ///
+    /// The couplings start at the identity and log a at the data's per-coordinate variances (the
+    /// maximum-likelihood a for φ = id); the log-variances take AdamW steps
+    /// `variance_lr_factor` times larger than the couplings'.
     pub fn train(
         data: &Dataset,
         params: &FlowTrainParams,
@@ -439,6 +470,22 @@ impl AnisotropicFlow {
         config.blocks = params.blocks;
         let config = config.standardise_on(data)?;
         let flow = Self::init(config, params.seed)?;
+        // the fresh φ is the identity, so the maximum-likelihood a is the data's per-coordinate
+        // variance in model units: start there
+        let y = flow.standardise(data.as_mat());
+        let n = y.nrows() as f64;
+        let log_a: Vec<f64> = (0..y.ncols())
+            .map(|j| {
+                let mean = (0..y.nrows()).map(|i| y[(i, j)]).sum::<f64>() / n;
+                let var = (0..y.nrows())
+                    .map(|i| (y[(i, j)] - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
+                var.max(1e-12).ln()
+            })
+            .collect();
+        flow.log_a
+            .set(&Tensor::from_vec(log_a, flow.config.dim, &flow.device)?)?;
         let report = flow.fit(data, params, progress)?;
         Ok((flow, report))
     }
@@ -459,14 +506,17 @@ impl AnisotropicFlow {
         let start = Instant::now();
         let y_all = self.standardise(data.as_mat());
         let batch = params.batch.min(n);
-        let vars: Vec<Var> = self.vars.iter().map(|(_, v)| v.clone()).collect();
-        let mut opt = AdamW::new(
-            vars,
-            ParamsAdamW {
-                lr: params.lr,
-                weight_decay: 0.0,
-                ..Default::default()
-            },
+        let last = self.vars.len() - 1; // log_a
+        let vars: Vec<Var> = self.vars[..last].iter().map(|(_, v)| v.clone()).collect();
+        let adam = |lr: f64| ParamsAdamW {
+            lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        };
+        let mut opt = AdamW::new(vars, adam(params.lr))?;
+        let mut opt_a = AdamW::new(
+            vec![self.log_a.clone()],
+            adam(params.lr * params.variance_lr_factor),
         )?;
         let key = params.seed ^ SEED_TAG;
         let mut losses = Vec::with_capacity(params.steps);
@@ -486,7 +536,9 @@ impl AnisotropicFlow {
                     "the flow loss became {value} at step {step}; lower the learning rate"
                 )));
             }
-            opt.backward_step(&loss)?;
+            let grads = loss.backward()?;
+            opt.step(&grads)?;
+            opt_a.step(&grads)?;
             losses.push(value);
             if let Some(pb) = progress {
                 pb.inc(1);
@@ -514,13 +566,19 @@ impl AnisotropicFlow {
     }
 
     /// The loss tensor (scalar) and its parts on model-unit points y with unit probes (n, D).
-    fn loss(&self, y: &Tensor, probes: &Tensor, params: &FlowTrainParams) -> Result<(Tensor, FlowLoss)> {
+    fn loss(
+        &self,
+        y: &Tensor,
+        probes: &Tensor,
+        params: &FlowTrainParams,
+    ) -> Result<(Tensor, FlowLoss)> {
         let d = self.config.dim;
         let (z, logdet) = self.flow_forward(y)?;
         let log_a = self.log_a.as_tensor().unsqueeze(0)?;
         let quad = (z.sqr()?.broadcast_div(&log_a.exp()?)?.sum(1)? * 0.5)?;
         let log_a_term = (self.log_a.as_tensor().sum_all()? * 0.5)?;
-        let nll = (quad - &logdet)?.mean_all()?
+        let nll = (quad - &logdet)?
+            .mean_all()?
             .broadcast_add(&log_a_term)?
             .affine(1.0, 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln())?;
         let step = (probes * PROBE_STEP)?;
@@ -572,7 +630,9 @@ impl AnisotropicFlow {
     /// An f64 tensor of the rows of `m`.
     fn tensor(&self, m: MatRef<'_, f64>) -> Result<Tensor> {
         let (n, d) = (m.nrows(), m.ncols());
-        let v: Vec<f64> = (0..n).flat_map(|i| (0..d).map(move |j| m[(i, j)])).collect();
+        let v: Vec<f64> = (0..n)
+            .flat_map(|i| (0..d).map(move |j| m[(i, j)]))
+            .collect();
         Ok(Tensor::from_vec(v, (n, d), &self.device)?)
     }
 
@@ -593,7 +653,11 @@ impl AnisotropicFlow {
         let z = self.forward(x)?;
         let a = self.variances()?;
         let logdet = self.log_det_jacobian(x)?;
-        let norm: f64 = a.iter().map(|v| (2.0 * std::f64::consts::PI * v).ln()).sum::<f64>() * 0.5;
+        let norm: f64 = a
+            .iter()
+            .map(|v| (2.0 * std::f64::consts::PI * v).ln())
+            .sum::<f64>()
+            * 0.5;
         Ok((0..z.nrows())
             .map(|i| {
                 let q: f64 = (0..z.ncols()).map(|j| z[(i, j)].powi(2) / a[j]).sum();
@@ -720,7 +784,10 @@ impl Diffeomorphism for AnisotropicFlow {
     fn forward(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check_points(self.config.dim, x, "anisotropic flow")?;
         let y = self.tensor(self.standardise(x).as_ref())?;
-        finite(tensor_to_mat(&self.phi_tensor(&y)?)?, "the flow's forward pass")
+        finite(
+            tensor_to_mat(&self.phi_tensor(&y)?)?,
+            "the flow's forward pass",
+        )
     }
 
     fn inverse(&self, z: MatRef<'_, f64>) -> Result<Mat<f64>> {
@@ -790,7 +857,8 @@ mod tests {
                 let dims = var.as_tensor().dims().to_vec();
                 let len: usize = dims.iter().product();
                 let v: Vec<f64> = (0..len).map(|_| rng.random_range(-0.5..0.5)).collect();
-                var.set(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap()).unwrap();
+                var.set(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap())
+                    .unwrap();
             }
         }
         flow
@@ -828,7 +896,10 @@ mod tests {
                 let mut xm = x.clone();
                 xp[(i, b)] += h;
                 xm[(i, b)] -= h;
-                let (fp, fm) = (flow.forward(xp.as_ref()).unwrap(), flow.forward(xm.as_ref()).unwrap());
+                let (fp, fm) = (
+                    flow.forward(xp.as_ref()).unwrap(),
+                    flow.forward(xm.as_ref()).unwrap(),
+                );
                 for a in 0..3 {
                     let fd = (fp[(i, a)] - fm[(i, a)]) / (2.0 * h);
                     assert!((fd - jac[i][(a, b)]).abs() < 1e-7, "{i} {a}{b}");

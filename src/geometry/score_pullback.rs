@@ -38,7 +38,9 @@
 //! assert!((0..16).all(|i| path.nodes()[(i, 1)].abs() < 1e-9));
 //! ```
 
-use super::discrete::{DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion};
+use super::discrete::{
+    DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion, Preconditioner,
+};
 use super::check_points;
 use crate::error::{Error, Result};
 use crate::score::{check_dim, ScoreModel};
@@ -250,6 +252,13 @@ impl ScorePullbackParams {
     /// Neighbours per point of the k-NN initialisation graph (default 10).
     pub fn neighbours(mut self, neighbours: usize) -> Self {
         self.solver = self.solver.neighbours(neighbours);
+        self
+    }
+
+    /// The L-BFGS preconditioner (default [`Preconditioner::Metric`]; see
+    /// [`GeodesicSolverParams::preconditioner`]).
+    pub fn preconditioner(mut self, preconditioner: Preconditioner) -> Self {
+        self.solver = self.solver.preconditioner(preconditioner);
         self
     }
 

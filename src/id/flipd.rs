@@ -141,13 +141,14 @@ impl Flipd {
             let jac = model.score_jacobians(x.as_ref(), t0)?;
             return Ok(jac.iter().map(|j| (0..d).map(|a| j[(a, a)]).sum()).collect());
         }
-        let mut streams: Vec<_> = rows.iter().map(|&i| rng::stream(p.seed ^ 0xf11d, i as u64)).collect();
-        let mut acc = vec![0.0; rows.len()];
-        for _ in 0..p.probes {
-            let mut v = Mat::zeros(rows.len(), d);
-            for (r, rng) in streams.iter_mut().enumerate() {
+        let (n, m) = (rows.len(), p.probes);
+        // all probes in one batch (row q·n + r is probe q of point r): one large backward pass
+        let mut v = Mat::zeros(m * n, d);
+        for (r, &i) in rows.iter().enumerate() {
+            let mut rng = rng::stream(p.seed ^ 0xf11d, i as u64);
+            for q in 0..m {
                 for j in 0..d {
-                    v[(r, j)] = match p.probe {
+                    v[(q * n + r, j)] = match p.probe {
                         Probe::Rademacher => {
                             if rng.random::<bool>() {
                                 1.0
@@ -155,14 +156,16 @@ impl Flipd {
                                 -1.0
                             }
                         }
-                        Probe::Gaussian => StandardNormal.sample(rng),
+                        Probe::Gaussian => StandardNormal.sample(&mut rng),
                     };
                 }
             }
-            let vj = model.score_vjp(x.as_ref(), t0, v.as_ref())?;
-            for (r, a) in acc.iter_mut().enumerate() {
-                *a += (0..d).map(|j| vj[(r, j)] * v[(r, j)]).sum::<f64>();
-            }
+        }
+        let xs = Mat::from_fn(m * n, d, |row, j| x[(row % n, j)]);
+        let vj = model.score_vjp(xs.as_ref(), t0, v.as_ref())?;
+        let mut acc = vec![0.0; n];
+        for row in 0..m * n {
+            acc[row % n] += (0..d).map(|j| vj[(row, j)] * v[(row, j)]).sum::<f64>();
         }
         Ok(acc.into_iter().map(|a| a / p.probes as f64).collect())
     }

@@ -13,6 +13,7 @@
 //! scale r — the value a true normal direction reaches (√K/σ for K sampled scores, whose normal
 //! components are −z/σ; 1/σ² for the score Jacobian, ≈ −P_N/σ²). Only values sᵢ ≥ ν·r (ν, the
 //! *normal floor*, default 0.1) can be normal directions; when none is, n̂ = 0 and ID = D.
+//! Conversely ID = 0 (every direction normal, an isolated point) needs even s_D ≥ ½·r.
 //!
 //! ```
 //! use scoregeo::id::{Rule, read_off};
@@ -115,7 +116,12 @@ pub fn read_off(spectrum: &[f64], rule: Rule, reference: Option<f64>, floor: f64
     let s = |i: usize| if i < d { spectrum[i] } else { 0.0 };
     // candidate cuts i = 1..=D (1-based): the last normal value must reach the normal floor
     let floor_value = reference.map_or(0.0, |r| floor * r);
-    let candidates: Vec<usize> = (1..=d).filter(|&i| s(i - 1) >= floor_value && s(i - 1) > 0.0).collect();
+    // the cut i = D (every direction normal, ID 0) compares s_D with a padded zero, so it only
+    // counts when s_D itself is normal-like: ≥ ½·r, where true normal values sit at r(1 ± √(D/K))
+    let all_normal = reference.is_some_and(|r| s(d - 1) >= 0.5 * r);
+    let candidates: Vec<usize> = (1..=d)
+        .filter(|&i| s(i - 1) >= floor_value && s(i - 1) > 0.0 && (i < d || all_normal))
+        .collect();
     let normal_dim = match rule {
         Rule::MaxGap => argmax(&candidates, |i| s(i - 1) - s(i)),
         // the padding s_{D+1} = 0 would make the last ratio infinite: ratios stop at i = D − 1
@@ -180,6 +186,14 @@ mod tests {
         assert_eq!(read_off(&s, Rule::Ratio, Some(1000.0), 0.1).unwrap().intrinsic_dim, 3);
         // without a reference the same spectrum reads as one normal direction
         assert_eq!(read_off(&s, Rule::MaxGap, None, 0.1).unwrap().intrinsic_dim, 2);
+    }
+
+    #[test]
+    fn last_gap_needs_normal_like_values() {
+        // a clear gap after 3 normal values; tangent values above the floor but far below r
+        let s = [30.0, 28.0, 26.0, 9.0, 8.0, 7.5];
+        let r = read_off(&s, Rule::MaxGap, Some(25.0), 0.1).unwrap();
+        assert_eq!(r.intrinsic_dim, 3);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 /// Environment variable naming the cache directory.
 pub const CACHE_ENV: &str = "SCOREGEO_CACHE";
 
-/// Where [`default_model`] looks for models and what it trains.
-#[derive(Clone, Debug, PartialEq)]
+/// Where [`default_model`] looks for models and what it trains (by default: the cache directory,
+/// no shipped models, the default recipe).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CacheOptions {
     /// Cache directory; `None` resolves it with [`cache_dir`].
     pub dir: Option<PathBuf>,
@@ -22,12 +23,6 @@ pub struct CacheOptions {
     pub shipped: Vec<PathBuf>,
     /// The recipe trained on a cache miss (part of the cache key).
     pub recipe: TrainParams,
-}
-
-impl Default for CacheOptions {
-    fn default() -> Self {
-        Self { dir: None, shipped: Vec::new(), recipe: TrainParams::default() }
-    }
 }
 
 /// Where the default model came from.

@@ -81,16 +81,14 @@ pub(crate) fn adam_step(params: &mut [ParamState], grads: &[Vec<f32>], step: u64
     let (bc1, bc2) = (bc1 as f32, bc2 as f32);
     let shrink = (1.0 - s.lr * s.weight_decay) as f32;
     for (p, g) in params.iter_mut().zip(grads) {
-        for i in 0..p.value.len() {
-            let gi = g[i] * factor;
-            let m = b1 * p.m[i] + (1.0 - b1) * gi;
-            let v = b2 * p.v[i] + (1.0 - b2) * gi * gi;
-            p.m[i] = m;
-            p.v[i] = v;
-            let update = (m / bc1) / ((v / bc2).sqrt() + eps);
-            let w = p.value[i] * shrink - lr * update;
-            p.value[i] = w;
-            p.ema[i] = ema_t * p.ema[i] + (1.0 - ema_t) * w;
+        let moments = p.m.iter_mut().zip(p.v.iter_mut());
+        for (((w, e), (m, v)), &g) in p.value.iter_mut().zip(p.ema.iter_mut()).zip(moments).zip(g) {
+            let g = g * factor;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let update = (*m / bc1) / ((*v / bc2).sqrt() + eps);
+            *w = *w * shrink - lr * update;
+            *e = ema_t * *e + (1.0 - ema_t) * *w;
         }
     }
     norm

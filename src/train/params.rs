@@ -286,7 +286,7 @@ impl TrainParams {
             }
             _ => {}
         }
-        if !(self.grad_clip > 0.0) {
+        if self.grad_clip.is_nan() || self.grad_clip <= 0.0 {
             return Err(Error::param("grad_clip", format!("must be positive (∞ for none), got {}", self.grad_clip)));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
