@@ -16,7 +16,7 @@ use faer::{Accum, Mat, MatRef, Par};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use scoregeo::geometry::{
-    Affine, Composition, Diffeomorphism, FlowDensity, Metric, PullbackMetric, Preconditioner,
+    Affine, Composition, Diffeomorphism, FlowDensity, Metric, Preconditioner, PullbackMetric,
     ScorePullback, Shear,
 };
 use scoregeo::score::analytic::GaussianMixture;

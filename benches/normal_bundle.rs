@@ -28,15 +28,30 @@ fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
 fn main() {
     scoregeo::progress::set_quiet(true);
     let (d, k, h, depth) = (100, 400, 512, 4);
-    let n_points: usize = std::env::var("NB_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(80);
+    let n_points: usize = std::env::var("NB_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(80);
     let config = MlpConfig::new(d, h, depth, Sde::vp_default());
     let flops_per_row = config.flops_per_point();
     let (net, _vm) = MlpScoreNet::init(config, &candle_core::Device::Cpu).unwrap();
-    let data = Dataset::from_row_major((0..n_points * d).map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0).collect(), n_points, d).unwrap();
+    let data = Dataset::from_row_major(
+        (0..n_points * d)
+            .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)
+            .collect(),
+        n_points,
+        d,
+    )
+    .unwrap();
     let batch_rows = 16_000; // 40 points of K = 400
 
     // 1. the whole estimator
-    let nb = NormalBundle::params().samples(k).batch_rows(batch_rows).points(PointSelection::All).check().unwrap();
+    let nb = NormalBundle::params()
+        .samples(k)
+        .batch_rows(batch_rows)
+        .points(PointSelection::All)
+        .check()
+        .unwrap();
     let total = best_of(2, || nb.fit(&net, &data).unwrap());
     let points_per_s = n_points as f64 / total;
 
@@ -49,7 +64,16 @@ fn main() {
     let a = Mat::<f32>::from_fn(batch_rows, h, |i, j| ((i + j) % 7) as f32 * 0.1);
     let b = Mat::<f32>::from_fn(h, h, |i, j| ((i * j) % 5) as f32 * 0.1);
     let mut c = Mat::<f32>::zeros(batch_rows, h);
-    let t_gemm = best_of(3, || matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::rayon(0)));
+    let t_gemm = best_of(3, || {
+        matmul(
+            c.as_mut(),
+            Accum::Replace,
+            a.as_ref(),
+            b.as_ref(),
+            1.0,
+            Par::rayon(0),
+        )
+    });
     let gemm_gflops = 2.0 * (batch_rows * h * h) as f64 / t_gemm / 1e9;
 
     // 4. singular values of every point's K×D score block
@@ -57,7 +81,10 @@ fn main() {
     let blocks = batch_rows / k;
     let t_svd = best_of(3, || {
         use rayon::prelude::*;
-        (0..blocks).into_par_iter().map(|p| singular_values_via_gram(s.as_ref().subrows(p * k, k)).unwrap()).collect::<Vec<_>>()
+        (0..blocks)
+            .into_par_iter()
+            .map(|p| singular_values_via_gram(s.as_ref().subrows(p * k, k)).unwrap())
+            .collect::<Vec<_>>()
     });
     let svd_share = t_svd * (n_points as f64 / blocks as f64) / total;
 
@@ -69,10 +96,22 @@ fn main() {
 
     println!("normal bundle, D = {d}, K = {k}, MLP width {h} depth {depth}, {n_points} points, {} threads", rayon::current_num_threads());
     println!("  throughput            {points_per_s:.2} points/s ({total:.3} s)");
-    println!("  network               {net_gflops:.1} GFLOP/s ({:.1} MFLOP per point)", flops_per_row * k as f64 / 1e6);
+    println!(
+        "  network               {net_gflops:.1} GFLOP/s ({:.1} MFLOP per point)",
+        flops_per_row * k as f64 / 1e6
+    );
     println!("  faer f32 GEMM         {gemm_gflops:.1} GFLOP/s ({batch_rows}×{h}·{h}×{h})");
     println!("  network / GEMM        {:.2}", net_gflops / gemm_gflops);
-    println!("  singular-value share  {:.2}% of the total", 100.0 * svd_share);
-    println!("  jacobian              {:.2}× cheaper per point than nb ({t_jac:.3} s)", total / t_jac);
-    println!("  flipd (Hutchinson, 8) {:.2}× cheaper per point than nb ({t_flipd:.3} s)", total / t_flipd);
+    println!(
+        "  singular-value share  {:.2}% of the total",
+        100.0 * svd_share
+    );
+    println!(
+        "  jacobian              {:.2}× cheaper per point than nb ({t_jac:.3} s)",
+        total / t_jac
+    );
+    println!(
+        "  flipd (Hutchinson, 8) {:.2}× cheaper per point than nb ({t_flipd:.3} s)",
+        total / t_flipd
+    );
 }

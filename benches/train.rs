@@ -18,10 +18,25 @@ use std::time::Instant;
 fn main() {
     scoregeo::progress::set_quiet(true);
     let (d, h, depth, batch) = (100, 512, 4, 256);
-    let steps: u64 = std::env::var("TRAIN_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let steps: u64 = std::env::var("TRAIN_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     let n = 5000;
-    let data = Dataset::from_row_major((0..n * d).map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0).collect(), n, d).unwrap();
-    let params = TrainParams::default().hidden(h).depth(depth).batch(batch).steps(1_000_000).eval_every(1_000_000);
+    let data = Dataset::from_row_major(
+        (0..n * d)
+            .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)
+            .collect(),
+        n,
+        d,
+    )
+    .unwrap();
+    let params = TrainParams::default()
+        .hidden(h)
+        .depth(depth)
+        .batch(batch)
+        .steps(1_000_000)
+        .eval_every(1_000_000);
     let mut session = params.check().unwrap().start(&data).unwrap();
     let flops_per_sample = 3.0 * session.config().flops_per_point();
 
@@ -42,7 +57,14 @@ fn main() {
         .map(|_| {
             let t = Instant::now();
             for _ in 0..reps {
-                matmul(c.as_mut(), Accum::Replace, a.as_ref(), b.as_ref(), 1.0, Par::rayon(0));
+                matmul(
+                    c.as_mut(),
+                    Accum::Replace,
+                    a.as_ref(),
+                    b.as_ref(),
+                    1.0,
+                    Par::rayon(0),
+                );
             }
             t.elapsed().as_secs_f64() / reps as f64
         })
@@ -54,8 +76,14 @@ fn main() {
         rayon::current_num_threads(),
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "unset".into())
     );
-    println!("  throughput          {samples_per_s:.0} samples/s ({:.1} ms per step)", 1e3 * secs / steps as f64);
-    println!("  training FLOPs      {:.2} MFLOP per sample (3 × forward)", flops_per_sample / 1e6);
+    println!(
+        "  throughput          {samples_per_s:.0} samples/s ({:.1} ms per step)",
+        1e3 * secs / steps as f64
+    );
+    println!(
+        "  training FLOPs      {:.2} MFLOP per sample (3 × forward)",
+        flops_per_sample / 1e6
+    );
     println!("  training            {train_gflops:.1} GFLOP/s");
     println!("  faer f32 GEMM       {gemm_gflops:.1} GFLOP/s ({batch}×{h}·{h}×{h})");
     println!("  training / GEMM     {:.2}", train_gflops / gemm_gflops);

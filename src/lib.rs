@@ -110,7 +110,6 @@ pub mod train;
 #[cfg(feature = "cli")]
 pub mod cli;
 
-
 pub use data::Dataset;
 pub use error::{Error, Result};
 pub use score::ScoreModel;

@@ -19,8 +19,10 @@ pub fn bar(len: u64, message: &str) -> ProgressBar {
     };
     let pb = ProgressBar::with_draw_target(Some(len), target);
     pb.set_style(
-        ProgressStyle::with_template("{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta})")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta})",
+        )
+        .expect("valid template"),
     );
     pb.set_message(message.to_string());
     pb

@@ -32,7 +32,11 @@ fn line_csv(dir: &Path) -> PathBuf {
 }
 
 fn tiny_model(dir: &Path, dim: usize) -> PathBuf {
-    let (net, vm) = MlpScoreNet::init(MlpConfig::new(dim, 8, 1, Sde::vp_default()), &candle_core::Device::Cpu).unwrap();
+    let (net, vm) = MlpScoreNet::init(
+        MlpConfig::new(dim, 8, 1, Sde::vp_default()),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     let p = dir.join(format!("m{dim}.safetensors"));
     net.save(&vm, &p).unwrap();
     p
@@ -43,7 +47,17 @@ fn mixture_oracle_estimates_a_line_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
     let out = scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "--model", "mixture", "--points", "10", "--format", "json", "--spectra"])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "--model",
+            "mixture",
+            "--points",
+            "10",
+            "--format",
+            "json",
+            "--spectra",
+        ])
         .assert()
         .success()
         .get_output()
@@ -54,10 +68,16 @@ fn mixture_oracle_estimates_a_line_as_json() {
     assert_eq!(v["ambient_dim"], 3);
     // a random sample is lumpy at scale σ: a point by a large gap or an end of the segment can read 0
     assert_eq!(v["median_local_id"], 1.0);
-    assert!((v["global_id"].as_f64().unwrap() - 1.0).abs() <= 0.2, "{}", v["global_id"]);
+    assert!(
+        (v["global_id"].as_f64().unwrap() - 1.0).abs() <= 0.2,
+        "{}",
+        v["global_id"]
+    );
     let points = v["points"].as_array().unwrap();
     assert_eq!(points.len(), 10);
-    assert!(points.iter().all(|p| p["spectrum"].as_array().unwrap().len() == 3));
+    assert!(points
+        .iter()
+        .all(|p| p["spectrum"].as_array().unwrap().len() == 3));
     assert_eq!(v["settings"]["samples"], 64, "K = max(4·D, 64)");
     assert_eq!(v["settings"]["rule"], "maxgap");
 }
@@ -70,7 +90,19 @@ fn seed_fixes_output_across_thread_counts() {
     let run = |threads: &str| {
         scoregeo()
             .env("RAYON_NUM_THREADS", threads)
-            .args(["id-estimate", data.to_str().unwrap(), "--model", model.to_str().unwrap(), "--points", "30", "--seed", "5", "--format", "csv", "--spectra"])
+            .args([
+                "id-estimate",
+                data.to_str().unwrap(),
+                "--model",
+                model.to_str().unwrap(),
+                "--points",
+                "30",
+                "--seed",
+                "5",
+                "--format",
+                "csv",
+                "--spectra",
+            ])
             .assert()
             .success()
             .get_output()
@@ -79,7 +111,9 @@ fn seed_fixes_output_across_thread_counts() {
     };
     let one = run("1");
     assert_eq!(one, run("2"));
-    assert!(String::from_utf8(one).unwrap().starts_with("index,local_id,s1,s2,s3\n"));
+    assert!(String::from_utf8(one)
+        .unwrap()
+        .starts_with("index,local_id,s1,s2,s3\n"));
 }
 
 #[test]
@@ -88,17 +122,38 @@ fn output_file_and_table() {
     let data = line_csv(dir.path());
     let out = dir.path().join("res.json");
     scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "-m", "mixture", "--points", "5", "--format", "json", "-o", out.to_str().unwrap()])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "-m",
+            "mixture",
+            "--points",
+            "5",
+            "--format",
+            "json",
+            "-o",
+            out.to_str().unwrap(),
+        ])
         .assert()
         .success()
         .stdout(predicate::str::is_empty());
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(v["points"].as_array().unwrap().len(), 5);
     scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "-m", "mixture", "--points", "5"])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "-m",
+            "mixture",
+            "--points",
+            "5",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("global ID").and(predicate::str::contains("ambient D    3")));
+        .stdout(
+            predicate::str::contains("global ID").and(predicate::str::contains("ambient D    3")),
+        );
 }
 
 #[test]
@@ -109,7 +164,9 @@ fn ragged_csv_names_file_and_line() {
         .args(["id-estimate", p.to_str().unwrap(), "-m", "mixture"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("ragged.csv:2").and(predicate::str::contains("ragged row")));
+        .stderr(
+            predicate::str::contains("ragged.csv:2").and(predicate::str::contains("ragged row")),
+        );
 }
 
 #[test]
@@ -120,7 +177,9 @@ fn nan_names_line_and_column() {
         .args(["id-estimate", p.to_str().unwrap(), "-m", "mixture"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("nan.csv:3:2").and(predicate::str::contains("non-finite")));
+        .stderr(
+            predicate::str::contains("nan.csv:3:2").and(predicate::str::contains("non-finite")),
+        );
 }
 
 #[test]
@@ -138,7 +197,12 @@ fn model_dimension_must_match_data() {
     let data = line_csv(dir.path());
     let model = tiny_model(dir.path(), 5);
     scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "--model", model.to_str().unwrap()])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("expects 5, found 3"));
@@ -154,7 +218,12 @@ fn corrupt_safetensors_names_the_file() {
     let broken = dir.path().join("broken.safetensors");
     std::fs::write(&broken, bytes).unwrap();
     scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "--model", broken.to_str().unwrap()])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "--model",
+            broken.to_str().unwrap(),
+        ])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("broken.safetensors"));
@@ -173,10 +242,18 @@ fn unknown_config_key_is_named() {
     cfg["learning_rate"] = serde_json::json!(0.1);
     std::fs::write(bare.with_extension("json"), cfg.to_string()).unwrap();
     scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "--model", bare.to_str().unwrap()])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "--model",
+            bare.to_str().unwrap(),
+        ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("unknown field `learning_rate`").and(predicate::str::contains("bare.safetensors")));
+        .stderr(
+            predicate::str::contains("unknown field `learning_rate`")
+                .and(predicate::str::contains("bare.safetensors")),
+        );
 }
 
 #[test]
@@ -184,9 +261,20 @@ fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
     let d = data.to_str().unwrap();
-    scoregeo().args(["id-estimate", d, "-m", "mixture", "--rule", "median"]).assert().code(2).stderr(predicate::str::contains("unknown rule"));
-    scoregeo().args(["id-estimate", d, "-m", "mixture", "--points", "0"]).assert().code(2);
-    scoregeo().args(["id-estimate", d, "-m", "mixture", "--t0=-1"]).assert().code(2).stderr(predicate::str::contains("t0"));
+    scoregeo()
+        .args(["id-estimate", d, "-m", "mixture", "--rule", "median"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown rule"));
+    scoregeo()
+        .args(["id-estimate", d, "-m", "mixture", "--points", "0"])
+        .assert()
+        .code(2);
+    scoregeo()
+        .args(["id-estimate", d, "-m", "mixture", "--t0=-1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("t0"));
     scoregeo().args(["id-estimate"]).assert().code(2);
 }
 
@@ -195,9 +283,26 @@ fn every_method_runs_and_all_compares_them() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
     let d = data.to_str().unwrap();
-    for (method, tol) in [("jacobian", 0.1), ("flipd", 0.35), ("mle", 0.15), ("twonn", 0.15), ("lpca", 0.0)] {
+    for (method, tol) in [
+        ("jacobian", 0.1),
+        ("flipd", 0.35),
+        ("mle", 0.15),
+        ("twonn", 0.15),
+        ("lpca", 0.0),
+    ] {
         let out = scoregeo()
-            .args(["id-estimate", d, "-m", "mixture", "--method", method, "--points", "20", "--format", "json"])
+            .args([
+                "id-estimate",
+                d,
+                "-m",
+                "mixture",
+                "--method",
+                method,
+                "--points",
+                "20",
+                "--format",
+                "json",
+            ])
             .assert()
             .success()
             .get_output()
@@ -209,16 +314,36 @@ fn every_method_runs_and_all_compares_them() {
         assert!((id - 1.0).abs() <= tol, "{method}: {id}");
     }
     let out = scoregeo()
-        .args(["id-estimate", d, "-m", "mixture", "--method", "all", "--points", "10", "--format", "json"])
+        .args([
+            "id-estimate",
+            d,
+            "-m",
+            "mixture",
+            "--method",
+            "all",
+            "--points",
+            "10",
+            "--format",
+            "json",
+        ])
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let names: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["method"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["nb", "jacobian", "flipd", "mle", "twonn", "lpca"]);
-    assert!(v["results"].as_array().unwrap().iter().all(|r| r["seconds"].as_f64().unwrap() >= 0.0));
+    assert!(v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["seconds"].as_f64().unwrap() >= 0.0));
     // without a model, only the classic estimators run
     scoregeo()
         .args(["id-estimate", d, "--method", "all"])
@@ -232,7 +357,20 @@ fn t0_sweep_reports_plateau_and_curves() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
     let out = scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "-m", "mixture", "--method", "jacobian", "--t0", "0.1:0.5:5", "--points", "8", "--format", "json"])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "-m",
+            "mixture",
+            "--method",
+            "jacobian",
+            "--t0",
+            "0.1:0.5:5",
+            "--points",
+            "8",
+            "--format",
+            "json",
+        ])
         .assert()
         .success()
         .get_output()
@@ -245,7 +383,14 @@ fn t0_sweep_reports_plateau_and_curves() {
     assert!(plateau["how"].as_str().unwrap().contains("flattest"));
     assert_eq!(v["settings"]["t0"], plateau["t0"]);
     scoregeo()
-        .args(["id-estimate", data.to_str().unwrap(), "-m", "mixture", "--t0", "0.5:0.1:5"])
+        .args([
+            "id-estimate",
+            data.to_str().unwrap(),
+            "-m",
+            "mixture",
+            "--t0",
+            "0.5:0.1:5",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("a:b:n"));
@@ -257,19 +402,67 @@ fn figures_are_written_and_decode() {
     let data = line_csv(dir.path());
     let d = data.to_str().unwrap();
     let spec = dir.path().join("spec.png");
-    scoregeo().args(["spectrum", d, "-m", "mixture", "--points", "10", "-o", spec.to_str().unwrap()]).assert().success();
+    scoregeo()
+        .args([
+            "spectrum",
+            d,
+            "-m",
+            "mixture",
+            "--points",
+            "10",
+            "-o",
+            spec.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
     let (hist, lid) = (dir.path().join("h.svg"), dir.path().join("lid.png"));
     scoregeo()
-        .args(["id-estimate", d, "-m", "mixture", "--method", "flipd", "--t0", "0.1:0.5:4", "--points", "6", "--plot", lid.to_str().unwrap(), "--histogram", hist.to_str().unwrap()])
+        .args([
+            "id-estimate",
+            d,
+            "-m",
+            "mixture",
+            "--method",
+            "flipd",
+            "--t0",
+            "0.1:0.5:4",
+            "--points",
+            "6",
+            "--plot",
+            lid.to_str().unwrap(),
+            "--histogram",
+            hist.to_str().unwrap(),
+        ])
         .assert()
         .success();
     for png in [&spec, &lid] {
         let img = image::open(png).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (900, 600));
-        let dark = img.pixels().filter(|p| p.0.iter().map(|&c| c as u32).sum::<u32>() < 600).count();
-        assert!(dark > 2000, "{}: only {dark} non-background pixels", png.display());
+        let dark = img
+            .pixels()
+            .filter(|p| p.0.iter().map(|&c| c as u32).sum::<u32>() < 600)
+            .count();
+        assert!(
+            dark > 2000,
+            "{}: only {dark} non-background pixels",
+            png.display()
+        );
     }
     let svg = std::fs::read_to_string(&hist).unwrap();
-    assert!(svg.contains("<svg") && svg.contains("flipd"), "the histogram names its method");
-    scoregeo().args(["spectrum", d, "-m", "mixture", "-o", dir.path().join("x.gif").to_str().unwrap()]).assert().code(2).stderr(predicate::str::contains(".png or .svg"));
+    assert!(
+        svg.contains("<svg") && svg.contains("flipd"),
+        "the histogram names its method"
+    );
+    scoregeo()
+        .args([
+            "spectrum",
+            d,
+            "-m",
+            "mixture",
+            "-o",
+            dir.path().join("x.gif").to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(".png or .svg"));
 }

@@ -53,26 +53,56 @@ fn metric_battery<M: Metric>(name: &str, metric: &M, range: f64, cases: u32, tol
         config.clone(),
         TestRng::deterministic_rng(config.rng_algorithm),
     );
-    let strategy = (point.clone(), point.clone(), point, prop::collection::vec(-1.0..1.0f64, d));
+    let strategy = (
+        point.clone(),
+        point.clone(),
+        point,
+        prop::collection::vec(-1.0..1.0f64, d),
+    );
     let result = runner.run(&strategy, |(x, y, z, v)| {
         let dxx = metric.distance(&x, &x).unwrap();
         prop_assert!(dxx.abs() <= 1e-12, "d(x, x) = {dxx}");
-        let (dxy, dyx) = (metric.distance(&x, &y).unwrap(), metric.distance(&y, &x).unwrap());
-        prop_assert!((dxy - dyx).abs() <= tol.rel * dxy.max(1e-300), "symmetry {dxy} vs {dyx}");
-        let (dxz, dyz) = (metric.distance(&x, &z).unwrap(), metric.distance(&y, &z).unwrap());
-        prop_assert!(dxz <= (dxy + dyz) * (1.0 + tol.rel), "triangle {dxz} > {dxy} + {dyz}");
+        let (dxy, dyx) = (
+            metric.distance(&x, &y).unwrap(),
+            metric.distance(&y, &x).unwrap(),
+        );
+        prop_assert!(
+            (dxy - dyx).abs() <= tol.rel * dxy.max(1e-300),
+            "symmetry {dxy} vs {dyx}"
+        );
+        let (dxz, dyz) = (
+            metric.distance(&x, &z).unwrap(),
+            metric.distance(&y, &z).unwrap(),
+        );
+        prop_assert!(
+            dxz <= (dxy + dyz) * (1.0 + tol.rel),
+            "triangle {dxz} > {dxy} + {dyz}"
+        );
         let scale = 1.0 + dist(&x, &y);
         let log = metric.log(&x, &y).unwrap();
         let back = metric.exp(&x, &log).unwrap();
-        prop_assert!(dist(&back, &y) <= tol.pos * scale, "exp(log) off by {}", dist(&back, &y));
+        prop_assert!(
+            dist(&back, &y) <= tol.pos * scale,
+            "exp(log) off by {}",
+            dist(&back, &y)
+        );
         let n = metric.norm(&x, &log).unwrap();
-        prop_assert!((n - dxy).abs() <= tol.log * dxy.max(1e-300) + 1e-12, "‖log‖ {n} vs d {dxy}");
+        prop_assert!(
+            (n - dxy).abs() <= tol.log * dxy.max(1e-300) + 1e-12,
+            "‖log‖ {n} vs d {dxy}"
+        );
         let ends = metric.geodesic(&x, &y, &[0.0, 1.0]).unwrap();
         prop_assert!(dist(&row(ends.as_ref(), 0), &x) <= tol.pos * scale);
         prop_assert!(dist(&row(ends.as_ref(), 1), &y) <= tol.pos * scale);
         let moved = metric.parallel_transport(&x, &y, &v).unwrap();
-        let (before, after) = (metric.norm(&x, &v).unwrap(), metric.norm(&y, &moved).unwrap());
-        prop_assert!((before - after).abs() <= tol.rel * before + 1e-12, "PT norm {before} → {after}");
+        let (before, after) = (
+            metric.norm(&x, &v).unwrap(),
+            metric.norm(&y, &moved).unwrap(),
+        );
+        prop_assert!(
+            (before - after).abs() <= tol.rel * before + 1e-12,
+            "PT norm {before} → {after}"
+        );
         Ok(())
     });
     if let Err(e) = result {
@@ -119,7 +149,9 @@ fn river() -> PullbackMetric<Shear, Euclidean> {
 }
 
 fn skew_affine() -> Affine {
-    let l = Mat::from_fn(3, 3, |i, j| [[1.5, 0.4, -0.2], [0.1, 0.8, 0.3], [-0.5, 0.2, 1.1]][i][j]);
+    let l = Mat::from_fn(3, 3, |i, j| {
+        [[1.5, 0.4, -0.2], [0.1, 0.8, 0.3], [-0.5, 0.2, 1.1]][i][j]
+    });
     Affine::new(l, vec![0.3, -1.0, 2.0]).unwrap()
 }
 
@@ -131,7 +163,13 @@ const EXACT: Tolerances = Tolerances {
 
 #[test]
 fn battery_on_exact_metrics() {
-    metric_battery("euclidean", &Euclidean::weighted(vec![1.0, 4.0, 0.25]).unwrap(), 5.0, 64, EXACT);
+    metric_battery(
+        "euclidean",
+        &Euclidean::weighted(vec![1.0, 4.0, 0.25]).unwrap(),
+        5.0,
+        64,
+        EXACT,
+    );
     metric_battery("banana", &banana(), 4.0, 64, EXACT);
     metric_battery("river", &river(), 4.0, 64, EXACT);
     let affine = PullbackMetric::closed_form(skew_affine(), &[0.5, 1.0, 2.0]).unwrap();
@@ -154,7 +192,11 @@ fn battery_on_diffeomorphisms() {
 /// `discrete_log_is_second_order`).
 #[test]
 fn battery_on_discrete_closed_form_metric() {
-    let solver = GeodesicSolver::params().nodes(33).tolerance(1e-9).check().unwrap();
+    let solver = GeodesicSolver::params()
+        .nodes(33)
+        .tolerance(1e-9)
+        .check()
+        .unwrap();
     let m = DiscreteMetric::new(banana(), solver);
     let tol = Tolerances {
         rel: 1e-6,
@@ -174,14 +216,24 @@ fn discrete_log_is_second_order() {
     let errors: Vec<f64> = [33, 65, 129]
         .iter()
         .map(|&nodes| {
-            let solver = GeodesicSolver::params().nodes(nodes).tolerance(1e-10).check().unwrap();
-            dist(&DiscreteMetric::new(river(), solver).log(&x, &y).unwrap(), &exact)
+            let solver = GeodesicSolver::params()
+                .nodes(nodes)
+                .tolerance(1e-10)
+                .check()
+                .unwrap();
+            dist(
+                &DiscreteMetric::new(river(), solver).log(&x, &y).unwrap(),
+                &exact,
+            )
         })
         .collect();
     println!("discrete log errors at N = 32, 64, 128: {errors:?}");
     for w in errors.windows(2) {
         // first order would halve the error, third order divide it by 8
-        assert!((3.5..4.5).contains(&(w[0] / w[1])), "not second order: {errors:?}");
+        assert!(
+            (3.5..4.5).contains(&(w[0] / w[1])),
+            "not second order: {errors:?}"
+        );
     }
 }
 
@@ -245,8 +297,18 @@ fn closed_form_geodesics_are_inverse_images_of_lines() {
             let curve = metric.geodesic(&x, &y, &times).unwrap();
             let phi = metric.diffeomorphism();
             let (px, py) = (
-                row(phi.forward(MatRef::from_row_major_slice(&x, 1, 2)).unwrap().as_ref(), 0),
-                row(phi.forward(MatRef::from_row_major_slice(&y, 1, 2)).unwrap().as_ref(), 0),
+                row(
+                    phi.forward(MatRef::from_row_major_slice(&x, 1, 2))
+                        .unwrap()
+                        .as_ref(),
+                    0,
+                ),
+                row(
+                    phi.forward(MatRef::from_row_major_slice(&y, 1, 2))
+                        .unwrap()
+                        .as_ref(),
+                    0,
+                ),
             );
             for (k, t) in times.iter().enumerate() {
                 let line: Vec<f64> = (0..2).map(|j| (1.0 - t) * px[j] + t * py[j]).collect();
@@ -262,7 +324,11 @@ fn closed_form_geodesics_are_inverse_images_of_lines() {
 /// this F the discrete Euler–Lagrange equations have the exact nodes γ(i/N) as solution.
 #[test]
 fn discrete_solver_on_closed_form_immersion_is_exact() {
-    let solver = GeodesicSolver::params().nodes(33).tolerance(1e-10).check().unwrap();
+    let solver = GeodesicSolver::params()
+        .nodes(33)
+        .tolerance(1e-10)
+        .check()
+        .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let times: Vec<f64> = (0..33).map(|k| k as f64 / 32.0).collect();
     for (name, metric) in [("banana", banana()), ("river", river())] {
@@ -294,7 +360,11 @@ fn mean_distance_to_curve(nodes: MatRef<'_, f64>, curve: MatRef<'_, f64>) -> f64
                     let ab: Vec<f64> = b.iter().zip(&a).map(|(u, v)| u - v).collect();
                     let len2: f64 = ab.iter().map(|u| u * u).sum();
                     let t = if len2 > 0.0 {
-                        (p.iter().zip(&a).zip(&ab).map(|((pj, aj), u)| (pj - aj) * u).sum::<f64>()
+                        (p.iter()
+                            .zip(&a)
+                            .zip(&ab)
+                            .map(|((pj, aj), u)| (pj - aj) * u)
+                            .sum::<f64>()
                             / len2)
                             .clamp(0.0, 1.0)
                     } else {
@@ -335,7 +405,10 @@ fn score_pullback_reproduces_closed_form_geodesics() {
         let closed = PullbackMetric::closed_form(shear, &VARIANCES).unwrap();
         let metric = pullback.metric(&density).unwrap();
         let samples = density.sample(100, 5).unwrap();
-        let (from, to) = (samples.as_mat().subrows(0, 50), samples.as_mat().subrows(50, 50));
+        let (from, to) = (
+            samples.as_mat().subrows(0, 50),
+            samples.as_mat().subrows(50, 50),
+        );
         let paths = metric.solve_pairs(from, to, None).unwrap();
         let (mut shape, mut relative, mut nodewise, mut converged) = (0.0, 0.0, 0.0, 0);
         for (p, g) in paths.iter().enumerate() {
@@ -357,7 +430,10 @@ fn score_pullback_reproduces_closed_form_geodesics() {
             100.0 * relative
         );
         assert!(converged >= 45, "{name}: only {converged}/50 converged");
-        assert!(shape < tolerance, "{name}: mean error {shape} ≥ {tolerance}");
+        assert!(
+            shape < tolerance,
+            "{name}: mean error {shape} ≥ {tolerance}"
+        );
     }
 }
 
@@ -371,7 +447,9 @@ fn circle(n: usize, dim: usize, seed: u64) -> (Dataset, [Vec<f64>; 2]) {
     let rows: Vec<Vec<f64>> = (0..n)
         .map(|k| {
             let a = 2.0 * PI * k as f64 / n as f64;
-            (0..dim).map(|j| a.cos() * basis[0][j] + a.sin() * basis[1][j]).collect()
+            (0..dim)
+                .map(|j| a.cos() * basis[0][j] + a.sin() * basis[1][j])
+                .collect()
         })
         .collect();
     (Dataset::from_rows(&rows).unwrap(), basis)
@@ -386,7 +464,10 @@ fn on_circle(basis: &[Vec<f64>; 2], a: f64) -> Vec<f64> {
 
 /// Distance from p to the unit circle spanned by `basis`.
 fn distance_to_circle(basis: &[Vec<f64>; 2], p: &[f64]) -> f64 {
-    let c: Vec<f64> = basis.iter().map(|b| b.iter().zip(p).map(|(u, v)| u * v).sum()).collect();
+    let c: Vec<f64> = basis
+        .iter()
+        .map(|b| b.iter().zip(p).map(|(u, v)| u * v).sum())
+        .collect();
     let in_plane = (c[0] * c[0] + c[1] * c[1]).sqrt();
     let total2: f64 = p.iter().map(|v| v * v).sum();
     ((in_plane - 1.0).powi(2) + (total2 - in_plane * in_plane).max(0.0)).sqrt()
@@ -415,12 +496,22 @@ fn circle_geodesics_stay_on_the_circle() {
         .unwrap()
         .metric(&model)
         .unwrap();
-    let angles = [(0.0, 0.9 * PI), (0.3, 0.3 + 0.8 * PI), (1.0, 1.0 - 0.7 * PI), (2.0, 2.0 + 0.95 * PI)];
+    let angles = [
+        (0.0, 0.9 * PI),
+        (0.3, 0.3 + 0.8 * PI),
+        (1.0, 1.0 - 0.7 * PI),
+        (2.0, 2.0 + 0.95 * PI),
+    ];
     let from = Mat::from_fn(angles.len(), 10, |p, j| on_circle(&basis, angles[p].0)[j]);
     let to = Mat::from_fn(angles.len(), 10, |p, j| on_circle(&basis, angles[p].1)[j]);
-    let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
+    let paths = metric
+        .solve_pairs(from.as_ref(), to.as_ref(), Some(&data))
+        .unwrap();
     for (p, g) in paths.iter().enumerate() {
-        assert!(matches!(g.initialisation(), Initialisation::KnnGraph { .. }));
+        assert!(matches!(
+            g.initialisation(),
+            Initialisation::KnnGraph { .. }
+        ));
         let worst = (0..g.nodes().nrows())
             .map(|i| distance_to_circle(&basis, &row(g.nodes(), i)))
             .fold(0.0, f64::max);
@@ -432,7 +523,10 @@ fn circle_geodesics_stay_on_the_circle() {
             g.converged()
         );
         assert!(worst < 0.1, "pair {p} leaves the circle by {worst}");
-        assert!((g.euclidean_length() / arc - 1.0).abs() < 0.05, "pair {p} does not go round");
+        assert!(
+            (g.euclidean_length() / arc - 1.0).abs() < 0.05,
+            "pair {p} does not go round"
+        );
     }
 }
 
@@ -460,11 +554,19 @@ fn circle_distances_track_arc_length() {
         .metric(&model)
         .unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let pairs: Vec<(f64, f64)> =
-        (0..100).map(|_| (rng.random_range(0.0..2.0 * PI), rng.random_range(0.0..2.0 * PI))).collect();
+    let pairs: Vec<(f64, f64)> = (0..100)
+        .map(|_| {
+            (
+                rng.random_range(0.0..2.0 * PI),
+                rng.random_range(0.0..2.0 * PI),
+            )
+        })
+        .collect();
     let from = Mat::from_fn(100, 10, |p, j| on_circle(&basis, pairs[p].0)[j]);
     let to = Mat::from_fn(100, 10, |p, j| on_circle(&basis, pairs[p].1)[j]);
-    let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
+    let paths = metric
+        .solve_pairs(from.as_ref(), to.as_ref(), Some(&data))
+        .unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
     let converged = paths.iter().filter(|g| g.converged()).count();
     assert!(converged >= 95, "only {converged}/100 converged");
@@ -538,18 +640,25 @@ fn swiss_roll_distances_track_intrinsic_distance() {
         .collect();
     let from = Mat::from_fn(100, 3, |p, j| embed(intrinsic[p][0], intrinsic[p][1])[j]);
     let to = Mat::from_fn(100, 3, |p, j| embed(intrinsic[p][2], intrinsic[p][3])[j]);
-    let paths = metric.solve_pairs(from.as_ref(), to.as_ref(), Some(&data)).unwrap();
+    let paths = metric
+        .solve_pairs(from.as_ref(), to.as_ref(), Some(&data))
+        .unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
     let converged = paths.iter().filter(|g| g.converged()).count();
     let its: u64 = paths.iter().map(|g| g.iterations()).sum();
-    let evs: u64 = paths.iter().map(|g| g.forward_passes() + g.backward_passes()).sum();
+    let evs: u64 = paths
+        .iter()
+        .map(|g| g.forward_passes() + g.backward_passes())
+        .sum();
     println!("swiss: iterations {its} evaluations {evs} converged {converged}");
     assert!(converged >= 95, "only {converged}/100 converged");
     let truth: Vec<f64> = intrinsic
         .iter()
         .map(|q| ((q[0] - q[2]).powi(2) + (q[1] - q[3]).powi(2)).sqrt())
         .collect();
-    let euclid: Vec<f64> = (0..100).map(|p| dist(&row(from.as_ref(), p), &row(to.as_ref(), p))).collect();
+    let euclid: Vec<f64> = (0..100)
+        .map(|p| dist(&row(from.as_ref(), p), &row(to.as_ref(), p)))
+        .collect();
     let r = correlation(&lengths, &truth);
     println!(
         "swiss roll: correlation with intrinsic distance {r:.5} (ambient Euclidean distance: {:.5})",
@@ -564,10 +673,18 @@ fn swiss_roll_distances_track_intrinsic_distance() {
 fn score_immersion_jacobian_matches_finite_differences() {
     let (data, _) = circle(50, 3, 9);
     let model = circle_model(&data);
-    let metric = ScorePullback::params().t0(0.4).check().unwrap().metric(&model).unwrap();
+    let metric = ScorePullback::params()
+        .t0(0.4)
+        .check()
+        .unwrap()
+        .metric(&model)
+        .unwrap();
     let imm = metric.immersion();
     let x = [0.9, 0.2, -0.1];
-    let j = imm.jacobians(MatRef::from_row_major_slice(&x, 1, 3)).unwrap().remove(0);
+    let j = imm
+        .jacobians(MatRef::from_row_major_slice(&x, 1, 3))
+        .unwrap()
+        .remove(0);
     let h = 1e-6;
     for b in 0..3 {
         let (mut p, mut m) = (x, x);
@@ -577,7 +694,11 @@ fn score_immersion_jacobian_matches_finite_differences() {
         let fm = imm.apply(MatRef::from_row_major_slice(&m, 1, 3)).unwrap();
         for a in 0..6 {
             let fd = (fp[(0, a)] - fm[(0, a)]) / (2.0 * h);
-            assert!((fd - j[(a, b)]).abs() < 1e-5 * (1.0 + fd.abs()), "{a}{b}: {fd} vs {}", j[(a, b)]);
+            assert!(
+                (fd - j[(a, b)]).abs() < 1e-5 * (1.0 + fd.abs()),
+                "{a}{b}: {fd} vs {}",
+                j[(a, b)]
+            );
         }
     }
 }

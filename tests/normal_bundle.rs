@@ -13,9 +13,18 @@ fn subspace_oracle_gives_exact_dimension() {
         for (k, d) in [(1, 5), (4, 5), (5, 5), (3, 12), (11, 12), (7, 20)] {
             let model = SubspaceGaussian::random(d, k, sde, (k * 31 + d) as u64).unwrap();
             let data = model.sample(12, 5);
-            let est = NormalBundle::params().seed(1).check().unwrap().fit(&model, &data).unwrap();
+            let est = NormalBundle::params()
+                .seed(1)
+                .check()
+                .unwrap()
+                .fit(&model, &data)
+                .unwrap();
             let ids = est.local_ids();
-            assert!(ids.iter().all(|&id| id == k as f64), "{} k={k} D={d}: {ids:?}", sde.name());
+            assert!(
+                ids.iter().all(|&id| id == k as f64),
+                "{} k={k} D={d}: {ids:?}",
+                sde.name()
+            );
             assert_eq!(est.global_id(), k as f64);
             assert_eq!(est.spectrum(0).unwrap().len(), d);
         }
@@ -28,7 +37,12 @@ fn rules_agree_on_clean_spectra() {
     let model = SubspaceGaussian::random(10, 3, Sde::vp_default(), 4).unwrap();
     let data = model.sample(5, 2);
     for rule in [Rule::MaxGap, Rule::Ratio, Rule::Threshold(0.05)] {
-        let est = NormalBundle::params().rule(rule).check().unwrap().fit(&model, &data).unwrap();
+        let est = NormalBundle::params()
+            .rule(rule)
+            .check()
+            .unwrap()
+            .fit(&model, &data)
+            .unwrap();
         assert_eq!(est.global_id(), 3.0, "{rule}");
     }
 }
@@ -42,11 +56,16 @@ fn gaussian_mixture_of_dense_circle_is_one_dimensional() {
         .map(|i| {
             let a = std::f64::consts::TAU * i as f64 / n as f64;
             // unit circle in the plane of u = (1,…,1,0,…,0)/√5 and v = (0,…,0,1,…,1)/√5
-            (0..10).map(|j| if j < 5 { a.cos() } else { a.sin() } / 5f64.sqrt()).collect()
+            (0..10)
+                .map(|j| if j < 5 { a.cos() } else { a.sin() } / 5f64.sqrt())
+                .collect()
         })
         .collect();
     let data = Dataset::from_rows(&rows).unwrap();
-    let sde = Sde::Ve { sigma_min: 1e-4, sigma_max: 3.0 };
+    let sde = Sde::Ve {
+        sigma_min: 1e-4,
+        sigma_max: 3.0,
+    };
     let model = GaussianMixture::new(data.clone(), 0.0, sde).unwrap();
     let t0 = sde.time_for_sigma(0.03).unwrap();
     let est = NormalBundle::params()
@@ -57,7 +76,11 @@ fn gaussian_mixture_of_dense_circle_is_one_dimensional() {
         .unwrap()
         .fit(&model, &data)
         .unwrap();
-    assert!(est.local_ids().iter().all(|&id| id == 1.0), "{:?}", est.local_ids());
+    assert!(
+        est.local_ids().iter().all(|&id| id == 1.0),
+        "{:?}",
+        est.local_ids()
+    );
     // at a scale far below the spacing every point is isolated: ID 0
     let est = NormalBundle::params()
         .t0(sde.time_for_sigma(2e-4).unwrap())
@@ -66,7 +89,11 @@ fn gaussian_mixture_of_dense_circle_is_one_dimensional() {
         .unwrap()
         .fit(&model, &data)
         .unwrap();
-    assert!(est.local_ids().iter().all(|&id| id == 0.0), "{:?}", est.local_ids());
+    assert!(
+        est.local_ids().iter().all(|&id| id == 0.0),
+        "{:?}",
+        est.local_ids()
+    );
 }
 
 /// Same seed, different thread counts: bit-identical spectra.
@@ -75,14 +102,34 @@ fn thread_count_does_not_change_results() {
     let model = SubspaceGaussian::random(8, 3, Sde::vp_default(), 2).unwrap();
     let data = model.sample(40, 3);
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
-            NormalBundle::params().seed(11).batch_rows(64).check().unwrap().fit(&model, &data).unwrap()
-        })
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                NormalBundle::params()
+                    .seed(11)
+                    .batch_rows(64)
+                    .check()
+                    .unwrap()
+                    .fit(&model, &data)
+                    .unwrap()
+            })
     };
     let (a, b) = (run(1), run(2));
     assert_eq!(a, b);
-    let c = NormalBundle::params().seed(12).batch_rows(64).check().unwrap().fit(&model, &data).unwrap();
-    assert_ne!(a.spectrum(0), c.spectrum(0), "a different seed draws different samples");
+    let c = NormalBundle::params()
+        .seed(12)
+        .batch_rows(64)
+        .check()
+        .unwrap()
+        .fit(&model, &data)
+        .unwrap();
+    assert_ne!(
+        a.spectrum(0),
+        c.spectrum(0),
+        "a different seed draws different samples"
+    );
 }
 
 #[test]
@@ -91,11 +138,22 @@ fn bad_parameters_and_inputs_are_rejected() {
     assert!(NormalBundle::params().t0(1.5).check().is_err());
     assert!(NormalBundle::params().samples(0).check().is_err());
     assert!(NormalBundle::params().normal_floor(1.0).check().is_err());
-    assert!(NormalBundle::params().points(PointSelection::Count(0)).check().is_err());
-    assert!(NormalBundle::params().rule(Rule::Threshold(0.0)).check().is_err());
+    assert!(NormalBundle::params()
+        .points(PointSelection::Count(0))
+        .check()
+        .is_err());
+    assert!(NormalBundle::params()
+        .rule(Rule::Threshold(0.0))
+        .check()
+        .is_err());
     let model = SubspaceGaussian::random(4, 2, Sde::vp_default(), 2).unwrap();
     let wrong = Dataset::from_rows(&[vec![0.0; 3]]).unwrap();
-    let e = NormalBundle::params().check().unwrap().fit(&model, &wrong).unwrap_err().to_string();
+    let e = NormalBundle::params()
+        .check()
+        .unwrap()
+        .fit(&model, &wrong)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("expects 4, found 3"), "{e}");
     assert_eq!(model.dim(), 4);
 }

@@ -12,8 +12,17 @@ fn jacobian_spectrum_is_exact_on_subspaces() {
         for (k, d) in CASES {
             let model = SubspaceGaussian::random(d, k, sde, (k * 7 + d) as u64).unwrap();
             let data = model.sample(8, 3);
-            let est = JacobianSpectrum::params().check().unwrap().fit(&model, &data).unwrap();
-            assert!(est.local_ids().iter().all(|&id| id == k as f64), "{} k={k} D={d}: {:?}", sde.name(), est.local_ids());
+            let est = JacobianSpectrum::params()
+                .check()
+                .unwrap()
+                .fit(&model, &data)
+                .unwrap();
+            assert!(
+                est.local_ids().iter().all(|&id| id == k as f64),
+                "{} k={k} D={d}: {:?}",
+                sde.name(),
+                est.local_ids()
+            );
         }
     }
 }
@@ -26,7 +35,11 @@ fn flipd_exact_trace_is_within_005_of_k() {
             let data = model.sample(8, 4);
             let est = Flipd::params().check().unwrap().fit(&model, &data).unwrap();
             for id in est.local_ids() {
-                assert!((id - k as f64).abs() < 0.05, "{} k={k} D={d}: {id}", sde.name());
+                assert!(
+                    (id - k as f64).abs() < 0.05,
+                    "{} k={k} D={d}: {id}",
+                    sde.name()
+                );
             }
         }
     }
@@ -37,13 +50,33 @@ fn flipd_exact_trace_is_within_005_of_k() {
 fn flipd_hutchinson_agrees_with_exact_trace_on_average() {
     let model = SubspaceGaussian::random(40, 6, Sde::vp_default(), 8).unwrap();
     let data = model.sample(200, 2);
-    let exact = Flipd::params().exact_max_dim(64).check().unwrap().fit(&model, &data).unwrap();
+    let exact = Flipd::params()
+        .exact_max_dim(64)
+        .check()
+        .unwrap()
+        .fit(&model, &data)
+        .unwrap();
     assert!((exact.global_id() - 6.0).abs() < 0.05);
     for probe in [Probe::Rademacher, Probe::Gaussian] {
-        let est = Flipd::params().exact_max_dim(8).probes(16).probe(probe).seed(3).check().unwrap().fit(&model, &data).unwrap();
-        assert_eq!(est.settings()["trace"], format!("hutchinson, 16 {probe:?} probes").to_lowercase());
+        let est = Flipd::params()
+            .exact_max_dim(8)
+            .probes(16)
+            .probe(probe)
+            .seed(3)
+            .check()
+            .unwrap()
+            .fit(&model, &data)
+            .unwrap();
+        assert_eq!(
+            est.settings()["trace"],
+            format!("hutchinson, 16 {probe:?} probes").to_lowercase()
+        );
         // per-point std ≈ √(2·34·6/40/16) ≈ 0.8 for Rademacher; the mean of 200 is within ≈ 0.06
-        assert!((est.global_id() - 6.0).abs() < 0.35, "{probe:?}: {}", est.global_id());
+        assert!(
+            (est.global_id() - 6.0).abs() < 0.35,
+            "{probe:?}: {}",
+            est.global_id()
+        );
     }
 }
 
@@ -52,12 +85,26 @@ fn estimators_do_not_depend_on_thread_count() {
     let model = SubspaceGaussian::random(20, 4, Sde::vp_default(), 1).unwrap();
     let data = model.sample(30, 5);
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
-            (
-                Flipd::params().exact_max_dim(4).seed(2).check().unwrap().fit(&model, &data).unwrap(),
-                JacobianSpectrum::params().check().unwrap().fit(&model, &data).unwrap(),
-            )
-        })
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                (
+                    Flipd::params()
+                        .exact_max_dim(4)
+                        .seed(2)
+                        .check()
+                        .unwrap()
+                        .fit(&model, &data)
+                        .unwrap(),
+                    JacobianSpectrum::params()
+                        .check()
+                        .unwrap()
+                        .fit(&model, &data)
+                        .unwrap(),
+                )
+            })
     };
     assert_eq!(run(1), run(2));
 }
@@ -68,7 +115,11 @@ fn sweep_of_nb_has_a_plateau_at_k() {
     let data = model.sample(5, 1);
     let grid = log_grid(1e-3, 0.5, 6).unwrap();
     let sweep = Sweep::run(&grid, |t0| {
-        NormalBundle::params().t0(t0).points(PointSelection::All).check()?.fit(&model, &data)
+        NormalBundle::params()
+            .t0(t0)
+            .points(PointSelection::All)
+            .check()?
+            .fit(&model, &data)
     })
     .unwrap();
     let p = sweep.plateau();
@@ -80,6 +131,12 @@ fn sweep_of_nb_has_a_plateau_at_k() {
 fn bad_parameters_are_rejected() {
     assert!(Flipd::params().probes(0).check().is_err());
     assert!(Flipd::params().t0(0.0).check().is_err());
-    assert!(JacobianSpectrum::params().normal_floor(2.0).check().is_err());
-    assert!(JacobianSpectrum::params().points(PointSelection::Count(0)).check().is_err());
+    assert!(JacobianSpectrum::params()
+        .normal_floor(2.0)
+        .check()
+        .is_err());
+    assert!(JacobianSpectrum::params()
+        .points(PointSelection::Count(0))
+        .check()
+        .is_err());
 }

@@ -5,7 +5,9 @@
 use assert_cmd::Command;
 use scoregeo::id::{NormalBundle, PointSelection};
 use scoregeo::score::mlp::{default_device, MlpScoreNet};
-use scoregeo::train::{default_model, read_state, Budget, CacheOptions, Provenance, SaveMode, Session, TrainParams};
+use scoregeo::train::{
+    default_model, read_state, Budget, CacheOptions, Provenance, SaveMode, Session, TrainParams,
+};
 use scoregeo::{Dataset, ScoreModel};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,11 @@ fn line(n: usize) -> Dataset {
 }
 
 fn small() -> TrainParams {
-    TrainParams::default().hidden(32).depth(2).batch(64).eval_every(10)
+    TrainParams::default()
+        .hidden(32)
+        .depth(2)
+        .batch(64)
+        .eval_every(10)
 }
 
 fn tensors(path: &Path) -> HashMap<String, Vec<f32>> {
@@ -40,28 +46,60 @@ fn tensors(path: &Path) -> HashMap<String, Vec<f32>> {
 fn trained_model_finds_the_line_is_one_dimensional() {
     let data = line(1000);
     // the default recipe's SDE, loss and read-out σ on a smaller network
-    let session = TrainParams::default().hidden(64).depth(2).batch(128).steps(5000).check().unwrap().fit(&data).unwrap();
+    let session = TrainParams::default()
+        .hidden(64)
+        .depth(2)
+        .batch(128)
+        .steps(5000)
+        .check()
+        .unwrap()
+        .fit(&data)
+        .unwrap();
     let report = session.report();
     assert_eq!(report.steps, 5000);
     assert_eq!((report.n_train, report.n_val), (900, 100));
     let model = session.model().unwrap();
     // the oracle: a 1-D affine subspace in ℝ³ has local ID 1 everywhere
-    let estimate =
-        NormalBundle::params().points(PointSelection::Count(20)).seed(1).check().unwrap().fit(&model, &data).unwrap();
-    assert_eq!(estimate.local_ids(), vec![1.0; 20], "{:?}", estimate.local_ids());
+    let estimate = NormalBundle::params()
+        .points(PointSelection::Count(20))
+        .seed(1)
+        .check()
+        .unwrap()
+        .fit(&model, &data)
+        .unwrap();
+    assert_eq!(
+        estimate.local_ids(),
+        vec![1.0; 20],
+        "{:?}",
+        estimate.local_ids()
+    );
     // the validation loss fell during training
     let h = session.history();
-    assert!(h.last().unwrap().val_loss.unwrap() < 0.5 * h[0].val_loss.unwrap(), "{h:?}");
+    assert!(
+        h.last().unwrap().val_loss.unwrap() < 0.5 * h[0].val_loss.unwrap(),
+        "{h:?}"
+    );
 }
 
 #[test]
 fn one_seed_gives_bit_identical_weights() {
     let data = line(300);
-    let run = |seed: u64| small().steps(30).seed(seed).check().unwrap().fit(&data).unwrap();
+    let run = |seed: u64| {
+        small()
+            .steps(30)
+            .seed(seed)
+            .check()
+            .unwrap()
+            .fit(&data)
+            .unwrap()
+    };
     let (a, b, c) = (run(5), run(5), run(6));
     assert_eq!(a.raw_weights(), b.raw_weights());
     assert_eq!(a.ema_weights(), b.ema_weights());
-    assert_eq!(a.history().last().unwrap().val_loss, b.history().last().unwrap().val_loss);
+    assert_eq!(
+        a.history().last().unwrap().val_loss,
+        b.history().last().unwrap().val_loss
+    );
     assert_ne!(a.raw_weights(), c.raw_weights());
 }
 
@@ -69,7 +107,13 @@ fn one_seed_gives_bit_identical_weights() {
 fn weights_do_not_depend_on_the_thread_count() {
     // large enough that candle's matmul and element-wise kernels go parallel (≥ 64k elements)
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<Vec<f64>> = (0..600).map(|i| (0..20).map(|j| ((i * 7 + j * 13) % 29) as f64 / 29.0).collect()).collect();
+    let rows: Vec<Vec<f64>> = (0..600)
+        .map(|i| {
+            (0..20)
+                .map(|j| ((i * 7 + j * 13) % 29) as f64 / 29.0)
+                .collect()
+        })
+        .collect();
     let data = dir.path().join("d.csv");
     Dataset::from_rows(&rows).unwrap().write(&data).unwrap();
     let train = |threads: &str| -> HashMap<String, Vec<f32>> {
@@ -78,7 +122,9 @@ fn weights_do_not_depend_on_the_thread_count() {
             .unwrap()
             .env("RAYON_NUM_THREADS", threads)
             .args(["train", data.to_str().unwrap(), "-o", out.to_str().unwrap()])
-            .args(["--hidden", "512", "--depth", "2", "--steps", "8", "--batch", "256", "-q"])
+            .args([
+                "--hidden", "512", "--depth", "2", "--steps", "8", "--batch", "256", "-q",
+            ])
             .assert()
             .success();
         tensors(&out)
@@ -106,7 +152,10 @@ fn checkpoint_round_trips_into_the_ema_model() {
     let loaded = MlpScoreNet::load(&path, &default_device()).unwrap();
     assert_eq!(loaded.config(), session.config());
     let x = data.select(&[0, 50, 100]).to_mat();
-    assert_eq!(loaded.score(x.as_ref(), 0.01).unwrap(), session.model().unwrap().score(x.as_ref(), 0.01).unwrap());
+    assert_eq!(
+        loaded.score(x.as_ref(), 0.01).unwrap(),
+        session.model().unwrap().score(x.as_ref(), 0.01).unwrap()
+    );
     let (_, state) = read_state(&path).unwrap();
     let state = state.unwrap();
     assert_eq!((state.step, state.resumable), (25, true));
@@ -118,11 +167,20 @@ fn checkpoint_round_trips_into_the_ema_model() {
     session.save(&slim, SaveMode::EmaOnly).unwrap();
     assert_eq!(tensors(&slim).len(), session.ema_weights().len());
     let again = MlpScoreNet::load(&slim, &default_device()).unwrap();
-    assert_eq!(again.score(x.as_ref(), 0.01).unwrap(), loaded.score(x.as_ref(), 0.01).unwrap());
+    assert_eq!(
+        again.score(x.as_ref(), 0.01).unwrap(),
+        loaded.score(x.as_ref(), 0.01).unwrap()
+    );
     let e = Session::resume(&slim, &data).err().unwrap().to_string();
-    assert!(e.contains("slim.safetensors") && e.contains("cannot be resumed"), "{e}");
+    assert!(
+        e.contains("slim.safetensors") && e.contains("cannot be resumed"),
+        "{e}"
+    );
     // nor resumed on other data
-    let e = Session::resume(&path, &line(201)).err().unwrap().to_string();
+    let e = Session::resume(&path, &line(201))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("other data"), "{e}");
 }
 
@@ -146,7 +204,12 @@ fn resuming_continues_exactly() {
 
     // raw and EMA weights and both Adam moments agree bit for bit
     assert_eq!(tensors(&straight), tensors(&halves));
-    let val = |s: &Session| s.history().iter().map(|h| (h.step, h.val_loss)).collect::<Vec<_>>();
+    let val = |s: &Session| {
+        s.history()
+            .iter()
+            .map(|h| (h.step, h.val_loss))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(val(&s), val(&second));
 }
 
@@ -154,7 +217,12 @@ fn resuming_continues_exactly() {
 fn time_budget_stops_on_time() {
     let data = line(200);
     let budget = std::time::Duration::from_millis(300);
-    let mut s = small().time_budget(budget).check().unwrap().start(&data).unwrap();
+    let mut s = small()
+        .time_budget(budget)
+        .check()
+        .unwrap()
+        .start(&data)
+        .unwrap();
     let t = std::time::Instant::now();
     s.run(None).unwrap();
     assert_eq!(s.params().budget(), Budget::Duration(budget));
@@ -167,23 +235,42 @@ fn time_budget_stops_on_time() {
 fn default_model_is_cached_and_reused() {
     let data = line(200);
     let cache = tempfile::tempdir().unwrap();
-    let opts = CacheOptions { dir: Some(cache.path().into()), shipped: vec![], recipe: small().steps(20) };
+    let opts = CacheOptions {
+        dir: Some(cache.path().into()),
+        shipped: vec![],
+        recipe: small().steps(20),
+    };
     let (_, first_path, p1) = default_model(&data, &opts).unwrap();
-    assert!(matches!(p1, Provenance::Trained(ref r) if r.steps == 20), "{p1:?}");
+    assert!(
+        matches!(p1, Provenance::Trained(ref r) if r.steps == 20),
+        "{p1:?}"
+    );
     assert!(first_path.starts_with(cache.path()));
     let (net, second_path, p2) = default_model(&data, &opts).unwrap();
     assert_eq!(p2, Provenance::Cached);
     assert_eq!(second_path, first_path);
     assert_eq!(net.config().dim, 3);
     // another recipe is another cache entry
-    let other = CacheOptions { recipe: small().steps(21), ..opts.clone() };
+    let other = CacheOptions {
+        recipe: small().steps(21),
+        ..opts.clone()
+    };
     let (_, third_path, p3) = default_model(&data, &other).unwrap();
     assert!(matches!(p3, Provenance::Trained(_)));
     assert_ne!(third_path, first_path);
     // a shipped model named by the content hash wins over the cache
     let shipped = tempfile::tempdir().unwrap();
-    std::fs::copy(&first_path, shipped.path().join(format!("{}.safetensors", data.content_hash()))).unwrap();
-    let with_shipped = CacheOptions { shipped: vec![PathBuf::from("/nonexistent"), shipped.path().into()], ..opts };
+    std::fs::copy(
+        &first_path,
+        shipped
+            .path()
+            .join(format!("{}.safetensors", data.content_hash())),
+    )
+    .unwrap();
+    let with_shipped = CacheOptions {
+        shipped: vec![PathBuf::from("/nonexistent"), shipped.path().into()],
+        ..opts
+    };
     let (_, path, p4) = default_model(&data, &with_shipped).unwrap();
     assert_eq!(p4, Provenance::Shipped);
     assert!(path.starts_with(shipped.path()));
@@ -205,20 +292,49 @@ fn train_command_writes_a_model_and_resumes() {
     let data = line_file(dir.path());
     let model = dir.path().join("m.safetensors");
     let args = |steps: &str| -> Vec<String> {
-        ["train", data.to_str().unwrap(), "-o", model.to_str().unwrap(), "--hidden", "16", "--depth", "1"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain(["--steps".into(), steps.into()])
-            .collect()
+        [
+            "train",
+            data.to_str().unwrap(),
+            "-o",
+            model.to_str().unwrap(),
+            "--hidden",
+            "16",
+            "--depth",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--steps".into(), steps.into()])
+        .collect()
     };
-    let out = scoregeo().args(args("12")).assert().success().get_output().stderr.clone();
+    let out = scoregeo()
+        .args(args("12"))
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
     let err = String::from_utf8(out).unwrap();
-    assert!(err.contains("trained 12 steps") && err.contains("validation loss") && err.contains("m.safetensors"), "{err}");
+    assert!(
+        err.contains("trained 12 steps")
+            && err.contains("validation loss")
+            && err.contains("m.safetensors"),
+        "{err}"
+    );
     let mut more = args("20");
     more.push("--resume".into());
-    let out = scoregeo().args(&more).assert().success().get_output().stderr.clone();
+    let out = scoregeo()
+        .args(&more)
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
     let err = String::from_utf8(out).unwrap();
-    assert!(err.contains("resuming") && err.contains("trained 20 steps (8 this run)"), "{err}");
+    assert!(
+        err.contains("resuming") && err.contains("trained 20 steps (8 this run)"),
+        "{err}"
+    );
     assert_eq!(read_state(&model).unwrap().1.unwrap().step, 20);
     // changing the architecture of a resumed run is a usage error
     let mut changed = args("30");
@@ -227,7 +343,9 @@ fn train_command_writes_a_model_and_resumes() {
         .args(&changed)
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("--batch differs from the settings saved in"));
+        .stderr(predicates::str::contains(
+            "--batch differs from the settings saved in",
+        ));
 }
 
 #[test]
@@ -237,18 +355,36 @@ fn train_command_rejects_bad_flags() {
     let out = dir.path().join("m.safetensors");
     let run = |extra: &[&str]| {
         let mut c = scoregeo();
-        c.args(["train", data.to_str().unwrap(), "-o", out.to_str().unwrap()]).args(extra);
+        c.args(["train", data.to_str().unwrap(), "-o", out.to_str().unwrap()])
+            .args(extra);
         c.assert()
     };
-    run(&["--steps", "0"]).code(2).stderr(predicates::str::contains("`steps`"));
-    run(&["--hidden", "0"]).code(2).stderr(predicates::str::contains("`hidden`"));
-    run(&["--lr=-1"]).code(2).stderr(predicates::str::contains("`lr`"));
-    run(&["--time-budget=-3"]).code(2).stderr(predicates::str::contains("positive number of seconds"));
-    run(&["--steps", "5", "--time-budget", "3"]).code(2).stderr(predicates::str::contains("cannot be used with"));
-    run(&["--sde", "xx"]).code(2).stderr(predicates::str::contains("ve"));
+    run(&["--steps", "0"])
+        .code(2)
+        .stderr(predicates::str::contains("`steps`"));
+    run(&["--hidden", "0"])
+        .code(2)
+        .stderr(predicates::str::contains("`hidden`"));
+    run(&["--lr=-1"])
+        .code(2)
+        .stderr(predicates::str::contains("`lr`"));
+    run(&["--time-budget=-3"])
+        .code(2)
+        .stderr(predicates::str::contains("positive number of seconds"));
+    run(&["--steps", "5", "--time-budget", "3"])
+        .code(2)
+        .stderr(predicates::str::contains("cannot be used with"));
+    run(&["--sde", "xx"])
+        .code(2)
+        .stderr(predicates::str::contains("ve"));
     assert!(!out.exists(), "no model file after a rejected command");
     scoregeo()
-        .args(["train", "/nonexistent/data.csv", "-o", out.to_str().unwrap()])
+        .args([
+            "train",
+            "/nonexistent/data.csv",
+            "-o",
+            out.to_str().unwrap(),
+        ])
         .assert()
         .code(1)
         .stderr(predicates::str::contains("/nonexistent/data.csv"));
@@ -265,13 +401,24 @@ fn id_estimate_uses_a_cached_or_shipped_default_model() {
     let recipe = TrainParams::default();
     let mut session = recipe.clone().check().unwrap().start(&data).unwrap();
     session.run_for(3, None).unwrap();
-    let entry = cache.join(scoregeo::train::cache_file_name(&data.content_hash(), &recipe));
+    let entry = cache.join(scoregeo::train::cache_file_name(
+        &data.content_hash(),
+        &recipe,
+    ));
     session.save(&entry, SaveMode::EmaOnly).unwrap();
     let estimate = |cwd: &Path| {
         scoregeo()
             .current_dir(cwd)
             .env("SCOREGEO_CACHE", &cache)
-            .args(["id-estimate", data_path.to_str().unwrap(), "--model", "default", "--points", "3", "-q"])
+            .args([
+                "id-estimate",
+                data_path.to_str().unwrap(),
+                "--model",
+                "default",
+                "--points",
+                "3",
+                "-q",
+            ])
             .assert()
             .success()
             .get_output()
@@ -279,11 +426,19 @@ fn id_estimate_uses_a_cached_or_shipped_default_model() {
             .clone()
     };
     let err = String::from_utf8(estimate(dir.path())).unwrap();
-    assert!(err.contains("cached default model") && err.contains(entry.file_name().unwrap().to_str().unwrap()), "{err}");
+    assert!(
+        err.contains("cached default model")
+            && err.contains(entry.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
     // a model shipped under ./datasets/models/<hash>.safetensors comes first
     let shipped = dir.path().join("datasets").join("models");
     std::fs::create_dir_all(&shipped).unwrap();
-    std::fs::copy(&entry, shipped.join(format!("{}.safetensors", data.content_hash()))).unwrap();
+    std::fs::copy(
+        &entry,
+        shipped.join(format!("{}.safetensors", data.content_hash())),
+    )
+    .unwrap();
     let err = String::from_utf8(estimate(dir.path())).unwrap();
     assert!(err.contains("shipped pre-trained model"), "{err}");
 }

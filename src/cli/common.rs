@@ -75,7 +75,9 @@ impl std::str::FromStr for ModelSpec {
                     .strip_prefix(':')
                     .and_then(|v| v.parse::<f64>().ok())
                     .filter(|h| *h >= 0.0 && h.is_finite())
-                    .ok_or_else(|| format!("`{s}`: expected `mixture` or `mixture:H` with H ≥ 0"))?;
+                    .ok_or_else(|| {
+                        format!("`{s}`: expected `mixture` or `mixture:H` with H ≥ 0")
+                    })?;
                 Ok(ModelSpec::Mixture { h })
             }
             None => Ok(ModelSpec::File(PathBuf::from(s))),
@@ -93,8 +95,17 @@ pub fn mixture_sde(data: &Dataset) -> Sde {
             hi[j] = hi[j].max(row[j]);
         }
     }
-    let diameter = lo.iter().zip(&hi).map(|(a, b)| (b - a).powi(2)).sum::<f64>().sqrt().max(1e-12);
-    Sde::Ve { sigma_min: 1e-3 * diameter, sigma_max: diameter }
+    let diameter = lo
+        .iter()
+        .zip(&hi)
+        .map(|(a, b)| (b - a).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-12);
+    Sde::Ve {
+        sigma_min: 1e-3 * diameter,
+        sigma_max: diameter,
+    }
 }
 
 /// Loads the model that `spec` names, for use on `data`.
@@ -103,10 +114,18 @@ pub fn load_model(spec: &ModelSpec, data: &Dataset) -> anyhow::Result<Box<dyn Sc
 }
 
 /// Loads the model that `spec` names, completing a PyTorch checkpoint with `overrides`.
-pub fn load_model_with(spec: &ModelSpec, data: &Dataset, overrides: &ModelOverrides) -> anyhow::Result<Box<dyn ScoreModel>> {
+pub fn load_model_with(
+    spec: &ModelSpec,
+    data: &Dataset,
+    overrides: &ModelOverrides,
+) -> anyhow::Result<Box<dyn ScoreModel>> {
     Ok(match spec {
         ModelSpec::Default => Box::new(default_model(data)?),
-        ModelSpec::Mixture { h } => Box::new(GaussianMixture::new(data.clone(), h * h, mixture_sde(data))?),
+        ModelSpec::Mixture { h } => Box::new(GaussianMixture::new(
+            data.clone(),
+            h * h,
+            mixture_sde(data),
+        )?),
         ModelSpec::File(path) => {
             let net = load_score_model(path, &overrides.to_library(), &default_device())
                 .with_context(|| format!("cannot load the score model {}", path.display()))?;
@@ -166,7 +185,9 @@ fn parse_prediction(s: &str) -> Result<Prediction, String> {
         "score" => Ok(Prediction::Score),
         "scaled-score" => Ok(Prediction::ScaledScore),
         "data" | "x0" => Ok(Prediction::Data),
-        _ => Err(format!("`{s}`: expected noise, score, scaled-score or data")),
+        _ => Err(format!(
+            "`{s}`: expected noise, score, scaled-score or data"
+        )),
     }
 }
 
@@ -179,9 +200,12 @@ pub fn default_model(data: &Dataset) -> anyhow::Result<crate::score::mlp::MlpSco
         .iter()
         .map(|root| root.join("datasets").join("models"))
         .collect();
-    let options = CacheOptions { shipped, ..CacheOptions::default() };
-    let (net, path, provenance) =
-        crate::train::default_model(data, &options).context("cannot make the default score model")?;
+    let options = CacheOptions {
+        shipped,
+        ..CacheOptions::default()
+    };
+    let (net, path, provenance) = crate::train::default_model(data, &options)
+        .context("cannot make the default score model")?;
     match provenance {
         Provenance::Shipped => eprintln!("model: shipped pre-trained model {}", path.display()),
         Provenance::Cached => eprintln!("model: cached default model {} (same data, same recipe)", path.display()),

@@ -3,8 +3,10 @@
 use super::common::{self, ModelSpec};
 use crate::data::Dataset;
 use crate::id::classic::{LocalPca, Mle, TwoNn};
+use crate::id::{
+    log_grid, Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection, Probe, Rule, Sweep,
+};
 use crate::plot::{self, Figure};
-use crate::id::{log_grid, Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection, Probe, Rule, Sweep};
 use crate::score::ScoreModel;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -63,10 +65,18 @@ impl std::str::FromStr for T0 {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("`{v}` is not a number in --t0 {s}"));
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("`{v}` is not a number in --t0 {s}"))
+        };
         match parts[..] {
             [t] => Ok(T0::At(num(t)?)),
-            [a, b, n] => Ok(T0::Sweep(num(a)?, num(b)?, n.parse().map_err(|_| format!("`{n}` is not a count in --t0 {s}"))?)),
+            [a, b, n] => Ok(T0::Sweep(
+                num(a)?,
+                num(b)?,
+                n.parse()
+                    .map_err(|_| format!("`{n}` is not a count in --t0 {s}"))?,
+            )),
             _ => Err(format!("`{s}`: expected T or a:b:n")),
         }
     }
@@ -104,7 +114,9 @@ impl std::str::FromStr for Points {
         }
         match s.parse::<usize>() {
             Ok(n) if n > 0 => Ok(Points(PointSelection::Count(n))),
-            _ => Err(format!("`{s}`: expected a positive number of points or `all`")),
+            _ => Err(format!(
+                "`{s}`: expected a positive number of points or `all`"
+            )),
         }
     }
 }
@@ -188,15 +200,20 @@ pub fn run(args: IdEstimateArgs) -> anyhow::Result<()> {
 pub fn report(args: &IdEstimateArgs) -> anyhow::Result<String> {
     let data = common::read_data(&args.data)?;
     let report = if args.method == Method::All {
-        compare_all(&args, &data)?
+        compare_all(args, &data)?
     } else {
         let model = match args.method.needs_model() {
-            true => Some(resolve_model(&args, &data)?),
+            true => Some(resolve_model(args, &data)?),
             false => None,
         };
-        let (mut estimate, sweep) = estimate(&args, args.method, model.as_ref().map(|(s, m)| (s, m.as_ref())), &data)?;
+        let (mut estimate, sweep) = estimate(
+            args,
+            args.method,
+            model.as_ref().map(|(s, m)| (s, m.as_ref())),
+            &data,
+        )?;
         estimate.set_setting("data", json!(args.data.display().to_string()));
-        figures(&args, &data, &estimate, sweep.as_ref())?;
+        figures(args, &data, &estimate, sweep.as_ref())?;
         match args.format {
             Format::Table => table(&estimate, sweep.as_ref()),
             Format::Json => {
@@ -212,19 +229,44 @@ pub fn report(args: &IdEstimateArgs) -> anyhow::Result<String> {
     Ok(report)
 }
 
-fn resolve_model(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<(ModelSpec, Box<dyn ScoreModel>)> {
+fn resolve_model(
+    args: &IdEstimateArgs,
+    data: &Dataset,
+) -> anyhow::Result<(ModelSpec, Box<dyn ScoreModel>)> {
     let spec = args.model.clone().ok_or_else(common::model_required)?;
     let model = common::load_model_with(&spec, data, &args.model_overrides)?;
     Ok((spec, model))
 }
 
 /// Runs one estimator (with a sweep when --t0 a:b:n): the estimate at the chosen t₀ and the sweep.
-fn estimate(args: &IdEstimateArgs, method: Method, model: Option<(&ModelSpec, &dyn ScoreModel)>, data: &Dataset) -> anyhow::Result<(IdEstimate, Option<Sweep>)> {
-    let classic = |e: crate::error::Result<IdEstimate>| -> anyhow::Result<(IdEstimate, Option<Sweep>)> { Ok((e?, None)) };
+fn estimate(
+    args: &IdEstimateArgs,
+    method: Method,
+    model: Option<(&ModelSpec, &dyn ScoreModel)>,
+    data: &Dataset,
+) -> anyhow::Result<(IdEstimate, Option<Sweep>)> {
+    let classic =
+        |e: crate::error::Result<IdEstimate>| -> anyhow::Result<(IdEstimate, Option<Sweep>)> {
+            Ok((e?, None))
+        };
     match method {
         Method::Mle => return classic(Mle::params().k(args.k).check().and_then(|m| m.fit(data))),
-        Method::Twonn => return classic(TwoNn::params().neighbourhood(args.k).check().and_then(|m| m.fit(data))),
-        Method::Lpca => return classic(LocalPca::params().k(args.k).check().and_then(|m| m.fit(data))),
+        Method::Twonn => {
+            return classic(
+                TwoNn::params()
+                    .neighbourhood(args.k)
+                    .check()
+                    .and_then(|m| m.fit(data)),
+            )
+        }
+        Method::Lpca => {
+            return classic(
+                LocalPca::params()
+                    .k(args.k)
+                    .check()
+                    .and_then(|m| m.fit(data)),
+            )
+        }
         Method::All => unreachable!("handled by compare_all"),
         _ => {}
     }
@@ -232,7 +274,11 @@ fn estimate(args: &IdEstimateArgs, method: Method, model: Option<(&ModelSpec, &d
     let at = |t0: Option<f64>| -> crate::error::Result<IdEstimate> {
         match method {
             Method::Nb => {
-                let mut p = NormalBundle::params().rule(args.rule).normal_floor(args.normal_floor).points(args.points.0).seed(args.seed);
+                let mut p = NormalBundle::params()
+                    .rule(args.rule)
+                    .normal_floor(args.normal_floor)
+                    .points(args.points.0)
+                    .seed(args.seed);
                 if let Some(t) = t0 {
                     p = p.t0(t);
                 }
@@ -242,7 +288,11 @@ fn estimate(args: &IdEstimateArgs, method: Method, model: Option<(&ModelSpec, &d
                 p.check()?.fit(model, data)
             }
             Method::Jacobian => {
-                let mut p = JacobianSpectrum::params().rule(args.rule).normal_floor(args.normal_floor).points(args.points.0).seed(args.seed);
+                let mut p = JacobianSpectrum::params()
+                    .rule(args.rule)
+                    .normal_floor(args.normal_floor)
+                    .points(args.points.0)
+                    .seed(args.seed);
                 if let Some(t) = t0 {
                     p = p.t0(t);
                 }
@@ -253,7 +303,12 @@ fn estimate(args: &IdEstimateArgs, method: Method, model: Option<(&ModelSpec, &d
                     ProbeArg::Rademacher => Probe::Rademacher,
                     ProbeArg::Gaussian => Probe::Gaussian,
                 };
-                let mut p = Flipd::params().exact_max_dim(args.exact_max_dim).probes(args.probes).probe(probe).points(args.points.0).seed(args.seed);
+                let mut p = Flipd::params()
+                    .exact_max_dim(args.exact_max_dim)
+                    .probes(args.probes)
+                    .probe(probe)
+                    .points(args.points.0)
+                    .seed(args.seed);
                 if let Some(t) = t0 {
                     p = p.t0(t);
                 }
@@ -280,16 +335,28 @@ fn true_id(data: &std::path::Path) -> Option<plot::TrueId> {
     let manifest = crate::data::synthetic::Manifest::read(&path).ok()?;
     Some(match manifest.true_id {
         crate::data::synthetic::TrueId::Global(k) => plot::TrueId::Global(k as f64),
-        crate::data::synthetic::TrueId::PerPoint(v) => plot::TrueId::PerPoint(v.into_iter().map(|k| k as f64).collect()),
+        crate::data::synthetic::TrueId::PerPoint(v) => {
+            plot::TrueId::PerPoint(v.into_iter().map(|k| k as f64).collect())
+        }
     })
 }
 
 /// Draws the figures asked for with --plot and --histogram.
-fn figures(args: &IdEstimateArgs, data: &Dataset, e: &IdEstimate, sweep: Option<&Sweep>) -> anyhow::Result<()> {
+fn figures(
+    args: &IdEstimateArgs,
+    data: &Dataset,
+    e: &IdEstimate,
+    sweep: Option<&Sweep>,
+) -> anyhow::Result<()> {
     let truth = true_id(&args.data);
     // per-point truth follows the evaluated points, not the file's rows
     let truth_for_points = truth.map(|t| match t {
-        plot::TrueId::PerPoint(all) => plot::TrueId::PerPoint(e.points().iter().map(|p| all.get(p.index).copied().unwrap_or(f64::NAN)).collect()),
+        plot::TrueId::PerPoint(all) => plot::TrueId::PerPoint(
+            e.points()
+                .iter()
+                .map(|p| all.get(p.index).copied().unwrap_or(f64::NAN))
+                .collect(),
+        ),
         global => global,
     });
     let histogram = || {
@@ -304,7 +371,10 @@ fn figures(args: &IdEstimateArgs, data: &Dataset, e: &IdEstimate, sweep: Option<
         if let Some(sw) = sweep {
             let mut fig = plot::LidCurves::new(sw.t0s().to_vec(), sw.curves());
             let p = sw.plateau();
-            fig.plateau = Some(plot::Plateau { t0: p.t0, lid: p.value });
+            fig.plateau = Some(plot::Plateau {
+                t0: p.t0,
+                lid: p.value,
+            });
             fig.ambient_dim = Some(data.dim());
             if let Some(plot::TrueId::Global(k)) = truth_for_points {
                 fig.truth = Some(k);
@@ -337,18 +407,33 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
         None => None,
     };
     let mut rows = Vec::new();
-    for method in [Method::Nb, Method::Jacobian, Method::Flipd, Method::Mle, Method::Twonn, Method::Lpca] {
+    for method in [
+        Method::Nb,
+        Method::Jacobian,
+        Method::Flipd,
+        Method::Mle,
+        Method::Twonn,
+        Method::Lpca,
+    ] {
         if method.needs_model() && model.is_none() {
             continue;
         }
         let start = std::time::Instant::now();
-        let (e, _) = estimate(args, method, model.as_ref().map(|(s, m)| (s, m.as_ref())), data)?;
+        let (e, _) = estimate(
+            args,
+            method,
+            model.as_ref().map(|(s, m)| (s, m.as_ref())),
+            data,
+        )?;
         rows.push((method, e, start.elapsed().as_secs_f64()));
     }
     if let Some(path) = &args.plot {
         let methods = rows
             .iter()
-            .map(|(_, e, secs)| plot::MethodResult { seconds: Some(*secs), ..plot::MethodResult::from_estimate(e) })
+            .map(|(_, e, secs)| plot::MethodResult {
+                seconds: Some(*secs),
+                ..plot::MethodResult::from_estimate(e)
+            })
             .collect();
         let mut fig = plot::MethodComparison::new(methods);
         fig.truth = true_id(&args.data).and_then(|t| match t {
@@ -383,19 +468,46 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
             format!("{}\n", serde_json::to_string_pretty(&v)?)
         }
         Format::Table | Format::Csv => {
-            let mut s = String::from(if args.format == Format::Csv { "method,global_id,median_local_id,points,seconds\n" } else { "" });
+            let mut s = String::from(if args.format == Format::Csv {
+                "method,global_id,median_local_id,points,seconds\n"
+            } else {
+                ""
+            });
             if args.format == Format::Table {
-                let _ = writeln!(s, "{:<10} {:>10} {:>10} {:>8} {:>10}", "method", "global ID", "median", "points", "seconds");
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:>10} {:>10} {:>8} {:>10}",
+                    "method", "global ID", "median", "points", "seconds"
+                );
             }
             for (m, e, secs) in &rows {
                 if args.format == Format::Csv {
-                    let _ = writeln!(s, "{},{},{},{},{secs}", m.name(), e.global_id(), e.median_local_id(), e.points().len());
+                    let _ = writeln!(
+                        s,
+                        "{},{},{},{},{secs}",
+                        m.name(),
+                        e.global_id(),
+                        e.median_local_id(),
+                        e.points().len()
+                    );
                 } else {
-                    let _ = writeln!(s, "{:<10} {:>10.3} {:>10.2} {:>8} {:>10.3}", m.name(), e.global_id(), e.median_local_id(), e.points().len(), secs);
+                    let _ = writeln!(
+                        s,
+                        "{:<10} {:>10.3} {:>10.2} {:>8} {:>10.3}",
+                        m.name(),
+                        e.global_id(),
+                        e.median_local_id(),
+                        e.points().len(),
+                        secs
+                    );
                 }
             }
             if args.format == Format::Table {
-                let _ = writeln!(s, "{:<10} {:>10.3}   (median of the methods)", "consensus", consensus);
+                let _ = writeln!(
+                    s,
+                    "{:<10} {:>10.3}   (median of the methods)",
+                    "consensus", consensus
+                );
                 if model.is_none() {
                     let _ = writeln!(s, "(score-based methods need --model)");
                 }
@@ -407,7 +519,12 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
 
 /// t₀ from --t0, --sigma, or (for the mixture oracle) the median distance to the 5th neighbour,
 /// a scale at which an empirical sample starts to look continuous even where gaps are uneven.
-fn resolve_t0(args: &IdEstimateArgs, spec: &ModelSpec, model: &dyn ScoreModel, data: &Dataset) -> anyhow::Result<Option<f64>> {
+fn resolve_t0(
+    args: &IdEstimateArgs,
+    spec: &ModelSpec,
+    model: &dyn ScoreModel,
+    data: &Dataset,
+) -> anyhow::Result<Option<f64>> {
     let to_time = |sigma: f64| -> anyhow::Result<f64> {
         let scale = model.frame().map_or(1.0, |f| f.scale);
         Ok(model.sde().time_for_sigma(sigma / scale)?)
@@ -439,7 +556,12 @@ fn median_knn_distance(data: &Dataset, k: usize) -> f64 {
                 .rows()
                 .enumerate()
                 .filter(|&(j, _)| j != i)
-                .map(|(_, r)| r.iter().zip(data.row(i)).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+                .map(|(_, r)| {
+                    r.iter()
+                        .zip(data.row(i))
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>()
+                })
                 .filter(|&d2| d2 > 0.0)
                 .collect();
             let kk = k.min(d2.len()).checked_sub(1)?;
@@ -484,15 +606,36 @@ fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> String {
     let _ = writeln!(s, "method       {}", e.method());
     let _ = writeln!(s, "ambient D    {}", e.ambient_dim());
     let _ = writeln!(s, "global ID    {:.3}", e.global_id());
-    let _ = writeln!(s, "points       {} (local ID mean {:.3}, median {})", e.points().len(), e.mean_local_id(), e.median_local_id());
-    let hist: Vec<String> = e.histogram().iter().map(|(d, c)| format!("{d}: {c}")).collect();
+    let _ = writeln!(
+        s,
+        "points       {} (local ID mean {:.3}, median {})",
+        e.points().len(),
+        e.mean_local_id(),
+        e.median_local_id()
+    );
+    let hist: Vec<String> = e
+        .histogram()
+        .iter()
+        .map(|(d, c)| format!("{d}: {c}"))
+        .collect();
     let _ = writeln!(s, "histogram    {}", hist.join(", "));
     if let Some(sw) = sweep {
-        let curve: Vec<String> = sw.t0s().iter().zip(sw.mean_curve()).map(|(t, v)| format!("{t:.2e}: {v:.2}")).collect();
+        let curve: Vec<String> = sw
+            .t0s()
+            .iter()
+            .zip(sw.mean_curve())
+            .map(|(t, v)| format!("{t:.2e}: {v:.2}"))
+            .collect();
         let _ = writeln!(s, "sweep        {}", curve.join(", "));
     }
     for (k, v) in e.settings() {
-        let _ = writeln!(s, "{k:<12} {}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        let _ = writeln!(
+            s,
+            "{k:<12} {}",
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        );
     }
     s
 }

@@ -7,9 +7,9 @@ pub mod common;
 pub mod convert;
 pub mod generate;
 pub mod id_estimate;
-pub mod spectrum;
 pub mod inspect;
 pub mod rae;
+pub mod spectrum;
 pub mod train;
 pub mod train_flow;
 

@@ -49,7 +49,11 @@ pub fn run(args: SpectrumArgs) -> anyhow::Result<()> {
         data: args.data,
         model: args.model,
         model_overrides: args.model_overrides,
-        method: if args.jacobian { Method::Jacobian } else { Method::Nb },
+        method: if args.jacobian {
+            Method::Jacobian
+        } else {
+            Method::Nb
+        },
         t0: args.t0.map(T0::At),
         sigma: args.sigma,
         samples: args.samples,

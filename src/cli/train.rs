@@ -98,7 +98,10 @@ impl TrainArgs {
 
     /// Fresh settings: the default recipe with every flag applied.
     fn params(&self) -> TrainParams {
-        let p = self.edits().into_iter().fold(TrainParams::default(), |p, (_, edit)| edit(p));
+        let p = self
+            .edits()
+            .into_iter()
+            .fold(TrainParams::default(), |p, (_, edit)| edit(p));
         match self.budget() {
             Some(Budget::UntilStep(n)) => p.steps(n),
             Some(Budget::Duration(d)) => p.time_budget(d),
@@ -112,7 +115,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let data = super::common::read_data(&args.data)?;
     let resuming = args.resume && args.output.exists();
     if args.resume && !resuming {
-        eprintln!("{} does not exist yet: starting a new run", args.output.display());
+        eprintln!(
+            "{} does not exist yet: starting a new run",
+            args.output.display()
+        );
     }
     let mut session = if resuming {
         let mut session = Session::resume(&args.output, &data)?;
@@ -120,7 +126,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             if &edit(session.params().clone()) != session.params() {
                 return Err(Error::param(
                     "resume",
-                    format!("{flag} differs from the settings saved in {}; a resumed run keeps them", args.output.display()),
+                    format!(
+                        "{flag} differs from the settings saved in {}; a resumed run keeps them",
+                        args.output.display()
+                    ),
                 )
                 .into());
             }
@@ -130,7 +139,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 session.set_budget(budget);
             }
         }
-        eprintln!("resuming {} at step {}", args.output.display(), session.step());
+        eprintln!(
+            "resuming {} at step {}",
+            args.output.display(),
+            session.step()
+        );
         session
     } else {
         args.params().check()?.start(&data)?
@@ -138,7 +151,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let first = session.step();
     if let Budget::UntilStep(n) = session.params().budget() {
         if n <= first {
-            eprintln!("{} is already at step {first} (≥ --steps {n}); nothing to train", args.output.display());
+            eprintln!(
+                "{} is already at step {first} (≥ --steps {n}); nothing to train",
+                args.output.display()
+            );
         }
     }
     session.run(Some(&args.output))?;
@@ -160,7 +176,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "wrote {} ({})",
         args.output.display(),
-        if args.slim { "EMA weights only" } else { "resumable" }
+        if args.slim {
+            "EMA weights only"
+        } else {
+            "resumable"
+        }
     );
     Ok(())
 }

@@ -43,7 +43,10 @@ pub fn read_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| Error::Format {
         path: path.into(),
-        message: format!("not UTF-8 text (byte {}); is this a binary file?", e.utf8_error().valid_up_to()),
+        message: format!(
+            "not UTF-8 text (byte {}); is this a binary file?",
+            e.utf8_error().valid_up_to()
+        ),
     })?;
     parse_csv(path, &text)
 }
@@ -129,7 +132,11 @@ mod tests {
         let d = parse("a,b\n1,2\n3,4\n").unwrap();
         assert_eq!((d.len(), d.dim()), (2, 2));
         let d = parse("# comment\n1 2  3\n\n4\t5 6\n").unwrap();
-        assert_eq!(d.row(1), &[4.0, 5.0, 6.0], "blanks and tabs mix in whitespace mode");
+        assert_eq!(
+            d.row(1),
+            &[4.0, 5.0, 6.0],
+            "blanks and tabs mix in whitespace mode"
+        );
         let d = parse("1 2  3\n4 5 6\n").unwrap();
         assert_eq!(d.row(1), &[4.0, 5.0, 6.0]);
         let d = parse("\"x\";\"y\"\n1.5;-2e-3\n").unwrap();

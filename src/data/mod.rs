@@ -28,7 +28,9 @@ impl Dataset {
     /// Builds a dataset from row-major values; fails on a shape mismatch or a non-finite value.
     pub fn from_row_major(values: Vec<f64>, n: usize, dim: usize) -> Result<Self> {
         if dim == 0 {
-            return Err(Error::InvalidData("points must have at least one coordinate".into()));
+            return Err(Error::InvalidData(
+                "points must have at least one coordinate".into(),
+            ));
         }
         if values.len() != n * dim {
             return Err(Error::InvalidData(format!(
@@ -63,7 +65,9 @@ impl Dataset {
     /// Copies the rows of a matrix.
     pub fn from_mat(m: MatRef<'_, f64>) -> Result<Self> {
         let (n, dim) = (m.nrows(), m.ncols());
-        let values = (0..n).flat_map(|i| (0..dim).map(move |j| m[(i, j)])).collect();
+        let values = (0..n)
+            .flat_map(|i| (0..dim).map(move |j| m[(i, j)]))
+            .collect();
         Self::from_row_major(values, n, dim)
     }
 
@@ -127,7 +131,10 @@ impl Dataset {
 
     /// The subset of rows with the given indices, in that order.
     pub fn select(&self, indices: &[usize]) -> Self {
-        let values = indices.iter().flat_map(|&i| self.row(i).iter().copied()).collect();
+        let values = indices
+            .iter()
+            .flat_map(|&i| self.row(i).iter().copied())
+            .collect();
         Self {
             values,
             n: indices.len(),
@@ -149,7 +156,10 @@ impl Dataset {
 }
 
 /// Writes `path` atomically: the bytes go to a temporary file beside it, which is then renamed.
-pub fn write_atomic(path: impl AsRef<Path>, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+pub fn write_atomic(
+    path: impl AsRef<Path>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let path = path.as_ref();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

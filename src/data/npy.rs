@@ -35,14 +35,18 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
     }
     let (header_len, header_start) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         v => return Err(bad(format!("unsupported .npy format version {v}"))),
     };
     let header_end = header_start
         .checked_add(header_len)
         .filter(|&e| e <= bytes.len())
         .ok_or_else(|| bad("truncated header".into()))?;
-    let header = std::str::from_utf8(&bytes[header_start..header_end]).map_err(|_| bad("header is not text".into()))?;
+    let header = std::str::from_utf8(&bytes[header_start..header_end])
+        .map_err(|_| bad("header is not text".into()))?;
     let descr = header_field(header, "descr").ok_or_else(|| bad("header lacks 'descr'".into()))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let fortran = match header_field(header, "fortran_order") {
@@ -50,16 +54,22 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
         Some("False") => false,
         _ => return Err(bad("header lacks 'fortran_order'".into())),
     };
-    let shape_text = header_field(header, "shape").ok_or_else(|| bad("header lacks 'shape'".into()))?;
+    let shape_text =
+        header_field(header, "shape").ok_or_else(|| bad("header lacks 'shape'".into()))?;
     let shape: Vec<usize> = shape_text
         .trim_matches(|c| c == '(' || c == ')')
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad(format!("bad shape {shape_text}"))))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| bad(format!("bad shape {shape_text}")))
+        })
         .collect::<Result<_>>()?;
     let [n, dim] = shape[..] else {
-        return Err(bad(format!("expected a 2-D array, found shape {shape_text}")));
+        return Err(bad(format!(
+            "expected a 2-D array, found shape {shape_text}"
+        )));
     };
     let (size, little) = match descr {
         "<f8" | "=f8" | "|f8" => (8, true),
@@ -68,7 +78,9 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
         ">f4" => (4, false),
         other => return Err(bad(format!("unsupported dtype '{other}' (need f4 or f8)"))),
     };
-    let count = n.checked_mul(dim).ok_or_else(|| bad("shape overflows".into()))?;
+    let count = n
+        .checked_mul(dim)
+        .ok_or_else(|| bad("shape overflows".into()))?;
     let body = &bytes[header_end..];
     if body.len() != count * size {
         return Err(bad(format!(
@@ -93,7 +105,11 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
         flat
     };
     if let Some(k) = values.iter().position(|v: &f64| !v.is_finite()) {
-        return Err(bad(format!("non-finite value at row {}, column {}", k / dim + 1, k % dim + 1)));
+        return Err(bad(format!(
+            "non-finite value at row {}, column {}",
+            k / dim + 1,
+            k % dim + 1
+        )));
     }
     Dataset::from_row_major(values, n, dim)
 }
@@ -127,7 +143,10 @@ mod tests {
     use super::*;
 
     fn npy(descr: &str, fortran: bool, shape: &str, body: &[u8]) -> Vec<u8> {
-        let header = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}\n", if fortran { "True" } else { "False" });
+        let header = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}\n",
+            if fortran { "True" } else { "False" }
+        );
         let mut out = MAGIC.to_vec();
         out.extend([1, 0]);
         out.extend((header.len() as u16).to_le_bytes());
@@ -148,15 +167,29 @@ mod tests {
     #[test]
     fn rejects_bad_files() {
         let p = Path::new("a.npy");
-        assert!(parse_npy(p, b"hello").unwrap_err().to_string().contains("magic"));
-        let e = parse_npy(p, &npy("<f8", false, "(2, 3)", &[0; 40])).unwrap_err().to_string();
+        assert!(parse_npy(p, b"hello")
+            .unwrap_err()
+            .to_string()
+            .contains("magic"));
+        let e = parse_npy(p, &npy("<f8", false, "(2, 3)", &[0; 40]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a.npy") && e.contains("needs 48"), "{e}");
-        let e = parse_npy(p, &npy("<i8", false, "(1, 1)", &[0; 8])).unwrap_err().to_string();
+        let e = parse_npy(p, &npy("<i8", false, "(1, 1)", &[0; 8]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("dtype"), "{e}");
-        let e = parse_npy(p, &npy("<f8", false, "(3,)", &[0; 24])).unwrap_err().to_string();
+        let e = parse_npy(p, &npy("<f8", false, "(3,)", &[0; 24]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("2-D"), "{e}");
-        let nan: Vec<u8> = [1.0f64, f64::NAN].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let e = parse_npy(p, &npy("<f8", false, "(1, 2)", &nan)).unwrap_err().to_string();
+        let nan: Vec<u8> = [1.0f64, f64::NAN]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let e = parse_npy(p, &npy("<f8", false, "(1, 2)", &nan))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("row 1, column 2"), "{e}");
     }
 

@@ -133,9 +133,9 @@ impl<P: SecondDerivatives> ScoreModel for FlowDensity<P> {
         let d = self.dim();
         let mut out = Mat::zeros(x.nrows(), d);
         for i in 0..x.nrows() {
-            let hv = self
-                .phi
-                .hessian_vector_product(&row(x, i), &row(w.as_ref(), i), &row(v, i))?;
+            let hv =
+                self.phi
+                    .hessian_vector_product(&row(x, i), &row(w.as_ref(), i), &row(v, i))?;
             for a in 0..d {
                 out[(i, a)] = -first[(i, a)] - hv[a];
             }
@@ -204,8 +204,12 @@ mod tests {
                 let (mut p, mut m) = (x, x);
                 p[b] += h;
                 m[b] -= h;
-                let sp = model.score(MatRef::from_row_major_slice(&p, 1, 3), 0.0).unwrap();
-                let sm = model.score(MatRef::from_row_major_slice(&m, 1, 3), 0.0).unwrap();
+                let sp = model
+                    .score(MatRef::from_row_major_slice(&p, 1, 3), 0.0)
+                    .unwrap();
+                let sm = model
+                    .score(MatRef::from_row_major_slice(&m, 1, 3), 0.0)
+                    .unwrap();
                 for a in 0..3 {
                     let fd = (sp[(0, a)] - sm[(0, a)]) / (2.0 * h);
                     assert!((fd - jac[(a, b)]).abs() < 1e-5, "jacobian {a}{b}");

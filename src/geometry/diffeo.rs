@@ -199,7 +199,11 @@ impl<A: Diffeomorphism, B: Diffeomorphism> Diffeomorphism for Composition<A, B> 
     }
 
     fn describe(&self) -> String {
-        format!("({}) then ({})", self.first.describe(), self.second.describe())
+        format!(
+            "({}) then ({})",
+            self.first.describe(),
+            self.second.describe()
+        )
     }
 }
 
@@ -264,16 +268,14 @@ impl Affine {
         let all_finite = shift.iter().all(|s| s.is_finite())
             && (0..d).all(|i| (0..d).all(|j| linear[(i, j)].is_finite()));
         if !all_finite {
-            return Err(Error::param(
-                "linear",
-                "entries of L and b must be finite",
-            ));
+            return Err(Error::param("linear", "entries of L and b must be finite"));
         }
         let sv = linear
             .singular_values()
             .map_err(|e| Error::Numerical(format!("SVD of the affine map: {e:?}")))?;
         let (max, min) = (sv[0], sv[d - 1]);
-        if !(min > 1e-12 * max) {
+        // also rejects NaN singular values
+        if min.partial_cmp(&(1e-12 * max)) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::param(
                 "linear",
                 format!("L is singular or ill conditioned (σ_min = {min:e}, σ_max = {max:e})"),
@@ -449,10 +451,7 @@ impl Shear {
             } => amplitude.is_finite() && frequency.is_finite(),
         };
         if !finite {
-            return Err(Error::param(
-                "profile",
-                "shear coefficients must be finite",
-            ));
+            return Err(Error::param("profile", "shear coefficients must be finite"));
         }
         Ok(Self { dim, profile })
     }
@@ -614,9 +613,18 @@ mod tests {
         let v = Mat::from_fn(4, 3, |i, j| ((i + 2 * j) as f64 * 0.71).cos());
         let plain = Plain(phi);
         let pairs = [
-            (phi.push_forward(x.as_ref(), v.as_ref()), plain.push_forward(x.as_ref(), v.as_ref())),
-            (phi.pull_back(x.as_ref(), v.as_ref()), plain.pull_back(x.as_ref(), v.as_ref())),
-            (phi.vjp(x.as_ref(), v.as_ref()), plain.vjp(x.as_ref(), v.as_ref())),
+            (
+                phi.push_forward(x.as_ref(), v.as_ref()),
+                plain.push_forward(x.as_ref(), v.as_ref()),
+            ),
+            (
+                phi.pull_back(x.as_ref(), v.as_ref()),
+                plain.pull_back(x.as_ref(), v.as_ref()),
+            ),
+            (
+                phi.vjp(x.as_ref(), v.as_ref()),
+                plain.vjp(x.as_ref(), v.as_ref()),
+            ),
         ];
         for (a, b) in pairs {
             let (a, b) = (a.unwrap(), b.unwrap());
@@ -644,10 +652,16 @@ mod tests {
             let w = [0.7, -0.2, 1.1];
             let h = 1e-5;
             let eval = |p: &[f64]| phi.forward(MatRef::from_row_major_slice(p, 1, 3)).unwrap();
-            let jac = &phi.jacobians(MatRef::from_row_major_slice(&x, 1, 3)).unwrap()[0];
+            let jac = &phi
+                .jacobians(MatRef::from_row_major_slice(&x, 1, 3))
+                .unwrap()[0];
             let grad_wphi = |p: &[f64]| {
-                let j = &phi.jacobians(MatRef::from_row_major_slice(p, 1, 3)).unwrap()[0];
-                (0..3).map(|b| (0..3).map(|a| w[a] * j[(a, b)]).sum::<f64>()).collect::<Vec<_>>()
+                let j = &phi
+                    .jacobians(MatRef::from_row_major_slice(p, 1, 3))
+                    .unwrap()[0];
+                (0..3)
+                    .map(|b| (0..3).map(|a| w[a] * j[(a, b)]).sum::<f64>())
+                    .collect::<Vec<_>>()
             };
             let hess = phi.hessian_contraction(&x, &w).unwrap();
             for b in 0..3 {
@@ -670,16 +684,29 @@ mod tests {
     /// against finite differences of wᵀDφ.
     #[test]
     fn composition_chains_differentials() {
-        let l = Mat::from_fn(3, 3, |i, j| if i == j { 1.2 } else { 0.2 * (i as f64 - j as f64) });
-        let comp = Composition::new(Affine::new(l, vec![0.1, 0.0, -0.3]).unwrap(), Shear::river(3).unwrap())
-            .unwrap();
+        let l = Mat::from_fn(3, 3, |i, j| {
+            if i == j {
+                1.2
+            } else {
+                0.2 * (i as f64 - j as f64)
+            }
+        });
+        let comp = Composition::new(
+            Affine::new(l, vec![0.1, 0.0, -0.3]).unwrap(),
+            Shear::river(3).unwrap(),
+        )
+        .unwrap();
         overrides_match_defaults(&comp);
         let x = [0.4, -0.9, 0.3];
         let w = [0.6, -1.1, 0.8];
         let h = 1e-5;
         let grad_wphi = |p: &[f64]| {
-            let j = &comp.jacobians(MatRef::from_row_major_slice(p, 1, 3)).unwrap()[0];
-            (0..3).map(|b| (0..3).map(|a| w[a] * j[(a, b)]).sum::<f64>()).collect::<Vec<_>>()
+            let j = &comp
+                .jacobians(MatRef::from_row_major_slice(p, 1, 3))
+                .unwrap()[0];
+            (0..3)
+                .map(|b| (0..3).map(|a| w[a] * j[(a, b)]).sum::<f64>())
+                .collect::<Vec<_>>()
         };
         let hess = comp.hessian_contraction(&x, &w).unwrap();
         for b in 0..3 {
@@ -688,7 +715,10 @@ mod tests {
             xm[b] -= h;
             let (gp, gm) = (grad_wphi(&xp), grad_wphi(&xm));
             for a in 0..3 {
-                assert!(((gp[a] - gm[a]) / (2.0 * h) - hess[(a, b)]).abs() < 1e-7, "{a}{b}");
+                assert!(
+                    ((gp[a] - gm[a]) / (2.0 * h) - hess[(a, b)]).abs() < 1e-7,
+                    "{a}{b}"
+                );
             }
         }
         let v = [0.3, 0.5, -0.7];
@@ -722,7 +752,9 @@ mod tests {
             }
         )
         .is_err());
-        let e = Shear::banana(2).unwrap().forward(Mat::<f64>::zeros(1, 3).as_ref());
+        let e = Shear::banana(2)
+            .unwrap()
+            .forward(Mat::<f64>::zeros(1, 3).as_ref());
         assert!(e.unwrap_err().to_string().contains("expects 2, found 3"));
     }
 }

@@ -32,8 +32,11 @@ use crate::score::check_dim;
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
 use faer::prelude::{Solve, SolveLstsq};
-use faer::{Mat, MatRef};
+use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -464,7 +467,10 @@ impl GeodesicSolver {
                     }
                 }
                 let all = Dataset::from_row_major(all, data.len() + 2 * pairs, data.dim())?;
-                (Some((KnnGraph::new(&all, self.neighbours())?, all)), data.len())
+                (
+                    Some((KnnGraph::new(&all, self.neighbours())?, all)),
+                    data.len(),
+                )
             }
             None => (None, 0),
         };
@@ -474,9 +480,8 @@ impl GeodesicSolver {
                 let (x, y) = (row(from, p), row(to, p));
                 let path = graph.as_ref().and_then(|(g, all)| {
                     let vertices = g.shortest_path(offset + p, offset + pairs + p)?;
-                    let poly = Mat::from_fn(vertices.len(), all.dim(), |k, j| {
-                        all.row(vertices[k])[j]
-                    });
+                    let poly =
+                        Mat::from_fn(vertices.len(), all.dim(), |k, j| all.row(vertices[k])[j]);
                     Some((poly, vertices.len() - 1))
                 });
                 match path {
@@ -502,7 +507,11 @@ impl GeodesicSolver {
         let ends = Mat::from_fn(2, d, |i, j| init[(if i == 0 { 0 } else { count - 1 }, j)]);
         let end_images = imm.apply(ends.as_ref())?;
         check_dim(imm.image_dim(), end_images.ncols(), "immersion image")?;
-        let chord = norm(&(0..d).map(|j| ends[(1, j)] - ends[(0, j)]).collect::<Vec<_>>());
+        let chord = norm(
+            &(0..d)
+                .map(|j| ends[(1, j)] - ends[(0, j)])
+                .collect::<Vec<_>>(),
+        );
         let image_chord = norm(
             &(0..end_images.ncols())
                 .map(|k| end_images[(1, k)] - end_images[(0, k)])
@@ -515,7 +524,16 @@ impl GeodesicSolver {
             } else {
                 init
             };
-            return finish(imm, nodes, 0, (0, 0), 0.0, true, "nothing to optimise".into(), initialisation);
+            return finish(
+                imm,
+                nodes,
+                0,
+                (0, 0),
+                0.0,
+                true,
+                "nothing to optimise".into(),
+                initialisation,
+            );
         }
         let mut nodes = init;
         let (mut iterations, mut passes) = (0, (0, 0));
@@ -617,7 +635,8 @@ impl GeodesicSolver {
                     .map(|j| 0.5 * n as f64 * (4.0 * c1[j] - c2[j] - 3.0 * x[j]) - v[j])
                     .collect();
                 let rn = norm(&r);
-                if !(rn < best.0) {
+                // stop unless strictly better (NaN counts as worse)
+                if rn.partial_cmp(&best.0) != Some(std::cmp::Ordering::Less) {
                     break;
                 }
                 best = (rn, c1.clone(), c1_image.clone());
@@ -925,12 +944,11 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
         for k in 0..n {
             let yk = &mut y[k * d..(k + 1) * d];
             match self.metric.as_ref().and_then(|m| m[k].as_ref()) {
-                Some(r) => {
-                    for a in (0..d).rev() {
-                        let s: f64 = (a + 1..d).map(|b| r[(a, b)] * yk[b]).sum();
-                        yk[a] = (yk[a] - s) / r[(a, a)];
-                    }
-                }
+                Some(r) => solve_upper_triangular_in_place(
+                    r.as_ref(),
+                    faer::ColMut::from_slice_mut(yk).as_mat_mut(),
+                    Par::Seq,
+                ),
                 None => yk.iter_mut().for_each(|v| *v /= self.scale),
             }
         }
@@ -943,13 +961,11 @@ impl<I: Immersion + ?Sized> PathEnergy<'_, I> {
         for k in 0..n {
             let gk = &mut g[k * d..(k + 1) * d];
             match self.metric.as_ref().and_then(|m| m[k].as_ref()) {
-                Some(r) => {
-                    // Rᵀ is lower triangular: forward substitution
-                    for a in 0..d {
-                        let s: f64 = (0..a).map(|b| r[(b, a)] * gk[b]).sum();
-                        gk[a] = (gk[a] - s) / r[(a, a)];
-                    }
-                }
+                Some(r) => solve_lower_triangular_in_place(
+                    r.transpose(),
+                    faer::ColMut::from_slice_mut(gk).as_mat_mut(),
+                    Par::Seq,
+                ),
                 None => gk.iter_mut().for_each(|v| *v /= self.scale),
             }
         }
@@ -1188,7 +1204,10 @@ mod tests {
         assert!(GeodesicSolver::params().nodes(1).check().is_err());
         assert!(GeodesicSolver::params().max_iters(0).check().is_err());
         assert!(GeodesicSolver::params().tolerance(0.0).check().is_err());
-        assert!(GeodesicSolver::params().tolerance(f64::NAN).check().is_err());
+        assert!(GeodesicSolver::params()
+            .tolerance(f64::NAN)
+            .check()
+            .is_err());
         assert!(GeodesicSolver::params().memory(0).check().is_err());
         assert!(GeodesicSolver::params().neighbours(0).check().is_err());
     }
@@ -1198,10 +1217,20 @@ mod tests {
     #[test]
     fn closed_form_immersion_gives_exact_nodes() {
         let m = PullbackMetric::closed_form(Shear::banana(2).unwrap(), &[0.1, 2.0]).unwrap();
-        let solver = GeodesicSolver::params().nodes(9).tolerance(1e-10).check().unwrap();
+        let solver = GeodesicSolver::params()
+            .nodes(9)
+            .tolerance(1e-10)
+            .check()
+            .unwrap();
         let (x, y) = ([-1.0, 2.5], [0.5, -2.0]);
         let g = solver.solve(&m, &x, &y).unwrap();
-        assert!(g.converged(), "{} {} {}", g.termination(), g.gradient_norm(), g.iterations());
+        assert!(
+            g.converged(),
+            "{} {} {}",
+            g.termination(),
+            g.gradient_norm(),
+            g.iterations()
+        );
         let times: Vec<f64> = (0..9).map(|i| i as f64 / 8.0).collect();
         let exact = m.geodesic(&x, &y, &times).unwrap();
         for i in 0..9 {

@@ -183,15 +183,17 @@ mod tests {
         // k = 2 links each point to its two nearest on either side: the tips are not linked
         let path = g.shortest_path(0, 20).unwrap();
         assert_eq!((path[0], path[path.len() - 1]), (0, 20));
-        assert!(path.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 2), "{path:?}");
+        assert!(
+            path.windows(2).all(|w| w[1] > w[0] && w[1] - w[0] <= 2),
+            "{path:?}"
+        );
         assert_eq!(g.shortest_path(3, 3).unwrap(), vec![3]);
         assert!(g.shortest_path(0, 21).is_none());
     }
 
     #[test]
     fn disconnected_components_have_no_path() {
-        let data =
-            Dataset::from_rows(&[vec![0.0], vec![0.1], vec![10.0], vec![10.1]]).unwrap();
+        let data = Dataset::from_rows(&[vec![0.0], vec![0.1], vec![10.0], vec![10.1]]).unwrap();
         let g = KnnGraph::new(&data, 1).unwrap();
         assert!(g.shortest_path(0, 3).is_none());
         assert_eq!(g.shortest_path(2, 3).unwrap(), vec![2, 3]);

@@ -295,8 +295,11 @@ impl<P: Diffeomorphism, M: Metric> Metric for PullbackMetric<P, M> {
         let base = Mat::from_fn(2, d, |_, j| x[j]);
         let vw = Mat::from_fn(2, d, |i, j| if i == 0 { v[j] } else { w[j] });
         let pushed = self.phi.push_forward(base.as_ref(), vw.as_ref())?;
-        self.image
-            .inner_product(&self.phi_at(x)?, &row(pushed.as_ref(), 0), &row(pushed.as_ref(), 1))
+        self.image.inner_product(
+            &self.phi_at(x)?,
+            &row(pushed.as_ref(), 0),
+            &row(pushed.as_ref(), 1),
+        )
     }
 
     fn distance(&self, x: &[f64], y: &[f64]) -> Result<f64> {
@@ -306,7 +309,9 @@ impl<P: Diffeomorphism, M: Metric> Metric for PullbackMetric<P, M> {
 
     fn geodesic(&self, x: &[f64], y: &[f64], times: &[f64]) -> Result<Mat<f64>> {
         check_lengths(self.dim(), &[x, y], "pullback metric")?;
-        let curve = self.image.geodesic(&self.phi_at(x)?, &self.phi_at(y)?, times)?;
+        let curve = self
+            .image
+            .geodesic(&self.phi_at(x)?, &self.phi_at(y)?, times)?;
         self.phi.inverse(curve.as_ref())
     }
 
@@ -326,10 +331,15 @@ impl<P: Diffeomorphism, M: Metric> Metric for PullbackMetric<P, M> {
     fn parallel_transport(&self, x: &[f64], y: &[f64], v: &[f64]) -> Result<Vec<f64>> {
         check_lengths(self.dim(), &[x, y, v], "pullback metric")?;
         let pushed = self.phi.push_forward(single(x), single(v))?;
-        let moved =
-            self.image
-                .parallel_transport(&self.phi_at(x)?, &self.phi_at(y)?, &row(pushed.as_ref(), 0))?;
-        Ok(row(self.phi.pull_back(single(y), single(&moved))?.as_ref(), 0))
+        let moved = self.image.parallel_transport(
+            &self.phi_at(x)?,
+            &self.phi_at(y)?,
+            &row(pushed.as_ref(), 0),
+        )?;
+        Ok(row(
+            self.phi.pull_back(single(y), single(&moved))?.as_ref(),
+            0,
+        ))
     }
 
     fn barycentre(&self, points: MatRef<'_, f64>) -> Result<Vec<f64>> {
@@ -406,8 +416,13 @@ mod tests {
         let exact = m.barycentre(pts.as_ref()).unwrap();
         let karcher = Through(&m).barycentre(pts.as_ref()).unwrap();
         for j in 0..2 {
-            assert!((exact[j] - karcher[j]).abs() < 1e-8, "{exact:?} vs {karcher:?}");
+            assert!(
+                (exact[j] - karcher[j]).abs() < 1e-8,
+                "{exact:?} vs {karcher:?}"
+            );
         }
-        assert!(Through(&m).barycentre(Mat::<f64>::zeros(0, 2).as_ref()).is_err());
+        assert!(Through(&m)
+            .barycentre(Mat::<f64>::zeros(0, 2).as_ref())
+            .is_err());
     }
 }

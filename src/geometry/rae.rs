@@ -241,7 +241,8 @@ mod tests {
     /// banana's spine x₁ = x₂²/9.
     #[test]
     fn banana_encodes_along_its_spine() {
-        let rae = RiemannianAutoencoder::new(Shear::banana(2).unwrap(), &[0.01, 4.0], 0.05).unwrap();
+        let rae =
+            RiemannianAutoencoder::new(Shear::banana(2).unwrap(), &[0.01, 4.0], 0.05).unwrap();
         assert_eq!(rae.latent_dim(), 1);
         let profile = rae.variance_profile();
         assert_eq!(profile.coordinates, vec![1, 0]);
@@ -265,7 +266,8 @@ mod tests {
             .sum::<f64>()
             / 3.0;
         assert!((errs[1] - want).abs() < 1e-14);
-        let id = RiemannianAutoencoder::new(Affine::identity(2).unwrap(), &[1.0, 1.0], 0.0).unwrap();
+        let id =
+            RiemannianAutoencoder::new(Affine::identity(2).unwrap(), &[1.0, 1.0], 0.0).unwrap();
         assert_eq!(id.latent_dim(), 2);
     }
 }

@@ -38,10 +38,10 @@
 //! assert!((0..16).all(|i| path.nodes()[(i, 1)].abs() < 1e-9));
 //! ```
 
+use super::check_points;
 use super::discrete::{
     DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion, Preconditioner,
 };
-use super::check_points;
 use crate::error::{Error, Result};
 use crate::score::{check_dim, ScoreModel};
 use faer::{Mat, MatRef};
@@ -159,7 +159,9 @@ fn check_lambda(lambda: f64) -> Result<()> {
     } else {
         Err(Error::param(
             "lambda",
-            format!("must be positive and finite (λI keeps the metric non-degenerate), got {lambda}"),
+            format!(
+                "must be positive and finite (λI keeps the metric non-degenerate), got {lambda}"
+            ),
         ))
     }
 }
@@ -179,10 +181,7 @@ fn check_t0(t0: f64) -> Result<()> {
     if t0.is_finite() && t0 > 0.0 && t0 <= 1.0 {
         Ok(())
     } else {
-        Err(Error::param(
-            "t0",
-            format!("need 0 < t0 ≤ 1, got {t0}"),
-        ))
+        Err(Error::param("t0", format!("need 0 < t0 ≤ 1, got {t0}")))
     }
 }
 
@@ -392,6 +391,8 @@ mod tests {
                 assert!((f[(i, 3 + b)] - 0.5 * s[(i, b)]).abs() < 1e-15);
             }
         }
-        assert!(imm.vjp(x.as_ref(), Mat::<f64>::zeros(2, 3).as_ref()).is_err());
+        assert!(imm
+            .vjp(x.as_ref(), Mat::<f64>::zeros(2, 3).as_ref())
+            .is_err());
     }
 }

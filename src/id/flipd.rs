@@ -134,12 +134,21 @@ impl Flipd {
     }
 
     /// tr ∇s at each row of x, exactly or by Hutchinson (probe streams keyed by point index).
-    fn traces(&self, model: &dyn ScoreModel, x: &Mat<f64>, rows: &[usize], t0: f64) -> Result<Vec<f64>> {
+    fn traces(
+        &self,
+        model: &dyn ScoreModel,
+        x: &Mat<f64>,
+        rows: &[usize],
+        t0: f64,
+    ) -> Result<Vec<f64>> {
         let p = &self.params;
         let d = x.ncols();
         if self.exact_for(d) {
             let jac = model.score_jacobians(x.as_ref(), t0)?;
-            return Ok(jac.iter().map(|j| (0..d).map(|a| j[(a, a)]).sum()).collect());
+            return Ok(jac
+                .iter()
+                .map(|j| (0..d).map(|a| j[(a, a)]).sum())
+                .collect());
         }
         let (n, m) = (rows.len(), p.probes);
         // all probes in one batch (row q·n + r is probe q of point r): one large backward pass
@@ -188,7 +197,9 @@ impl Flipd {
                 let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
                 let lid = d as f64 + sigma2 * (traces[r] + norm2);
                 if !lid.is_finite() {
-                    return Err(Error::Numerical(format!("non-finite FLIPD at point {i}; is t0 = {t0} too small?")));
+                    return Err(Error::Numerical(format!(
+                        "non-finite FLIPD at point {i}; is t0 = {t0} too small?"
+                    )));
                 }
                 points.push(LocalEstimate {
                     index: i,
@@ -217,6 +228,12 @@ impl Flipd {
             ("model".to_string(), json!(model.describe())),
             ("global".to_string(), json!("mean of local LIDs")),
         ]);
-        Ok(IdEstimate::new("flipd", d, super::mean(&ids), points, settings))
+        Ok(IdEstimate::new(
+            "flipd",
+            d,
+            super::mean(&ids),
+            points,
+            settings,
+        ))
     }
 }

@@ -39,7 +39,14 @@ pub struct JacobianSpectrumParams {
 
 impl Default for JacobianSpectrumParams {
     fn default() -> Self {
-        Self { t0: None, rule: Rule::MaxGap, normal_floor: 0.1, points: PointSelection::All, seed: 0, batch_points: 256 }
+        Self {
+            t0: None,
+            rule: Rule::MaxGap,
+            normal_floor: 0.1,
+            points: PointSelection::All,
+            seed: 0,
+            batch_points: 256,
+        }
     }
 }
 
@@ -78,7 +85,10 @@ impl JacobianSpectrumParams {
     pub fn check(self) -> Result<JacobianSpectrum> {
         check_t0(self.t0)?;
         if !(self.normal_floor >= 0.0 && self.normal_floor < 1.0) {
-            return Err(Error::param("normal_floor", format!("must lie in [0, 1), got {}", self.normal_floor)));
+            return Err(Error::param(
+                "normal_floor",
+                format!("must lie in [0, 1), got {}", self.normal_floor),
+            ));
         }
         if self.points == PointSelection::Count(0) {
             return Err(Error::param("points", "need at least one point"));
@@ -120,8 +130,11 @@ impl JacobianSpectrum {
                 .par_iter()
                 .zip(jacobians.par_iter())
                 .map(|(&i, jac)| {
-                    if (0..jac.nrows()).any(|a| (0..jac.ncols()).any(|b| !jac[(a, b)].is_finite())) {
-                        return Err(Error::Numerical(format!("non-finite score Jacobian at point {i}")));
+                    if (0..jac.nrows()).any(|a| (0..jac.ncols()).any(|b| !jac[(a, b)].is_finite()))
+                    {
+                        return Err(Error::Numerical(format!(
+                            "non-finite score Jacobian at point {i}"
+                        )));
                     }
                     let spectrum = singular_values(jac.as_ref())?;
                     let cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
@@ -151,6 +164,12 @@ impl JacobianSpectrum {
             ("model".to_string(), json!(model.describe())),
             ("global".to_string(), json!("mean of local IDs")),
         ]);
-        Ok(IdEstimate::new("jacobian", data.dim(), super::mean(&ids), points, settings))
+        Ok(IdEstimate::new(
+            "jacobian",
+            data.dim(),
+            super::mean(&ids),
+            points,
+            settings,
+        ))
     }
 }

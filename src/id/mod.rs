@@ -11,9 +11,9 @@ pub mod readoff;
 pub mod spectrum;
 pub mod sweep;
 
-pub use normal_bundle::{default_samples, NormalBundle, NormalBundleParams};
 pub use flipd::{Flipd, FlipdParams, Probe};
 pub use jacobian::{JacobianSpectrum, JacobianSpectrumParams};
+pub use normal_bundle::{default_samples, NormalBundle, NormalBundleParams};
 pub use readoff::{read_off, ReadOff, Rule};
 pub use sweep::{log_grid, Plateau, Sweep};
 
@@ -143,7 +143,12 @@ impl PointSelection {
 }
 
 /// The kernel means α(t₀)x₀ + (1 − α)c of the chosen rows: where the diffused manifold sits.
-pub(crate) fn kernel_means(model: &dyn crate::score::ScoreModel, data: &crate::data::Dataset, indices: &[usize], t0: f64) -> faer::Mat<f64> {
+pub(crate) fn kernel_means(
+    model: &dyn crate::score::ScoreModel,
+    data: &crate::data::Dataset,
+    indices: &[usize],
+    t0: f64,
+) -> faer::Mat<f64> {
     let kernel = model.kernel(t0);
     let d = data.dim();
     let mut out = faer::Mat::zeros(indices.len(), d);
@@ -158,10 +163,15 @@ pub(crate) fn kernel_means(model: &dyn crate::score::ScoreModel, data: &crate::d
 }
 
 /// Checks that a model fits the data and the data is not empty.
-pub(crate) fn check_inputs(model: &dyn crate::score::ScoreModel, data: &crate::data::Dataset) -> crate::error::Result<()> {
+pub(crate) fn check_inputs(
+    model: &dyn crate::score::ScoreModel,
+    data: &crate::data::Dataset,
+) -> crate::error::Result<()> {
     crate::score::check_dim(model.dim(), data.dim(), "the score model")?;
     if data.is_empty() {
-        return Err(crate::error::Error::InvalidData("the dataset has no points".into()));
+        return Err(crate::error::Error::InvalidData(
+            "the dataset has no points".into(),
+        ));
     }
     Ok(())
 }
@@ -169,7 +179,10 @@ pub(crate) fn check_inputs(model: &dyn crate::score::ScoreModel, data: &crate::d
 /// Checks a diffusion time t₀ ∈ (0, 1].
 pub(crate) fn check_t0(t0: Option<f64>) -> crate::error::Result<()> {
     match t0 {
-        Some(t) if !(t > 0.0 && t <= 1.0) => Err(crate::error::Error::param("t0", format!("must lie in (0, 1], got {t}"))),
+        Some(t) if !(t > 0.0 && t <= 1.0) => Err(crate::error::Error::param(
+            "t0",
+            format!("must lie in (0, 1], got {t}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -205,7 +218,12 @@ mod tests {
         let pts = [2.0, 2.0, 3.0]
             .iter()
             .enumerate()
-            .map(|(i, &l)| LocalEstimate { index: i, local_id: l, spectrum: None, readoff: None })
+            .map(|(i, &l)| LocalEstimate {
+                index: i,
+                local_id: l,
+                spectrum: None,
+                readoff: None,
+            })
             .collect();
         let e = IdEstimate::new("x", 5, 2.0, pts, BTreeMap::new());
         assert_eq!(e.histogram(), vec![(2, 2), (3, 1)]);

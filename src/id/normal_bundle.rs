@@ -127,10 +127,16 @@ impl NormalBundleParams {
     pub fn check(self) -> Result<NormalBundle> {
         super::check_t0(self.t0)?;
         if self.samples == Some(0) {
-            return Err(Error::param("samples", "need at least one sample per point"));
+            return Err(Error::param(
+                "samples",
+                "need at least one sample per point",
+            ));
         }
         if !(self.normal_floor >= 0.0 && self.normal_floor < 1.0) {
-            return Err(Error::param("normal_floor", format!("must lie in [0, 1), got {}", self.normal_floor)));
+            return Err(Error::param(
+                "normal_floor",
+                format!("must lie in [0, 1), got {}", self.normal_floor),
+            ));
         }
         if self.points == PointSelection::Count(0) {
             return Err(Error::param("points", "need at least one point"));
@@ -238,6 +244,12 @@ impl NormalBundle {
             ("model".to_string(), json!(model.describe())),
             ("global".to_string(), json!("mean of local IDs")),
         ]);
-        Ok(IdEstimate::new("nb", d, super::mean(&ids), points, settings))
+        Ok(IdEstimate::new(
+            "nb",
+            d,
+            super::mean(&ids),
+            points,
+            settings,
+        ))
     }
 }

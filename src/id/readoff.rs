@@ -45,9 +45,10 @@ impl Rule {
     /// Checks the rule's parameter.
     pub fn check(&self) -> Result<()> {
         match *self {
-            Rule::Threshold(tau) if !(tau > 0.0 && tau < 1.0) => {
-                Err(Error::param("rule", format!("threshold τ must lie in (0, 1), got {tau}")))
-            }
+            Rule::Threshold(tau) if !(tau > 0.0 && tau < 1.0) => Err(Error::param(
+                "rule",
+                format!("threshold τ must lie in (0, 1), got {tau}"),
+            )),
             _ => Ok(()),
         }
     }
@@ -104,13 +105,20 @@ pub struct ReadOff {
 }
 
 /// Cuts a descending spectrum with `rule`; see the module docs for `reference` and `floor`.
-pub fn read_off(spectrum: &[f64], rule: Rule, reference: Option<f64>, floor: f64) -> Result<ReadOff> {
+pub fn read_off(
+    spectrum: &[f64],
+    rule: Rule,
+    reference: Option<f64>,
+    floor: f64,
+) -> Result<ReadOff> {
     let d = spectrum.len();
     if d == 0 {
         return Err(Error::InvalidData("empty spectrum".into()));
     }
     if spectrum.iter().any(|s| !s.is_finite() || *s < 0.0) {
-        return Err(Error::Numerical("spectrum has negative or non-finite values".into()));
+        return Err(Error::Numerical(
+            "spectrum has negative or non-finite values".into(),
+        ));
     }
     rule.check()?;
     let s = |i: usize| if i < d { spectrum[i] } else { 0.0 };
@@ -125,15 +133,30 @@ pub fn read_off(spectrum: &[f64], rule: Rule, reference: Option<f64>, floor: f64
     let normal_dim = match rule {
         Rule::MaxGap => argmax(&candidates, |i| s(i - 1) - s(i)),
         // the padding s_{D+1} = 0 would make the last ratio infinite: ratios stop at i = D − 1
-        Rule::Ratio => argmax(&candidates, |i| if i < d { ratio(s(i - 1), s(i)) } else { f64::NEG_INFINITY }),
-        Rule::Threshold(tau) => candidates.iter().filter(|&&i| s(i - 1) > tau * s(0)).count(),
+        Rule::Ratio => argmax(&candidates, |i| {
+            if i < d {
+                ratio(s(i - 1), s(i))
+            } else {
+                f64::NEG_INFINITY
+            }
+        }),
+        Rule::Threshold(tau) => candidates
+            .iter()
+            .filter(|&&i| s(i - 1) > tau * s(0))
+            .count(),
     };
     Ok(ReadOff {
         rule: rule.to_string(),
         normal_dim,
         intrinsic_dim: d - normal_dim,
-        gap_ratio: if normal_dim == 0 { 0.0 } else { ratio(s(normal_dim - 1), s(normal_dim)) },
-        normal_level: reference.filter(|_| normal_dim > 0).map(|r| s(normal_dim - 1) / r),
+        gap_ratio: if normal_dim == 0 {
+            0.0
+        } else {
+            ratio(s(normal_dim - 1), s(normal_dim))
+        },
+        normal_level: reference
+            .filter(|_| normal_dim > 0)
+            .map(|r| s(normal_dim - 1) / r),
     })
 }
 
@@ -175,17 +198,40 @@ mod tests {
         let s = [100.0, 60.0, 1.0, 0.001];
         assert_eq!(read_off(&s, Rule::MaxGap, None, 0.1).unwrap().normal_dim, 2);
         assert_eq!(read_off(&s, Rule::Ratio, None, 0.1).unwrap().normal_dim, 3);
-        assert_eq!(read_off(&s, Rule::Threshold(0.5), None, 0.1).unwrap().normal_dim, 2);
-        assert_eq!(read_off(&s, Rule::Threshold(0.005), None, 0.1).unwrap().normal_dim, 3);
+        assert_eq!(
+            read_off(&s, Rule::Threshold(0.5), None, 0.1)
+                .unwrap()
+                .normal_dim,
+            2
+        );
+        assert_eq!(
+            read_off(&s, Rule::Threshold(0.005), None, 0.1)
+                .unwrap()
+                .normal_dim,
+            3
+        );
     }
 
     #[test]
     fn floor_detects_full_dimension() {
         let s = [5.0, 0.2, 0.1];
-        assert_eq!(read_off(&s, Rule::MaxGap, Some(1000.0), 0.1).unwrap().intrinsic_dim, 3);
-        assert_eq!(read_off(&s, Rule::Ratio, Some(1000.0), 0.1).unwrap().intrinsic_dim, 3);
+        assert_eq!(
+            read_off(&s, Rule::MaxGap, Some(1000.0), 0.1)
+                .unwrap()
+                .intrinsic_dim,
+            3
+        );
+        assert_eq!(
+            read_off(&s, Rule::Ratio, Some(1000.0), 0.1)
+                .unwrap()
+                .intrinsic_dim,
+            3
+        );
         // without a reference the same spectrum reads as one normal direction
-        assert_eq!(read_off(&s, Rule::MaxGap, None, 0.1).unwrap().intrinsic_dim, 2);
+        assert_eq!(
+            read_off(&s, Rule::MaxGap, None, 0.1).unwrap().intrinsic_dim,
+            2
+        );
     }
 
     #[test]
@@ -205,7 +251,10 @@ mod tests {
     #[test]
     fn parses_and_checks() {
         assert_eq!("maxgap".parse::<Rule>().unwrap(), Rule::MaxGap);
-        assert_eq!("threshold:0.2".parse::<Rule>().unwrap(), Rule::Threshold(0.2));
+        assert_eq!(
+            "threshold:0.2".parse::<Rule>().unwrap(),
+            Rule::Threshold(0.2)
+        );
         assert!("threshold:2".parse::<Rule>().is_err());
         assert!("threshold:x".parse::<Rule>().is_err());
         assert!("median".parse::<Rule>().is_err());

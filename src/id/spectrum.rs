@@ -1,10 +1,10 @@
 //! Spectra in f64 with faer, single-threaded inside (callers parallelise over points).
 
 use crate::error::{Error, Result};
+use faer::diag::Diag;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
-use faer::diag::Diag;
 use faer::{Accum, Mat, MatRef, Par};
 
 /// Eigenvalues of a symmetric matrix (lower triangle read), descending.
@@ -17,8 +17,15 @@ pub fn symmetric_eigenvalues(a: MatRef<'_, f64>) -> Result<Vec<f64>> {
         Par::Seq,
         Default::default(),
     ));
-    self_adjoint_evd(a, s.as_mut(), None, Par::Seq, MemStack::new(&mut mem), Default::default())
-        .map_err(|e| Error::Numerical(format!("symmetric eigensolver: {e:?}")))?;
+    self_adjoint_evd(
+        a,
+        s.as_mut(),
+        None,
+        Par::Seq,
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .map_err(|e| Error::Numerical(format!("symmetric eigensolver: {e:?}")))?;
     let mut v: Vec<f64> = s.column_vector().iter().copied().collect();
     v.reverse();
     Ok(v)
@@ -31,8 +38,18 @@ pub fn symmetric_eigenvalues(a: MatRef<'_, f64>) -> Result<Vec<f64>> {
 pub fn singular_values_via_gram(s: MatRef<'_, f64>) -> Result<Vec<f64>> {
     let d = s.ncols();
     let mut gram = Mat::<f64>::zeros(d, d);
-    matmul(gram.as_mut(), Accum::Replace, s.transpose(), s, 1.0, Par::Seq);
-    Ok(symmetric_eigenvalues(gram.as_ref())?.into_iter().map(|l| l.max(0.0).sqrt()).collect())
+    matmul(
+        gram.as_mut(),
+        Accum::Replace,
+        s.transpose(),
+        s,
+        1.0,
+        Par::Seq,
+    );
+    Ok(symmetric_eigenvalues(gram.as_ref())?
+        .into_iter()
+        .map(|l| l.max(0.0).sqrt())
+        .collect())
 }
 
 /// Singular values of a square matrix (descending), by faer's SVD, single-threaded.
@@ -49,8 +66,16 @@ pub fn singular_values(a: MatRef<'_, f64>) -> Result<Vec<f64>> {
         par,
         Default::default(),
     ));
-    faer::linalg::svd::svd(a, s.as_mut(), None, None, par, MemStack::new(&mut mem), Default::default())
-        .map_err(|e| Error::Numerical(format!("SVD: {e:?}")))?;
+    faer::linalg::svd::svd(
+        a,
+        s.as_mut(),
+        None,
+        None,
+        par,
+        MemStack::new(&mut mem),
+        Default::default(),
+    )
+    .map_err(|e| Error::Numerical(format!("SVD: {e:?}")))?;
     Ok(s.column_vector().iter().copied().collect())
 }
 
@@ -60,7 +85,9 @@ mod tests {
 
     #[test]
     fn gram_route_matches_svd() {
-        let a = Mat::from_fn(12, 4, |i, j| ((i * 7 + j * 3) % 5) as f64 - 2.0 + 0.1 * j as f64);
+        let a = Mat::from_fn(12, 4, |i, j| {
+            ((i * 7 + j * 3) % 5) as f64 - 2.0 + 0.1 * j as f64
+        });
         let fast = singular_values_via_gram(a.as_ref()).unwrap();
         let exact = a.singular_values().unwrap();
         for (f, e) in fast.iter().zip(&exact) {
@@ -75,6 +102,9 @@ mod tests {
     #[test]
     fn eigenvalues_descend() {
         let a = Mat::from_fn(3, 3, |i, j| if i == j { [1.0, 3.0, 2.0][i] } else { 0.0 });
-        assert_eq!(symmetric_eigenvalues(a.as_ref()).unwrap(), vec![3.0, 2.0, 1.0]);
+        assert_eq!(
+            symmetric_eigenvalues(a.as_ref()).unwrap(),
+            vec![3.0, 2.0, 1.0]
+        );
     }
 }

@@ -26,10 +26,15 @@ use serde::Serialize;
 /// n log-spaced times from a to b inclusive (0 < a < b ≤ 1, n ≥ 2).
 pub fn log_grid(a: f64, b: f64, n: usize) -> Result<Vec<f64>> {
     if !(a > 0.0 && b > a && b <= 1.0) || n < 2 {
-        return Err(Error::param("t0", format!("a sweep a:b:n needs 0 < a < b ≤ 1 and n ≥ 2, got {a}:{b}:{n}")));
+        return Err(Error::param(
+            "t0",
+            format!("a sweep a:b:n needs 0 < a < b ≤ 1 and n ≥ 2, got {a}:{b}:{n}"),
+        ));
     }
     let (la, lb) = (a.ln(), b.ln());
-    Ok((0..n).map(|i| (la + (lb - la) * i as f64 / (n - 1) as f64).exp()).collect())
+    Ok((0..n)
+        .map(|i| (la + (lb - la) * i as f64 / (n - 1) as f64).exp())
+        .collect())
 }
 
 /// The flattest stretch of a sweep.
@@ -62,12 +67,20 @@ impl Sweep {
         if t0s.is_empty() {
             return Err(Error::param("t0", "empty sweep"));
         }
-        let estimates = t0s.iter().map(|&t| estimate(t)).collect::<Result<Vec<_>>>()?;
+        let estimates = t0s
+            .iter()
+            .map(|&t| estimate(t))
+            .collect::<Result<Vec<_>>>()?;
         let n = estimates[0].points().len();
         if estimates.iter().any(|e| e.points().len() != n) {
-            return Err(Error::Numerical("estimates of a sweep cover different points".into()));
+            return Err(Error::Numerical(
+                "estimates of a sweep cover different points".into(),
+            ));
         }
-        Ok(Self { t0s: t0s.to_vec(), estimates })
+        Ok(Self {
+            t0s: t0s.to_vec(),
+            estimates,
+        })
     }
 
     /// The grid.
@@ -88,7 +101,14 @@ impl Sweep {
     /// Each point's local ID along the grid (outer: points, inner: t₀).
     pub fn curves(&self) -> Vec<Vec<f64>> {
         let n = self.estimates[0].points().len();
-        (0..n).map(|p| self.estimates.iter().map(|e| e.points()[p].local_id).collect()).collect()
+        (0..n)
+            .map(|p| {
+                self.estimates
+                    .iter()
+                    .map(|e| e.points()[p].local_id)
+                    .collect()
+            })
+            .collect()
     }
 
     /// The flattest window of (up to) three consecutive t₀ of the mean curve.
@@ -101,7 +121,8 @@ impl Sweep {
             if win.iter().any(|v| !v.is_finite()) {
                 continue;
             }
-            let spread = win.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - win.iter().cloned().fold(f64::INFINITY, f64::min);
+            let spread = win.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                - win.iter().cloned().fold(f64::INFINITY, f64::min);
             if best.is_none_or(|(_, s)| spread < s) {
                 best = Some((start, spread));
             }
@@ -126,7 +147,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn fake(v: f64) -> IdEstimate {
-        let p = vec![LocalEstimate { index: 0, local_id: v, spectrum: None, readoff: None }];
+        let p = vec![LocalEstimate {
+            index: 0,
+            local_id: v,
+            spectrum: None,
+            readoff: None,
+        }];
         IdEstimate::new("x", 10, v, p, BTreeMap::new())
     }
 

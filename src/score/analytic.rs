@@ -32,23 +32,45 @@ impl SubspaceGaussian {
     /// tangent standard deviation 1 and normal standard deviation 10⁻⁴.
     pub fn random(dim: usize, k: usize, sde: Sde, seed: u64) -> Result<Self> {
         if dim == 0 || k > dim {
-            return Err(Error::param("k", format!("need 0 ≤ k ≤ D with D ≥ 1, got k = {k}, D = {dim}")));
+            return Err(Error::param(
+                "k",
+                format!("need 0 ≤ k ≤ D with D ≥ 1, got k = {k}, D = {dim}"),
+            ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mean: Vec<f64> = (0..dim).map(|_| StandardNormal.sample(&mut rng)).collect();
         let g = Mat::from_fn(dim, k, |_, _| -> f64 { StandardNormal.sample(&mut rng) });
-        let basis = if k == 0 { Mat::zeros(dim, 0) } else { g.qr().compute_thin_Q() };
+        let basis = if k == 0 {
+            Mat::zeros(dim, 0)
+        } else {
+            g.qr().compute_thin_Q()
+        };
         Self::new(mean, basis, 1.0, 1e-8, sde)
     }
 
     /// A subspace through `mean` spanned by the orthonormal columns of `basis` (D×k).
-    pub fn new(mean: Vec<f64>, basis: Mat<f64>, tangent_var: f64, normal_var: f64, sde: Sde) -> Result<Self> {
+    pub fn new(
+        mean: Vec<f64>,
+        basis: Mat<f64>,
+        tangent_var: f64,
+        normal_var: f64,
+        sde: Sde,
+    ) -> Result<Self> {
         check_dim(mean.len(), basis.nrows(), "subspace basis rows")?;
         if !(tangent_var > 0.0 && normal_var > 0.0) {
-            return Err(Error::param("variance", "tangent and normal variances must be positive"));
+            return Err(Error::param(
+                "variance",
+                "tangent and normal variances must be positive",
+            ));
         }
         sde.check()?;
-        Ok(Self { mean, basis, tangent_var, normal_var, sde })
+        Ok(Self {
+            mean,
+            basis,
+            tangent_var,
+            normal_var,
+            sde,
+        })
     }
 
     /// Intrinsic dimension k.
@@ -63,7 +85,9 @@ impl SubspaceGaussian {
         let (tau, delta) = (self.tangent_var.sqrt(), self.normal_var.sqrt());
         let mut values = Vec::with_capacity(n * d);
         for _ in 0..n {
-            let g: Vec<f64> = (0..k).map(|_| tau * Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
+            let g: Vec<f64> = (0..k)
+                .map(|_| tau * Distribution::<f64>::sample(&StandardNormal, &mut rng))
+                .collect();
             for a in 0..d {
                 let tangent: f64 = (0..k).map(|c| self.basis[(a, c)] * g[c]).sum();
                 let normal: f64 = delta * Distribution::<f64>::sample(&StandardNormal, &mut rng);
@@ -78,7 +102,11 @@ impl SubspaceGaussian {
         let m = self.sde.marginal(t);
         let s2 = m.sigma * m.sigma;
         let a2 = m.alpha * m.alpha;
-        (1.0 / (a2 * self.tangent_var + s2), 1.0 / (a2 * self.normal_var + s2), m.alpha)
+        (
+            1.0 / (a2 * self.tangent_var + s2),
+            1.0 / (a2 * self.normal_var + s2),
+            m.alpha,
+        )
     }
 }
 
@@ -94,12 +122,28 @@ impl ScoreModel for SubspaceGaussian {
     fn score(&self, x: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> {
         check_dim(self.dim(), x.ncols(), "subspace Gaussian")?;
         let (pt, pn, alpha) = self.precisions(t);
-        let r = Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] - alpha * self.mean[j]);
+        let r = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+            x[(i, j)] - alpha * self.mean[j]
+        });
         // coordinates along the subspace, then back: (r U) Uᵀ = r P_T
         let mut coords = Mat::zeros(x.nrows(), self.intrinsic_dim());
-        matmul(coords.as_mut(), Accum::Replace, r.as_ref(), self.basis.as_ref(), 1.0, Par::Seq);
+        matmul(
+            coords.as_mut(),
+            Accum::Replace,
+            r.as_ref(),
+            self.basis.as_ref(),
+            1.0,
+            Par::Seq,
+        );
         let mut s = Mat::from_fn(x.nrows(), x.ncols(), |i, j| -pn * r[(i, j)]);
-        matmul(s.as_mut(), Accum::Add, coords.as_ref(), self.basis.transpose(), pn - pt, Par::Seq);
+        matmul(
+            s.as_mut(),
+            Accum::Add,
+            coords.as_ref(),
+            self.basis.transpose(),
+            pn - pt,
+            Par::Seq,
+        );
         Ok(s)
     }
 
@@ -107,8 +151,19 @@ impl ScoreModel for SubspaceGaussian {
         check_dim(self.dim(), x.ncols(), "subspace Gaussian")?;
         let (pt, pn, _) = self.precisions(t);
         // ∇s = −pn I − (pt − pn) U Uᵀ, the same at every point
-        let mut j = Mat::from_fn(self.dim(), self.dim(), |a, b| if a == b { -pn } else { 0.0 });
-        matmul(j.as_mut(), Accum::Add, self.basis.as_ref(), self.basis.transpose(), pn - pt, Par::Seq);
+        let mut j = Mat::from_fn(
+            self.dim(),
+            self.dim(),
+            |a, b| if a == b { -pn } else { 0.0 },
+        );
+        matmul(
+            j.as_mut(),
+            Accum::Add,
+            self.basis.as_ref(),
+            self.basis.transpose(),
+            pn - pt,
+            Par::Seq,
+        );
         Ok(vec![j; x.nrows()])
     }
 
@@ -134,13 +189,19 @@ impl GaussianMixture {
     /// A mixture with the rows of `centers` as means and component variance h² ≥ 0.
     pub fn new(centers: Dataset, component_var: f64, sde: Sde) -> Result<Self> {
         if centers.is_empty() {
-            return Err(Error::InvalidData("a Gaussian mixture needs at least one center".into()));
+            return Err(Error::InvalidData(
+                "a Gaussian mixture needs at least one center".into(),
+            ));
         }
         if !(component_var >= 0.0 && component_var.is_finite()) {
             return Err(Error::param("component_var", "must be finite and ≥ 0"));
         }
         sde.check()?;
-        Ok(Self { centers, component_var, sde })
+        Ok(Self {
+            centers,
+            component_var,
+            sde,
+        })
     }
 
     /// The centers cₘ.
@@ -155,7 +216,14 @@ impl GaussianMixture {
         let c = self.centers.as_mat();
         // −|x − αc|²/2v = (x·αc − ½α²|c|²)/v − |x|²/2v; the last term cancels in the softmax
         let mut logits = Mat::zeros(x.nrows(), c.nrows());
-        matmul(logits.as_mut(), Accum::Replace, x, c.transpose(), m.alpha / v, Par::Seq);
+        matmul(
+            logits.as_mut(),
+            Accum::Replace,
+            x,
+            c.transpose(),
+            m.alpha / v,
+            Par::Seq,
+        );
         let half_norms: Vec<f64> = self
             .centers
             .rows()
@@ -195,7 +263,14 @@ impl ScoreModel for GaussianMixture {
         let (w, v, alpha) = self.responsibilities(x, t);
         // s = (α Σ wₘ cₘ − x)/v
         let mut s = Mat::from_fn(x.nrows(), x.ncols(), |i, j| -x[(i, j)] / v);
-        matmul(s.as_mut(), Accum::Add, w.as_ref(), self.centers.as_mat(), alpha / v, Par::Seq);
+        matmul(
+            s.as_mut(),
+            Accum::Add,
+            w.as_ref(),
+            self.centers.as_mat(),
+            alpha / v,
+            Par::Seq,
+        );
         Ok(s)
     }
 
@@ -249,14 +324,26 @@ mod tests {
     #[test]
     fn subspace_score_is_gradient_of_log_density() {
         let sde = Sde::vp_default();
-        let g = SubspaceGaussian::new(vec![0.3, -0.2, 0.1], Mat::from_fn(3, 1, |i, _| [0.6, 0.8, 0.0][i]), 2.0, 0.05, sde).unwrap();
+        let g = SubspaceGaussian::new(
+            vec![0.3, -0.2, 0.1],
+            Mat::from_fn(3, 1, |i, _| [0.6, 0.8, 0.0][i]),
+            2.0,
+            0.05,
+            sde,
+        )
+        .unwrap();
         let t = 0.2;
         let m = sde.marginal(t);
         let log_p = |x: &[f64]| {
-            let r: Vec<f64> = x.iter().zip(&g.mean).map(|(a, mu)| a - m.alpha * mu).collect();
+            let r: Vec<f64> = x
+                .iter()
+                .zip(&g.mean)
+                .map(|(a, mu)| a - m.alpha * mu)
+                .collect();
             let along = 0.6 * r[0] + 0.8 * r[1];
             let normal2 = r.iter().map(|a| a * a).sum::<f64>() - along * along;
-            -0.5 * along * along / (m.alpha.powi(2) * 2.0 + m.sigma.powi(2)) - 0.5 * normal2 / (m.alpha.powi(2) * 0.05 + m.sigma.powi(2))
+            -0.5 * along * along / (m.alpha.powi(2) * 2.0 + m.sigma.powi(2))
+                - 0.5 * normal2 / (m.alpha.powi(2) * 0.05 + m.sigma.powi(2))
         };
         let x = [0.7, 0.1, -0.4];
         let s = g.score(MatRef::from_row_major_slice(&x, 1, 3), t).unwrap();
@@ -272,7 +359,8 @@ mod tests {
 
     #[test]
     fn mixture_score_and_jacobian_match_finite_differences() {
-        let centers = Dataset::from_rows(&[vec![0.0, 0.0], vec![1.0, 0.5], vec![-0.5, 1.0]]).unwrap();
+        let centers =
+            Dataset::from_rows(&[vec![0.0, 0.0], vec![1.0, 0.5], vec![-0.5, 1.0]]).unwrap();
         let gm = GaussianMixture::new(centers, 0.1, Sde::ve(5.0)).unwrap();
         let t = 0.3;
         let v = 0.1 + gm.sde.marginal(t).sigma.powi(2);
@@ -297,10 +385,18 @@ mod tests {
         let fd = {
             struct Plain<'a>(&'a GaussianMixture);
             impl ScoreModel for Plain<'_> {
-                fn dim(&self) -> usize { 2 }
-                fn sde(&self) -> &Sde { &self.0.sde }
-                fn score(&self, x: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> { self.0.score(x, t) }
-                fn describe(&self) -> String { String::new() }
+                fn dim(&self) -> usize {
+                    2
+                }
+                fn sde(&self) -> &Sde {
+                    &self.0.sde
+                }
+                fn score(&self, x: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> {
+                    self.0.score(x, t)
+                }
+                fn describe(&self) -> String {
+                    String::new()
+                }
             }
             Plain(&gm).score_jacobians(xm, t).unwrap()
         };
@@ -309,7 +405,10 @@ mod tests {
                 assert!((exact[0][(a, b)] - fd[0][(a, b)]).abs() < 1e-5, "{a}{b}");
             }
         }
-        assert!((exact[0][(0, 1)] - exact[0][(1, 0)]).abs() < 1e-12, "Hessian of log p is symmetric");
+        assert!(
+            (exact[0][(0, 1)] - exact[0][(1, 0)]).abs() < 1e-12,
+            "Hessian of log p is symmetric"
+        );
     }
 
     #[test]

@@ -92,7 +92,8 @@ impl TimeInput {
                 let half = features / 2;
                 let mut out = Vec::with_capacity(ts.len() * features);
                 for &t in ts {
-                    let freqs = (0..half).map(|k| (-(10_000f64.ln()) * k as f64 / half as f64).exp());
+                    let freqs =
+                        (0..half).map(|k| (-(10_000f64.ln()) * k as f64 / half as f64).exp());
                     let args: Vec<f64> = freqs.map(|w| w * scale * t).collect();
                     out.extend(args.iter().map(|a| a.sin() as f32));
                     out.extend(args.iter().map(|a| a.cos() as f32));
@@ -152,7 +153,10 @@ impl MlpConfig {
             depth,
             activation: Activation::Silu,
             residual: false,
-            time_input: TimeInput::Sinusoidal { features: 32, scale: 1000.0 },
+            time_input: TimeInput::Sinusoidal {
+                features: 32,
+                scale: 1000.0,
+            },
             prediction: Prediction::Noise,
             sde,
             frame: Frame::default(),
@@ -162,11 +166,17 @@ impl MlpConfig {
     /// Checks sizes and parameters.
     pub fn check(&self) -> Result<()> {
         if self.dim == 0 || self.hidden == 0 || self.depth == 0 {
-            return Err(Error::param("config", "dim, hidden and depth must be positive"));
+            return Err(Error::param(
+                "config",
+                "dim, hidden and depth must be positive",
+            ));
         }
         if let TimeInput::Sinusoidal { features, .. } = self.time_input {
             if features == 0 || features % 2 == 1 {
-                return Err(Error::param("time_input", "sinusoidal features must be even and positive"));
+                return Err(Error::param(
+                    "time_input",
+                    "sinusoidal features must be even and positive",
+                ));
             }
         }
         if !self.frame.center.is_empty() && self.frame.center.len() != self.dim {
@@ -186,8 +196,16 @@ impl MlpConfig {
     pub fn weight_shapes(&self) -> Vec<(String, (usize, usize))> {
         (0..=self.depth)
             .map(|i| {
-                let fan_in = if i == 0 { self.dim + self.time_input.width() } else { self.hidden };
-                let fan_out = if i == self.depth { self.dim } else { self.hidden };
+                let fan_in = if i == 0 {
+                    self.dim + self.time_input.width()
+                } else {
+                    self.hidden
+                };
+                let fan_out = if i == self.depth {
+                    self.dim
+                } else {
+                    self.hidden
+                };
                 (format!("layers.{i}"), (fan_out, fan_in))
             })
             .collect()
@@ -195,7 +213,10 @@ impl MlpConfig {
 
     /// Multiply–adds per evaluated point, ×2 for FLOPs.
     pub fn flops_per_point(&self) -> f64 {
-        self.weight_shapes().iter().map(|(_, (o, i))| 2.0 * (*o as f64) * (*i as f64)).sum()
+        self.weight_shapes()
+            .iter()
+            .map(|(_, (o, i))| 2.0 * (*o as f64) * (*i as f64))
+            .sum()
     }
 }
 
@@ -222,7 +243,12 @@ impl MlpScoreNet {
                 })
             })
             .collect::<Result<_>>()?;
-        Ok(Self { config, layers, device, origin: None })
+        Ok(Self {
+            config,
+            layers,
+            device,
+            origin: None,
+        })
     }
 
     /// A freshly initialised network and the `VarMap` holding its trainable weights.
@@ -274,11 +300,22 @@ impl MlpScoreNet {
         let marg: Vec<_> = ts.iter().map(|&t| self.config.sde.marginal(t)).collect();
         Ok(match self.config.prediction {
             Prediction::Score => out,
-            Prediction::Noise => out.broadcast_mul(&col(marg.iter().map(|m| (-1.0 / m.sigma) as f32).collect())?)?,
-            Prediction::ScaledScore => out.broadcast_mul(&col(marg.iter().map(|m| (1.0 / m.sigma) as f32).collect())?)?,
+            Prediction::Noise => out.broadcast_mul(&col(marg
+                .iter()
+                .map(|m| (-1.0 / m.sigma) as f32)
+                .collect())?)?,
+            Prediction::ScaledScore => {
+                out.broadcast_mul(&col(marg.iter().map(|m| (1.0 / m.sigma) as f32).collect())?)?
+            }
             Prediction::Data => {
-                let a = col(marg.iter().map(|m| (m.alpha / (m.sigma * m.sigma)) as f32).collect())?;
-                let b = col(marg.iter().map(|m| (1.0 / (m.sigma * m.sigma)) as f32).collect())?;
+                let a = col(marg
+                    .iter()
+                    .map(|m| (m.alpha / (m.sigma * m.sigma)) as f32)
+                    .collect())?;
+                let b = col(marg
+                    .iter()
+                    .map(|m| (1.0 / (m.sigma * m.sigma)) as f32)
+                    .collect())?;
                 (out.broadcast_mul(&a)? - y.broadcast_mul(&b)?)?
             }
         })
@@ -287,7 +324,9 @@ impl MlpScoreNet {
     /// Data points x (n×D) as a tensor of model coordinates y = (x − c)/scale.
     fn to_model(&self, x: MatRef<'_, f64>) -> Result<Tensor> {
         let f = &self.config.frame;
-        let y = Mat::from_fn(x.nrows(), x.ncols(), |i, j| (x[(i, j)] - f.center_at(j)) / f.scale);
+        let y = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+            (x[(i, j)] - f.center_at(j)) / f.scale
+        });
         mat_to_tensor(y.as_ref(), &self.device)
     }
 
@@ -308,7 +347,10 @@ impl MlpScoreNet {
     /// Tensors named `ema.*` (exponential moving averages) are preferred over raw weights.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
-        let model_err = |message: String| Error::Model { path: Some(path.into()), message };
+        let model_err = |message: String| Error::Model {
+            path: Some(path.into()),
+            message,
+        };
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| model_err(format!("not a valid safetensors file: {e}")))?;
@@ -317,12 +359,15 @@ impl MlpScoreNet {
             None => {
                 let side = path.with_extension("json");
                 std::fs::read_to_string(&side).map_err(|_| {
-                    model_err(format!("no `{CONFIG_KEY}` metadata and no config file {}", side.display()))
+                    model_err(format!(
+                        "no `{CONFIG_KEY}` metadata and no config file {}",
+                        side.display()
+                    ))
                 })?
             }
         };
-        let config: MlpConfig =
-            serde_json::from_str(&config_text).map_err(|e| model_err(format!("bad config: {e}")))?;
+        let config: MlpConfig = serde_json::from_str(&config_text)
+            .map_err(|e| model_err(format!("bad config: {e}")))?;
         config.check().map_err(|e| model_err(e.to_string()))?;
         let tensors = candle_core::safetensors::load_buffer(&bytes, device)
             .map_err(|e| model_err(format!("cannot read tensors: {e}")))?;
@@ -331,7 +376,9 @@ impl MlpScoreNet {
         let expected = config.weight_shapes();
         for name in tensors.keys() {
             let base = name.strip_prefix("ema.").unwrap_or(name);
-            let known = expected.iter().any(|(n, _)| base == format!("{n}.weight") || base == format!("{n}.bias"));
+            let known = expected
+                .iter()
+                .any(|(n, _)| base == format!("{n}.weight") || base == format!("{n}.bias"));
             if !known && !name.starts_with("optim.") {
                 return Err(Error::Tensor {
                     name: name.clone(),
@@ -350,7 +397,11 @@ impl MlpScoreNet {
                 if t.dims() != shape.as_slice() {
                     return Err(Error::Tensor {
                         name,
-                        message: format!("shape {:?} in {}, config needs {shape:?}", t.dims(), path.display()),
+                        message: format!(
+                            "shape {:?} in {}, config needs {shape:?}",
+                            t.dims(),
+                            path.display()
+                        ),
                     });
                 }
                 chosen.insert(format!("{layer}.{suffix}"), t.to_dtype(DType::F32)?);
@@ -369,12 +420,18 @@ impl MlpScoreNet {
 }
 
 /// Writes named tensors and a config as safetensors (config JSON in the metadata), atomically.
-pub fn save_safetensors(tensors: &HashMap<String, Tensor>, config: &MlpConfig, path: impl AsRef<Path>) -> Result<()> {
+pub fn save_safetensors(
+    tensors: &HashMap<String, Tensor>,
+    config: &MlpConfig,
+    path: impl AsRef<Path>,
+) -> Result<()> {
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
     let mut owned = Vec::with_capacity(names.len());
     for name in names {
-        let t = tensors[name].to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
+        let t = tensors[name]
+            .to_dtype(DType::F32)?
+            .to_device(&Device::Cpu)?;
         let data: Vec<f32> = t.flatten_all()?.to_vec1()?;
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         owned.push((name.clone(), t.dims().to_vec(), bytes));
@@ -382,14 +439,20 @@ pub fn save_safetensors(tensors: &HashMap<String, Tensor>, config: &MlpConfig, p
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
         .iter()
         .map(|(n, shape, bytes)| {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .expect("consistent tensor view");
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .expect("consistent tensor view");
             (n.clone(), view)
         })
         .collect();
-    let meta = HashMap::from([(CONFIG_KEY.to_string(), serde_json::to_string(config).expect("serialisable config"))]);
-    let bytes = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Model { path: Some(path.as_ref().into()), message: e.to_string() })?;
+    let meta = HashMap::from([(
+        CONFIG_KEY.to_string(),
+        serde_json::to_string(config).expect("serialisable config"),
+    )]);
+    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Model {
+        path: Some(path.as_ref().into()),
+        message: e.to_string(),
+    })?;
     crate::data::write_atomic(path, |w| w.write_all(&bytes))
 }
 
@@ -425,7 +488,9 @@ impl ScoreModel for MlpScoreNet {
         let scale2 = self.config.frame.scale * self.config.frame.scale;
         for a in 0..d {
             let grads = s.narrow(1, a, 1)?.sum_all()?.backward()?;
-            let g = grads.get(y.as_tensor()).ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
+            let g = grads
+                .get(y.as_tensor())
+                .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
             let g = tensor_to_mat(g)?;
             for (i, j) in jac.iter_mut().enumerate() {
                 for b in 0..d {
@@ -443,7 +508,9 @@ impl ScoreModel for MlpScoreNet {
         let s = self.score_tensor(y.as_tensor(), &vec![t; x.nrows()])?;
         let vt = mat_to_tensor(v, &self.device)?;
         let grads = (s * vt)?.sum_all()?.backward()?;
-        let g = grads.get(y.as_tensor()).ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
+        let g = grads
+            .get(y.as_tensor())
+            .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
         let scale2 = self.config.frame.scale * self.config.frame.scale;
         tensor_to_mat(&(g / scale2)?)
     }
@@ -458,7 +525,10 @@ impl ScoreModel for MlpScoreNet {
             c.activation,
             c.prediction,
             c.sde.name(),
-            self.origin.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default()
+            self.origin
+                .as_ref()
+                .map(|p| format!(" from {}", p.display()))
+                .unwrap_or_default()
         )
     }
 }
@@ -481,7 +551,10 @@ mod tests {
     fn small(prediction: Prediction) -> (MlpScoreNet, VarMap) {
         let mut c = MlpConfig::new(3, 16, 2, Sde::vp_default());
         c.prediction = prediction;
-        c.frame = Frame { center: vec![0.5, -1.0, 2.0], scale: 2.0 };
+        c.frame = Frame {
+            center: vec![0.5, -1.0, 2.0],
+            scale: 2.0,
+        };
         MlpScoreNet::init(c, &Device::Cpu).unwrap()
     }
 
@@ -494,7 +567,10 @@ mod tests {
         let back = MlpScoreNet::load(&p, &Device::Cpu).unwrap();
         assert_eq!(back.config(), net.config());
         let x = Mat::from_fn(4, 3, |i, j| (i + j) as f64 * 0.3);
-        let (a, b) = (net.score(x.as_ref(), 0.1).unwrap(), back.score(x.as_ref(), 0.1).unwrap());
+        let (a, b) = (
+            net.score(x.as_ref(), 0.1).unwrap(),
+            back.score(x.as_ref(), 0.1).unwrap(),
+        );
         assert_eq!(a, b);
     }
 
@@ -511,10 +587,17 @@ mod tests {
                 let mut xm = x.clone();
                 xp[(1, b)] += h;
                 xm[(1, b)] -= h;
-                let (sp, sm) = (net.score(xp.as_ref(), t).unwrap(), net.score(xm.as_ref(), t).unwrap());
+                let (sp, sm) = (
+                    net.score(xp.as_ref(), t).unwrap(),
+                    net.score(xm.as_ref(), t).unwrap(),
+                );
                 for a in 0..3 {
                     let fd = (sp[(1, a)] - sm[(1, a)]) / (2.0 * h);
-                    assert!((fd - jac[1][(a, b)]).abs() < 2e-3 * (1.0 + fd.abs()), "{pred:?} {a}{b}: {fd} vs {}", jac[1][(a, b)]);
+                    assert!(
+                        (fd - jac[1][(a, b)]).abs() < 2e-3 * (1.0 + fd.abs()),
+                        "{pred:?} {a}{b}: {fd} vs {}",
+                        jac[1][(a, b)]
+                    );
                 }
             }
             let v = Mat::from_fn(2, 3, |i, j| (i as f64) - j as f64 * 0.5);
@@ -531,15 +614,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bad.safetensors");
         std::fs::write(&p, b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage").unwrap();
-        let e = MlpScoreNet::load(&p, &Device::Cpu).err().unwrap().to_string();
-        assert!(e.contains("bad.safetensors") && e.contains("safetensors"), "{e}");
+        let e = MlpScoreNet::load(&p, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("bad.safetensors") && e.contains("safetensors"),
+            "{e}"
+        );
         // unknown config key
         let (net, vm) = small(Prediction::Noise);
         let good = dir.path().join("m.safetensors");
         net.save(&vm, &good).unwrap();
         let mut cfg = serde_json::to_value(net.config()).unwrap();
         cfg["bogus"] = serde_json::json!(1);
-        let tensors: HashMap<String, Tensor> = candle_core::safetensors::load(&good, &Device::Cpu).unwrap();
+        let tensors: HashMap<String, Tensor> =
+            candle_core::safetensors::load(&good, &Device::Cpu).unwrap();
         let bytes = {
             let mut c2 = net.config().clone();
             c2.hidden = 16;
@@ -550,9 +640,13 @@ mod tests {
         std::fs::write(good.with_extension("json"), cfg.to_string()).unwrap();
         let side = dir.path().join("m2.safetensors");
         let views: Vec<(String, Tensor)> = tensors.into_iter().collect();
-        candle_core::safetensors::save(&views.into_iter().collect::<HashMap<_, _>>(), &side).unwrap();
+        candle_core::safetensors::save(&views.into_iter().collect::<HashMap<_, _>>(), &side)
+            .unwrap();
         std::fs::write(side.with_extension("json"), cfg.to_string()).unwrap();
-        let e = MlpScoreNet::load(&side, &Device::Cpu).err().unwrap().to_string();
+        let e = MlpScoreNet::load(&side, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("unknown field `bogus`"), "{e}");
     }
 }

@@ -38,7 +38,11 @@ pub fn load_score_model(
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let skip = safetensors::SafeTensors::read_metadata(&bytes)
         .ok()
-        .and_then(|(_, m)| m.metadata().as_ref().map(|m| m.contains_key(pytorch::skip_mlp::SKIP_CONFIG_KEY)))
+        .and_then(|(_, m)| {
+            m.metadata()
+                .as_ref()
+                .map(|m| m.contains_key(pytorch::skip_mlp::SKIP_CONFIG_KEY))
+        })
         .unwrap_or(false);
     Ok(if skip {
         Box::new(pytorch::SkipMlpScoreNet::load(path, device)?)
@@ -104,7 +108,9 @@ pub trait ScoreModel: Send + Sync {
         check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
         let jac = self.score_jacobians(x, t)?;
         let d = x.ncols();
-        Ok(Mat::from_fn(x.nrows(), d, |i, b| (0..d).map(|a| v[(i, a)] * jac[i][(a, b)]).sum()))
+        Ok(Mat::from_fn(x.nrows(), d, |i, b| {
+            (0..d).map(|a| v[(i, a)] * jac[i][(a, b)]).sum()
+        }))
     }
 
     /// One line describing the model (architecture, SDE, parameterisation).

@@ -70,8 +70,13 @@ impl Sde {
     /// Checks the parameters (positive, ordered, finite).
     pub fn check(&self) -> Result<()> {
         let (lo, hi, name) = match *self {
-            Sde::Ve { sigma_min, sigma_max } => (sigma_min, sigma_max, "sigma"),
-            Sde::Vp { beta_min, beta_max } | Sde::SubVp { beta_min, beta_max } => (beta_min, beta_max, "beta"),
+            Sde::Ve {
+                sigma_min,
+                sigma_max,
+            } => (sigma_min, sigma_max, "sigma"),
+            Sde::Vp { beta_min, beta_max } | Sde::SubVp { beta_min, beta_max } => {
+                (beta_min, beta_max, "beta")
+            }
         };
         if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && hi >= lo) {
             return Err(Error::param(
@@ -99,7 +104,10 @@ impl Sde {
     /// α(t) and σ(t).
     pub fn marginal(&self, t: f64) -> Marginal {
         match *self {
-            Sde::Ve { sigma_min, sigma_max } => Marginal {
+            Sde::Ve {
+                sigma_min,
+                sigma_max,
+            } => Marginal {
                 alpha: 1.0,
                 sigma: sigma_min * (sigma_max / sigma_min).powf(t),
             },
@@ -128,7 +136,10 @@ impl Sde {
             return Err(bad(format!("must be positive, got {sigma}")));
         }
         let t = match *self {
-            Sde::Ve { sigma_min, sigma_max } => {
+            Sde::Ve {
+                sigma_min,
+                sigma_max,
+            } => {
                 if sigma_max == sigma_min {
                     return Err(bad("a VE SDE with σ_min = σ_max has one σ only".into()));
                 }
@@ -136,7 +147,11 @@ impl Sde {
             }
             Sde::Vp { beta_min, beta_max } | Sde::SubVp { beta_min, beta_max } => {
                 // ∫β = b solves σ² = 1 − e^{−b} (VP) or σ = 1 − e^{−b} (sub-VP)
-                let one_minus = if matches!(self, Sde::Vp { .. }) { sigma * sigma } else { sigma };
+                let one_minus = if matches!(self, Sde::Vp { .. }) {
+                    sigma * sigma
+                } else {
+                    sigma
+                };
                 if one_minus >= 1.0 {
                     return Err(bad(format!("σ = {sigma} is beyond this SDE's range (< 1)")));
                 }
@@ -152,7 +167,9 @@ impl Sde {
         if !(0.0..=1.0).contains(&t) {
             let m0 = self.marginal(0.0).sigma;
             let m1 = self.marginal(1.0).sigma;
-            return Err(bad(format!("σ = {sigma} lies outside [{m0:.3e}, {m1:.3e}], the range of this SDE")));
+            return Err(bad(format!(
+                "σ = {sigma} lies outside [{m0:.3e}, {m1:.3e}], the range of this SDE"
+            )));
         }
         Ok(t)
     }
@@ -233,7 +250,10 @@ mod tests {
 
     #[test]
     fn ve_endpoints() {
-        let s = Sde::Ve { sigma_min: 0.01, sigma_max: 50.0 };
+        let s = Sde::Ve {
+            sigma_min: 0.01,
+            sigma_max: 50.0,
+        };
         assert!((s.marginal(0.0).sigma - 0.01).abs() < 1e-15);
         assert!((s.marginal(1.0).sigma - 50.0).abs() < 1e-12);
         assert_eq!(s.marginal(0.3).alpha, 1.0);
@@ -250,13 +270,24 @@ mod tests {
         // small-t precision: σ² ≈ β_min t
         let m = s.marginal(1e-9);
         assert!((m.sigma * m.sigma / (0.1 * 1e-9) - 1.0).abs() < 1e-6);
-        let sub = Sde::SubVp { beta_min: 0.1, beta_max: 20.0 }.marginal(t);
+        let sub = Sde::SubVp {
+            beta_min: 0.1,
+            beta_max: 20.0,
+        }
+        .marginal(t);
         assert!((sub.sigma - (1.0 - (-b).exp())).abs() < 1e-14);
     }
 
     #[test]
     fn time_for_sigma_inverts_marginal() {
-        for sde in [Sde::ve(20.0), Sde::vp_default(), Sde::SubVp { beta_min: 0.1, beta_max: 20.0 }] {
+        for sde in [
+            Sde::ve(20.0),
+            Sde::vp_default(),
+            Sde::SubVp {
+                beta_min: 0.1,
+                beta_max: 20.0,
+            },
+        ] {
             for t in [1e-4, 0.01, 0.3, 0.9] {
                 let back = sde.time_for_sigma(sde.marginal(t).sigma).unwrap();
                 assert!((back - t).abs() < 1e-9 * (1.0 + t), "{sde:?} {t} {back}");
@@ -268,14 +299,27 @@ mod tests {
 
     #[test]
     fn check_rejects_bad_parameters() {
-        assert!(Sde::Ve { sigma_min: 0.0, sigma_max: 1.0 }.check().is_err());
-        assert!(Sde::Vp { beta_min: 5.0, beta_max: 1.0 }.check().is_err());
+        assert!(Sde::Ve {
+            sigma_min: 0.0,
+            sigma_max: 1.0
+        }
+        .check()
+        .is_err());
+        assert!(Sde::Vp {
+            beta_min: 5.0,
+            beta_max: 1.0
+        }
+        .check()
+        .is_err());
         assert!(Sde::vp_default().check().is_ok());
     }
 
     #[test]
     fn kernel_in_data_frame() {
-        let frame = Frame { center: vec![1.0, -2.0], scale: 3.0 };
+        let frame = Frame {
+            center: vec![1.0, -2.0],
+            scale: 3.0,
+        };
         let k = Kernel::new(&Sde::vp_default(), &frame, 0.5);
         let m = Sde::vp_default().marginal(0.5);
         let mut out = [0.0; 2];

@@ -39,7 +39,11 @@ pub enum Provenance {
 /// The cache directory: `$SCOREGEO_CACHE`, else `$XDG_CACHE_HOME/scoregeo`, else
 /// `~/.cache/scoregeo` (`None` when none of these is set).
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var(CACHE_ENV)
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("scoregeo")))
         .or_else(|| var("HOME").map(|h| h.join(".cache").join("scoregeo")))
@@ -51,8 +55,16 @@ pub fn cache_file_name(data_hash: &str, recipe: &TrainParams) -> String {
     h.update(serde_json::to_string(recipe).expect("serialisable recipe"));
     h.update(FORMAT.to_le_bytes());
     h.update(env!("CARGO_PKG_VERSION"));
-    let recipe_hash: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{recipe_hash}.safetensors", &data_hash[..16.min(data_hash.len())])
+    let recipe_hash: String = h
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{}-{recipe_hash}.safetensors",
+        &data_hash[..16.min(data_hash.len())]
+    )
 }
 
 /// The default score model for `data` and the file it lives in.
@@ -61,7 +73,10 @@ pub fn cache_file_name(data_hash: &str, recipe: &TrainParams) -> String {
 /// the cache file of this data and recipe ([`cache_file_name`]); otherwise trains the recipe
 /// (with a progress bar) and writes the EMA weights to the cache atomically. A cached file is
 /// used only when its recorded data hash and recipe match; a stale or unreadable one is replaced.
-pub fn default_model(data: &Dataset, opts: &CacheOptions) -> Result<(MlpScoreNet, PathBuf, Provenance)> {
+pub fn default_model(
+    data: &Dataset,
+    opts: &CacheOptions,
+) -> Result<(MlpScoreNet, PathBuf, Provenance)> {
     let hash = data.content_hash();
     let device = default_device();
     for dir in &opts.shipped {
@@ -75,7 +90,10 @@ pub fn default_model(data: &Dataset, opts: &CacheOptions) -> Result<(MlpScoreNet
     let dir = match &opts.dir {
         Some(d) => d.clone(),
         None => cache_dir().ok_or_else(|| {
-            Error::param("cache", format!("no cache directory: set {CACHE_ENV}, XDG_CACHE_HOME or HOME"))
+            Error::param(
+                "cache",
+                format!("no cache directory: set {CACHE_ENV}, XDG_CACHE_HOME or HOME"),
+            )
         })?,
     };
     let path = dir.join(cache_file_name(&hash, &opts.recipe));

@@ -70,7 +70,13 @@ pub struct TrainState {
 pub(crate) const FORMAT: u32 = 1;
 
 /// Writes the parameter states and metadata as one safetensors file, atomically.
-pub(crate) fn write(path: &Path, config: &MlpConfig, state: &TrainState, params: &[ParamState], mode: SaveMode) -> Result<()> {
+pub(crate) fn write(
+    path: &Path,
+    config: &MlpConfig,
+    state: &TrainState,
+    params: &[ParamState],
+    mode: SaveMode,
+) -> Result<()> {
     let mut tensors: Vec<(String, &[usize], &[f32])> = Vec::new();
     for p in params {
         tensors.push((format!("ema.{}", p.name), &p.shape, &p.ema));
@@ -80,22 +86,40 @@ pub(crate) fn write(path: &Path, config: &MlpConfig, state: &TrainState, params:
             tensors.push((format!("optim.v.{}", p.name), &p.shape, &p.v));
         }
     }
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let mut views = Vec::with_capacity(tensors.len());
     for ((name, shape, _), data) in tensors.iter().zip(&bytes) {
-        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.to_vec(), data)
-            .map_err(|e| Error::Tensor { name: name.clone(), message: e.to_string() })?;
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.to_vec(), data)
+                .map_err(|e| Error::Tensor {
+                    name: name.clone(),
+                    message: e.to_string(),
+                })?;
         views.push((name.clone(), view));
     }
     let to_json = |what: &str, r: serde_json::Result<String>| {
-        r.map_err(|e| Error::Model { path: Some(path.into()), message: format!("cannot serialise the {what}: {e}") })
+        r.map_err(|e| Error::Model {
+            path: Some(path.into()),
+            message: format!("cannot serialise the {what}: {e}"),
+        })
     };
     let meta = HashMap::from([
-        (CONFIG_KEY.to_string(), to_json("config", serde_json::to_string(config))?),
-        (TRAIN_STATE_KEY.to_string(), to_json("training state", serde_json::to_string(state))?),
+        (
+            CONFIG_KEY.to_string(),
+            to_json("config", serde_json::to_string(config))?,
+        ),
+        (
+            TRAIN_STATE_KEY.to_string(),
+            to_json("training state", serde_json::to_string(state))?,
+        ),
     ]);
-    let out = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Model { path: Some(path.into()), message: e.to_string() })?;
+    let out = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Model {
+        path: Some(path.into()),
+        message: e.to_string(),
+    })?;
     write_atomic(path, |w| w.write_all(&out))
 }
 
@@ -115,18 +139,27 @@ pub fn read_state(path: impl AsRef<Path>) -> Result<(MlpConfig, Option<TrainStat
 }
 
 fn parse_header(path: &Path, bytes: &[u8]) -> Result<(MlpConfig, Option<TrainState>, usize)> {
-    let bad = |message: String| Error::Model { path: Some(path.into()), message };
+    let bad = |message: String| Error::Model {
+        path: Some(path.into()),
+        message,
+    };
     let (header_len, meta) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    let config_text = meta.get(CONFIG_KEY).ok_or_else(|| bad(format!("no `{CONFIG_KEY}` metadata")))?;
-    let config: MlpConfig = serde_json::from_str(config_text).map_err(|e| bad(format!("bad config: {e}")))?;
+    let config_text = meta
+        .get(CONFIG_KEY)
+        .ok_or_else(|| bad(format!("no `{CONFIG_KEY}` metadata")))?;
+    let config: MlpConfig =
+        serde_json::from_str(config_text).map_err(|e| bad(format!("bad config: {e}")))?;
     let state = match meta.get(TRAIN_STATE_KEY) {
         Some(text) => {
-            let s: TrainState =
-                serde_json::from_str(text).map_err(|e| bad(format!("bad `{TRAIN_STATE_KEY}` metadata: {e}")))?;
+            let s: TrainState = serde_json::from_str(text)
+                .map_err(|e| bad(format!("bad `{TRAIN_STATE_KEY}` metadata: {e}")))?;
             if s.format != FORMAT {
-                return Err(bad(format!("training-state format {} (this build reads {FORMAT})", s.format)));
+                return Err(bad(format!(
+                    "training-state format {} (this build reads {FORMAT})",
+                    s.format
+                )));
             }
             Some(s)
         }
@@ -139,20 +172,34 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(MlpConfig, Option<TrainSta
 pub(crate) fn read(path: &Path) -> Result<Loaded> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (config, state, _) = parse_header(path, &bytes)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::Model { path: Some(path.into()), message: format!("cannot read tensors: {e}") })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::Model {
+        path: Some(path.into()),
+        message: format!("cannot read tensors: {e}"),
+    })?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != safetensors::Dtype::F32 {
             return Err(Error::Tensor {
                 name,
-                message: format!("dtype {:?} in {}, checkpoints hold f32", view.dtype(), path.display()),
+                message: format!(
+                    "dtype {:?} in {}, checkpoints hold f32",
+                    view.dtype(),
+                    path.display()
+                ),
             });
         }
-        let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         tensors.insert(name, (view.shape().to_vec(), values));
     }
-    Ok(Loaded { config, state, tensors })
+    Ok(Loaded {
+        config,
+        state,
+        tensors,
+    })
 }
 
 impl Loaded {
@@ -165,7 +212,10 @@ impl Loaded {
         if found != shape {
             return Err(Error::Tensor {
                 name: name.to_string(),
-                message: format!("shape {found:?} in {}, the config needs {shape:?}", path.display()),
+                message: format!(
+                    "shape {found:?} in {}, the config needs {shape:?}",
+                    path.display()
+                ),
             });
         }
         Ok(values)

@@ -25,7 +25,14 @@ impl ParamState {
     /// Fresh state for initial weights: EMA = weights, zero moments.
     pub fn new(name: String, shape: Vec<usize>, value: Vec<f32>) -> Self {
         let zeros = vec![0.0; value.len()];
-        Self { name, shape, ema: value.clone(), m: zeros.clone(), v: zeros, value }
+        Self {
+            name,
+            shape,
+            ema: value.clone(),
+            m: zeros.clone(),
+            v: zeros,
+            value,
+        }
     }
 }
 
@@ -54,14 +61,25 @@ pub(crate) struct StepSettings {
 ///
 /// The factor depends on the step and the budget only, so a resumed run continues exactly.
 pub(crate) fn learning_rate(lr: f64, warmup: u64, step: u64, cosine: Option<f64>) -> f64 {
-    let warm = if step < warmup { (step + 1) as f64 / warmup as f64 } else { 1.0 };
-    let decay = cosine.map_or(1.0, |p| 0.5 * (1.0 + (std::f64::consts::PI * p.clamp(0.0, 1.0)).cos()));
+    let warm = if step < warmup {
+        (step + 1) as f64 / warmup as f64
+    } else {
+        1.0
+    };
+    let decay = cosine.map_or(1.0, |p| {
+        0.5 * (1.0 + (std::f64::consts::PI * p.clamp(0.0, 1.0)).cos())
+    });
     lr * warm * decay
 }
 
 /// √(Σ g²) over all gradients, accumulated in f64 in a fixed order.
 pub(crate) fn global_norm(grads: &[Vec<f32>]) -> f64 {
-    grads.iter().flatten().map(|&g| (g as f64) * (g as f64)).sum::<f64>().sqrt()
+    grads
+        .iter()
+        .flatten()
+        .map(|&g| (g as f64) * (g as f64))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// One Adam(W) update of every tensor (`step` = number of updates done before), then the EMA.
@@ -69,7 +87,12 @@ pub(crate) fn global_norm(grads: &[Vec<f32>]) -> f64 {
 /// Gradients are rescaled by min(1, clip/‖g‖) first; the EMA decay warms up as
 /// min(decay, (1 + t)/(10 + t)) so early averages are not dominated by the initial weights.
 /// Returns the gradient norm before clipping.
-pub(crate) fn adam_step(params: &mut [ParamState], grads: &[Vec<f32>], step: u64, s: StepSettings) -> f64 {
+pub(crate) fn adam_step(
+    params: &mut [ParamState],
+    grads: &[Vec<f32>],
+    step: u64,
+    s: StepSettings,
+) -> f64 {
     let norm = global_norm(grads);
     let factor = if norm > s.clip { s.clip / norm } else { 1.0 };
     let t = (step + 1) as i32;
@@ -99,7 +122,12 @@ mod tests {
     use super::*;
 
     fn settings(clip: f64) -> StepSettings {
-        StepSettings { lr: 0.1, clip, weight_decay: 0.0, ema_decay: 0.999 }
+        StepSettings {
+            lr: 0.1,
+            clip,
+            weight_decay: 0.0,
+            ema_decay: 0.999,
+        }
     }
 
     #[test]
@@ -148,6 +176,10 @@ mod tests {
             let g = vec![p[0].value.iter().map(|w| 2.0 * w).collect()];
             adam_step(&mut p, &g, step, settings(f64::INFINITY));
         }
-        assert!(p[0].value.iter().all(|w| w.abs() < 0.05), "{:?}", p[0].value);
+        assert!(
+            p[0].value.iter().all(|w| w.abs() < 0.05),
+            "{:?}",
+            p[0].value
+        );
     }
 }

@@ -257,17 +257,27 @@ impl TrainParams {
             if v > 0.0 && v.is_finite() {
                 Ok(())
             } else {
-                Err(Error::param(name, format!("must be positive and finite, got {v}")))
+                Err(Error::param(
+                    name,
+                    format!("must be positive and finite, got {v}"),
+                ))
             }
         };
         positive("sigma_min", self.sigma_min)?;
         positive("lr", self.lr)?;
         if self.sde == SdeKind::Vp {
-            Sde::Vp { beta_min: self.beta_min, beta_max: self.beta_max }.check()?;
+            Sde::Vp {
+                beta_min: self.beta_min,
+                beta_max: self.beta_max,
+            }
+            .check()?;
         }
         if let Some(t) = self.t_min {
             if !(0.0..1.0).contains(&t) {
-                return Err(Error::param("t_min", format!("must lie in [0, 1), got {t}")));
+                return Err(Error::param(
+                    "t_min",
+                    format!("must lie in [0, 1), got {t}"),
+                ));
             }
         }
         if self.hidden == 0 {
@@ -282,21 +292,39 @@ impl TrainParams {
         match self.budget {
             Budget::UntilStep(0) => return Err(Error::param("steps", "need at least one step")),
             Budget::Duration(d) if d.is_zero() => {
-                return Err(Error::param("time_budget", "the time budget must be positive"))
+                return Err(Error::param(
+                    "time_budget",
+                    "the time budget must be positive",
+                ))
             }
             _ => {}
         }
         if self.grad_clip.is_nan() || self.grad_clip <= 0.0 {
-            return Err(Error::param("grad_clip", format!("must be positive (∞ for none), got {}", self.grad_clip)));
+            return Err(Error::param(
+                "grad_clip",
+                format!("must be positive (∞ for none), got {}", self.grad_clip),
+            ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
-            return Err(Error::param("ema_decay", format!("must lie in [0, 1), got {}", self.ema_decay)));
+            return Err(Error::param(
+                "ema_decay",
+                format!("must lie in [0, 1), got {}", self.ema_decay),
+            ));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(Error::param("weight_decay", format!("must be ≥ 0, got {}", self.weight_decay)));
+            return Err(Error::param(
+                "weight_decay",
+                format!("must be ≥ 0, got {}", self.weight_decay),
+            ));
         }
         if !(0.0..=0.5).contains(&self.val_fraction) {
-            return Err(Error::param("validation", format!("the fraction must lie in [0, 0.5], got {}", self.val_fraction)));
+            return Err(Error::param(
+                "validation",
+                format!(
+                    "the fraction must lie in [0, 0.5], got {}",
+                    self.val_fraction
+                ),
+            ));
         }
         if self.eval_every == 0 {
             return Err(Error::param("eval_every", "must be positive"));
@@ -342,12 +370,19 @@ impl TrainParams {
         center.iter_mut().for_each(|c| *c /= n as f64);
         let ms: f64 = data
             .rows()
-            .map(|row| row.iter().zip(&center).map(|(x, c)| (x - c).powi(2)).sum::<f64>())
+            .map(|row| {
+                row.iter()
+                    .zip(&center)
+                    .map(|(x, c)| (x - c).powi(2))
+                    .sum::<f64>()
+            })
             .sum::<f64>()
             / n as f64;
         let rms = ms.sqrt();
         if !(rms > 0.0 && rms.is_finite()) {
-            return Err(Error::InvalidData("all points are identical: there is no spread to learn".into()));
+            return Err(Error::InvalidData(
+                "all points are identical: there is no spread to learn".into(),
+            ));
         }
         let scale = match self.sde {
             SdeKind::Ve => rms,
@@ -364,13 +399,23 @@ impl TrainParams {
                 let radius = data
                     .rows()
                     .map(|row| {
-                        row.iter().enumerate().map(|(j, x)| (x - frame.center_at(j)).powi(2)).sum::<f64>().sqrt()
+                        row.iter()
+                            .enumerate()
+                            .map(|(j, x)| (x - frame.center_at(j)).powi(2))
+                            .sum::<f64>()
+                            .sqrt()
                     })
                     .fold(0.0, f64::max)
                     / frame.scale;
-                Sde::Ve { sigma_min: self.sigma_min, sigma_max: (2.0 * radius).max(1.0).max(self.sigma_min) }
+                Sde::Ve {
+                    sigma_min: self.sigma_min,
+                    sigma_max: (2.0 * radius).max(1.0).max(self.sigma_min),
+                }
             }
-            SdeKind::Vp => Sde::Vp { beta_min: self.beta_min, beta_max: self.beta_max },
+            SdeKind::Vp => Sde::Vp {
+                beta_min: self.beta_min,
+                beta_max: self.beta_max,
+            },
         }
     }
 
@@ -448,16 +493,28 @@ mod tests {
 
     #[test]
     fn frame_is_mean_and_rms_distance() {
-        let data = Dataset::from_rows(&[vec![1.0, 0.0], vec![3.0, 0.0], vec![2.0, 2.0], vec![2.0, -2.0]]).unwrap();
+        let data = Dataset::from_rows(&[
+            vec![1.0, 0.0],
+            vec![3.0, 0.0],
+            vec![2.0, 2.0],
+            vec![2.0, -2.0],
+        ])
+        .unwrap();
         let f = TrainParams::default().frame_for(&data).unwrap();
         assert_eq!(f.center, vec![2.0, 0.0]);
         // squared distances 1, 1, 4, 4: mean 2.5
         assert!((f.scale - 2.5f64.sqrt()).abs() < 1e-12);
-        let vp = TrainParams::default().sde(SdeKind::Vp).frame_for(&data).unwrap();
+        let vp = TrainParams::default()
+            .sde(SdeKind::Vp)
+            .frame_for(&data)
+            .unwrap();
         assert!((vp.scale - 1.25f64.sqrt()).abs() < 1e-12);
         // VE σ_max: farthest point at distance 2, i.e. 2/√2.5 model units, doubled
         match TrainParams::default().sde_for(&data, &f) {
-            Sde::Ve { sigma_max, sigma_min } => {
+            Sde::Ve {
+                sigma_max,
+                sigma_min,
+            } => {
                 assert!((sigma_max - 4.0 / 2.5f64.sqrt()).abs() < 1e-12);
                 assert_eq!(sigma_min, 0.02);
             }

@@ -90,7 +90,9 @@ impl Session {
                 let bound = 1.0 / (inp as f64).sqrt();
                 let mut rng = rng::stream(key, INIT_STREAM - layer as u64);
                 let mut draw = |len: usize| -> Vec<f32> {
-                    (0..len).map(|_| (rng.random_range(-bound..bound)) as f32).collect()
+                    (0..len)
+                        .map(|_| (rng.random_range(-bound..bound)) as f32)
+                        .collect()
                 };
                 let w = draw(out * inp);
                 let b = draw(out);
@@ -107,10 +109,18 @@ impl Session {
     pub fn resume(path: impl AsRef<Path>, data: &Dataset) -> Result<Self> {
         let path = path.as_ref();
         let mut loaded = checkpoint::read(path)?;
-        let bad = |message: String| Error::Model { path: Some(path.into()), message };
-        let ts = loaded.state.take().ok_or_else(|| bad("no training state: not written by `scoregeo train`".into()))?;
+        let bad = |message: String| Error::Model {
+            path: Some(path.into()),
+            message,
+        };
+        let ts = loaded
+            .state
+            .take()
+            .ok_or_else(|| bad("no training state: not written by `scoregeo train`".into()))?;
         if !ts.resumable {
-            return Err(bad("saved without optimiser state (EMA weights only): it cannot be resumed".into()));
+            return Err(bad(
+                "saved without optimiser state (EMA weights only): it cannot be resumed".into(),
+            ));
         }
         let hash = data.content_hash();
         if ts.data_hash != hash {
@@ -129,7 +139,14 @@ impl Session {
                 let ema = loaded.take(&format!("ema.{key}"), &shape, path)?;
                 let m = loaded.take(&format!("optim.m.{key}"), &shape, path)?;
                 let v = loaded.take(&format!("optim.v.{key}"), &shape, path)?;
-                state.push(ParamState { name: key, shape, value, ema, m, v });
+                state.push(ParamState {
+                    name: key,
+                    shape,
+                    value,
+                    ema,
+                    m,
+                    v,
+                });
             }
         }
         let mut session = Self::assemble(ts.params, config, state, data)?;
@@ -141,7 +158,12 @@ impl Session {
     }
 
     /// Builds the session around given weights: split, standardised buffers, candle variables.
-    fn assemble(params: TrainParams, config: MlpConfig, state: Vec<ParamState>, data: &Dataset) -> Result<Self> {
+    fn assemble(
+        params: TrainParams,
+        config: MlpConfig,
+        state: Vec<ParamState>,
+        data: &Dataset,
+    ) -> Result<Self> {
         crate::score::check_dim(config.dim, data.dim(), "the training config")?;
         if data.is_empty() {
             return Err(Error::InvalidData("the dataset has no points".into()));
@@ -159,7 +181,12 @@ impl Session {
         let to_model = |rows: &[usize]| -> Vec<f32> {
             let f = &config.frame;
             rows.iter()
-                .flat_map(|&i| data.row(i).iter().enumerate().map(|(j, x)| ((x - f.center_at(j)) / f.scale) as f32))
+                .flat_map(|&i| {
+                    data.row(i)
+                        .iter()
+                        .enumerate()
+                        .map(|(j, x)| ((x - f.center_at(j)) / f.scale) as f32)
+                })
                 .collect()
         };
         let (val_rows, train_rows) = order.split_at(n_val);
@@ -177,13 +204,26 @@ impl Session {
         });
         let tensors: HashMap<String, Tensor> = state
             .iter()
-            .map(|p| Ok((p.name.clone(), Tensor::from_slice(&p.value, p.shape.as_slice(), &device)?)))
+            .map(|p| {
+                Ok((
+                    p.name.clone(),
+                    Tensor::from_slice(&p.value, p.shape.as_slice(), &device)?,
+                ))
+            })
             .collect::<Result<_>>()?;
-        let vars: Vec<Var> =
-            state.iter().map(|p| Var::from_tensor(&tensors[&p.name])).collect::<candle_core::Result<_>>()?;
-        let named: HashMap<String, Tensor> =
-            state.iter().zip(&vars).map(|(p, v)| (p.name.clone(), v.as_tensor().clone())).collect();
-        let net = MlpScoreNet::new(config.clone(), VarBuilder::from_tensors(named, DType::F32, &device))?;
+        let vars: Vec<Var> = state
+            .iter()
+            .map(|p| Var::from_tensor(&tensors[&p.name]))
+            .collect::<candle_core::Result<_>>()?;
+        let named: HashMap<String, Tensor> = state
+            .iter()
+            .zip(&vars)
+            .map(|(p, v)| (p.name.clone(), v.as_tensor().clone()))
+            .collect();
+        let net = MlpScoreNet::new(
+            config.clone(),
+            VarBuilder::from_tensors(named, DType::F32, &device),
+        )?;
         Ok(Self {
             params,
             config,
@@ -224,12 +264,18 @@ impl Session {
 
     /// The raw weights, by checkpoint key.
     pub fn raw_weights(&self) -> Vec<(&str, &[f32])> {
-        self.state.iter().map(|p| (p.name.as_str(), p.value.as_slice())).collect()
+        self.state
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_slice()))
+            .collect()
     }
 
     /// The EMA weights, by checkpoint key (without the `ema.` prefix).
     pub fn ema_weights(&self) -> Vec<(&str, &[f32])> {
-        self.state.iter().map(|p| (p.name.as_str(), p.ema.as_slice())).collect()
+        self.state
+            .iter()
+            .map(|p| (p.name.as_str(), p.ema.as_slice()))
+            .collect()
     }
 
     /// The network with the EMA weights (what a saved checkpoint loads as).
@@ -237,9 +283,17 @@ impl Session {
         let tensors: HashMap<String, Tensor> = self
             .state
             .iter()
-            .map(|p| Ok((p.name.clone(), Tensor::from_slice(&p.ema, p.shape.as_slice(), &self.device)?)))
+            .map(|p| {
+                Ok((
+                    p.name.clone(),
+                    Tensor::from_slice(&p.ema, p.shape.as_slice(), &self.device)?,
+                ))
+            })
             .collect::<Result<_>>()?;
-        MlpScoreNet::new(self.config.clone(), VarBuilder::from_tensors(tensors, DType::F32, &self.device))
+        MlpScoreNet::new(
+            self.config.clone(),
+            VarBuilder::from_tensors(tensors, DType::F32, &self.device),
+        )
     }
 
     /// Losses and timing so far.
@@ -251,7 +305,11 @@ impl Session {
             train_loss: last.and_then(|h| h.train_loss),
             val_loss: last.and_then(|h| h.val_loss),
             elapsed: self.elapsed,
-            samples_per_sec: if secs > 0.0 { (self.step * self.params.batch as u64) as f64 / secs } else { 0.0 },
+            samples_per_sec: if secs > 0.0 {
+                (self.step * self.params.batch as u64) as f64 / secs
+            } else {
+                0.0
+            },
             n_train: self.train.len() / self.config.dim,
             n_val: self.val.as_ref().map_or(0, |v| v.ts.len()),
         }
@@ -305,7 +363,10 @@ impl Session {
                     self.save(path, SaveMode::Resumable)?;
                 }
             }
-            bar.set_message(format!("loss {:.4}", self.running.0 / self.running.1.max(1) as f64));
+            bar.set_message(format!(
+                "loss {:.4}",
+                self.running.0 / self.running.1.max(1) as f64
+            ));
             bar.set_position(match budget {
                 Budget::UntilStep(_) => self.step,
                 Budget::Duration(_) => (self.elapsed - self.budget_origin).as_secs(),
@@ -326,7 +387,9 @@ impl Session {
     fn progress(&self) -> f64 {
         match self.params.budget {
             Budget::UntilStep(n) => self.step as f64 / n as f64,
-            Budget::Duration(d) => (self.elapsed - self.budget_origin).as_secs_f64() / d.as_secs_f64(),
+            Budget::Duration(d) => {
+                (self.elapsed - self.budget_origin).as_secs_f64() / d.as_secs_f64()
+            }
         }
     }
 
@@ -368,14 +431,20 @@ impl Session {
                 let mut total = 0.0;
                 for (c, ts) in val.ts.chunks(VAL_CHUNK).enumerate() {
                     let rows = c * VAL_CHUNK * d..(c * VAL_CHUNK + ts.len()) * d;
-                    let loss = dsm_loss(&net, &val.y[rows.clone()], &val.z[rows], ts, &self.device)?;
+                    let loss =
+                        dsm_loss(&net, &val.y[rows.clone()], &val.z[rows], ts, &self.device)?;
                     total += loss.to_scalar::<f32>()? as f64 * ts.len() as f64;
                 }
                 Some(total / val.ts.len() as f64)
             }
             None => None,
         };
-        self.history.push(HistoryEntry { step: self.step, train_loss, val_loss, elapsed_s: self.elapsed.as_secs_f64() });
+        self.history.push(HistoryEntry {
+            step: self.step,
+            train_loss,
+            val_loss,
+            elapsed_s: self.elapsed.as_secs_f64(),
+        });
         Ok(())
     }
 
@@ -385,11 +454,22 @@ impl Session {
         let n = self.train.len() / d;
         let b = self.params.batch;
         let mut rng = rng::stream(self.params.seed ^ SEED_TAG, self.step);
-        let (mut y, mut z, mut ts) = (Vec::with_capacity(b * d), Vec::with_capacity(b * d), Vec::with_capacity(b));
+        let (mut y, mut z, mut ts) = (
+            Vec::with_capacity(b * d),
+            Vec::with_capacity(b * d),
+            Vec::with_capacity(b),
+        );
         for _ in 0..b {
             let i = rng.random_range(0..n);
             let t = sample_time(&self.params, &self.config.sde, &mut rng);
-            noise_row(&self.config.sde, t, &self.train[i * d..(i + 1) * d], &mut rng, &mut y, &mut z);
+            noise_row(
+                &self.config.sde,
+                t,
+                &self.train[i * d..(i + 1) * d],
+                &mut rng,
+                &mut y,
+                &mut z,
+            );
             ts.push(t);
         }
         let loss = dsm_loss(&self.net, &y, &z, &ts, &self.device)?;
@@ -411,7 +491,11 @@ impl Session {
         };
         adam_step(&mut self.state, &grads, self.step, settings);
         for (var, p) in self.vars.iter().zip(&self.state) {
-            var.set(&Tensor::from_slice(&p.value, p.shape.as_slice(), &self.device)?)?;
+            var.set(&Tensor::from_slice(
+                &p.value,
+                p.shape.as_slice(),
+                &self.device,
+            )?)?;
         }
         self.step += 1;
         Ok(loss.to_scalar::<f32>()? as f64)
@@ -425,16 +509,28 @@ fn sample_time(params: &TrainParams, sde: &Sde, rng: &mut impl Rng) -> f64 {
     match params.time_sampling {
         TimeSampling::Uniform => t_min + (1.0 - t_min) * u,
         TimeSampling::LogSigma => {
-            let (lo, hi) = (sde.marginal(t_min).sigma.max(1e-12).ln(), sde.marginal(1.0).sigma.ln());
+            let (lo, hi) = (
+                sde.marginal(t_min).sigma.max(1e-12).ln(),
+                sde.marginal(1.0).sigma.ln(),
+            );
             let sigma = (lo + (hi - lo) * u).exp();
             // σ lies in the SDE's range by construction; clamp guards the last ulp
-            sde.time_for_sigma(sigma).unwrap_or(if u < 0.5 { t_min } else { 1.0 }).clamp(t_min, 1.0)
+            sde.time_for_sigma(sigma)
+                .unwrap_or(if u < 0.5 { t_min } else { 1.0 })
+                .clamp(t_min, 1.0)
         }
     }
 }
 
 /// Appends y_t = α y₀ + σ z and z for one clean row y₀.
-fn noise_row(sde: &Sde, t: f64, clean: &[f32], rng: &mut impl Rng, y: &mut Vec<f32>, z: &mut Vec<f32>) {
+fn noise_row(
+    sde: &Sde,
+    t: f64,
+    clean: &[f32],
+    rng: &mut impl Rng,
+    y: &mut Vec<f32>,
+    z: &mut Vec<f32>,
+) {
     let m = sde.marginal(t);
     for &x in clean {
         let e: f64 = StandardNormal.sample(rng);
@@ -447,7 +543,13 @@ fn noise_row(sde: &Sde, t: f64, clean: &[f32], rng: &mut impl Rng, y: &mut Vec<f
 ///
 /// For every parameterisation this is the λ(t) = σ² weighting: noise prediction gives
 /// ‖z − ε̂‖², data prediction (α/σ)²‖x̂₀ − y₀‖² (Vincent 2011; Song et al. 2021, eq. 7).
-fn dsm_loss(net: &MlpScoreNet, y: &[f32], z: &[f32], ts: &[f64], device: &Device) -> Result<Tensor> {
+fn dsm_loss(
+    net: &MlpScoreNet,
+    y: &[f32],
+    z: &[f32],
+    ts: &[f64],
+    device: &Device,
+) -> Result<Tensor> {
     let b = ts.len();
     let d = y.len() / b.max(1);
     let yt = Tensor::from_slice(y, (b, d), device)?;
