@@ -645,12 +645,6 @@ fn swiss_roll_distances_track_intrinsic_distance() {
         .unwrap();
     let lengths: Vec<f64> = paths.iter().map(|g| g.length()).collect();
     let converged = paths.iter().filter(|g| g.converged()).count();
-    let its: u64 = paths.iter().map(|g| g.iterations()).sum();
-    let evs: u64 = paths
-        .iter()
-        .map(|g| g.forward_passes() + g.backward_passes())
-        .sum();
-    println!("swiss: iterations {its} evaluations {evs} converged {converged}");
     assert!(converged >= 95, "only {converged}/100 converged");
     let truth: Vec<f64> = intrinsic
         .iter()
