@@ -149,12 +149,14 @@ fn numeric<M: ScoreModel>(
         "  per pass / mean(score, VJP) {:.2} (above 1: set-up, preconditioning, L-BFGS)",
         t_geodesic / passes as f64 / (0.5 * (t_score + t_vjp))
     );
-    println!(
-        "  score Jacobians at the {} interior nodes {:.1} ms (the metric preconditioner's set-up, \
-         once per 50 iterations)",
-        nodes - 2,
-        1e3 * t_jacobians
-    );
+    if pullback.solver().preconditioner() == Preconditioner::Metric {
+        println!(
+            "  score Jacobians at the {} interior nodes {:.1} ms (the metric preconditioner's set-up, \
+             once per 50 iterations)",
+            nodes - 2,
+            1e3 * t_jacobians
+        );
+    }
 }
 
 fn main() {
