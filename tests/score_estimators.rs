@@ -1,7 +1,12 @@
 //! Oracle tests of the score-Jacobian spectrum, FLIPD and t₀ sweeps on analytic scores.
 
-use scoregeo::id::{log_grid, Flipd, JacobianSpectrum, NormalBundle, PointSelection, Probe, Sweep};
-use scoregeo::score::analytic::SubspaceGaussian;
+use scoregeo::data::Dataset;
+use scoregeo::id::{
+    log_grid, Derivative, Flipd, JacobianSpectrum, NormalBundle, PointSelection, Probe, Sweep,
+};
+use scoregeo::score::analytic::{GaussianMixture, SubspaceGaussian};
+use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
+use scoregeo::score::ScoreModel;
 use scoregeo::Sde;
 
 const CASES: [(usize, usize); 5] = [(1, 5), (4, 5), (5, 5), (3, 12), (11, 12)];
@@ -69,7 +74,7 @@ fn flipd_hutchinson_agrees_with_exact_trace_on_average() {
             .unwrap();
         assert_eq!(
             est.settings()["trace"],
-            format!("hutchinson, 16 {probe:?} probes").to_lowercase()
+            format!("hutchinson, 16 {probe:?} probes, difference").to_lowercase()
         );
         // per-point std ≈ √(2·34·6/40/16) ≈ 0.8 for Rademacher; the mean of 200 is within ≈ 0.06
         assert!(
@@ -77,6 +82,57 @@ fn flipd_hutchinson_agrees_with_exact_trace_on_average() {
             "{probe:?}: {}",
             est.global_id()
         );
+    }
+}
+
+/// The central-difference probes equal the VJP probes: exactly for an affine score, to O((h/σ)²)
+/// for the nonlinear mixture score, and within f32 rounding for a network.
+#[test]
+fn flipd_difference_probes_match_autodiff() {
+    let affine = SubspaceGaussian::random(40, 6, Sde::ve(10.0), 8).unwrap();
+    let data = affine.sample(20, 2);
+    let circle = Dataset::from_mat(
+        faer::Mat::from_fn(300, 10, |i, j| {
+            let a = i as f64 * std::f64::consts::TAU / 300.0;
+            match j {
+                0 => a.cos(),
+                1 => a.sin(),
+                _ => 0.0,
+            }
+        })
+        .as_ref(),
+    )
+    .unwrap();
+    let mixture = GaussianMixture::new(circle.clone(), 0.0, Sde::ve(4.0)).unwrap();
+    let (net, _) = MlpScoreNet::init(
+        MlpConfig::new(10, 64, 2, Sde::ve(4.0)),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let models: [(&dyn ScoreModel, &Dataset, f64, f64); 3] = [
+        (&affine, &data, 1e-3, 1e-6),
+        (&mixture, &circle, 0.05, 0.02),
+        (&net, &circle, 0.05, 0.02),
+    ];
+    for (model, data, t0, tol) in models {
+        let fit = |derivative| {
+            Flipd::params()
+                .exact_max_dim(4)
+                .probes(4)
+                .points(PointSelection::Count(20))
+                .derivative(derivative)
+                .t0(t0)
+                .seed(5)
+                .check()
+                .unwrap()
+                .fit(model, data)
+                .unwrap()
+                .local_ids()
+        };
+        let (fd, ad) = (fit(Derivative::Difference), fit(Derivative::Autodiff));
+        for (a, b) in fd.iter().zip(&ad) {
+            assert!((a - b).abs() < tol, "{}: {a} vs {b}", model.describe());
+        }
     }
 }
 

@@ -4,7 +4,8 @@ use super::common::{self, ModelSpec};
 use crate::data::Dataset;
 use crate::id::classic::{LocalPca, Mle, TwoNn};
 use crate::id::{
-    log_grid, Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection, Probe, Rule, Sweep,
+    log_grid, Derivative, Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection, Probe,
+    Rule, Sweep,
 };
 use crate::plot::{self, Figure};
 use crate::score::ScoreModel;
@@ -91,6 +92,15 @@ pub enum ProbeArg {
     Gaussian,
 }
 
+/// How FLIPD takes each Hutchinson term vᵀ∇s v.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DerivativeArg {
+    /// Central difference of two forward passes (cheaper on a CPU).
+    Difference,
+    /// Vector–Jacobian product through the model.
+    Autodiff,
+}
+
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -126,7 +136,7 @@ impl std::str::FromStr for Points {
 pub struct IdEstimateArgs {
     /// Dataset file (CSV with optional header, or .npy); rows are points.
     pub data: PathBuf,
-    /// Score model: a .safetensors file, a PyTorch checkpoint (.pt/.pth/.ckpt), or `mixture[:H]` for the analytic Gaussian-mixture score of DATA.
+    /// Score model: a .safetensors file, a PyTorch checkpoint (.pt/.pth/.ckpt), or `mixture[:H]` for the analytic Gaussian-mixture score of DATA. Without it: a model shipped for DATA, else the cached default model, else one trained now with the default recipe (and cached).
     #[arg(long, short = 'm')]
     pub model: Option<ModelSpec>,
     /// What a PyTorch checkpoint does not say.
@@ -162,6 +172,9 @@ pub struct IdEstimateArgs {
     /// FLIPD: probe distribution.
     #[arg(long, value_enum, default_value_t = ProbeArg::Rademacher)]
     pub probe: ProbeArg,
+    /// FLIPD: how each probe's vᵀ∇s v is taken.
+    #[arg(long, value_enum, default_value_t = DerivativeArg::Difference)]
+    pub derivative: DerivativeArg,
     /// Number of points to evaluate (seeded choice), or `all`.
     #[arg(long, default_value = "all")]
     pub points: Points,
@@ -233,7 +246,8 @@ fn resolve_model(
     args: &IdEstimateArgs,
     data: &Dataset,
 ) -> anyhow::Result<(ModelSpec, Box<dyn ScoreModel>)> {
-    let spec = args.model.clone().ok_or_else(common::model_required)?;
+    // no --model: the embedded default (shipped, cached, or trained now with a progress bar)
+    let spec = args.model.clone().unwrap_or_default();
     let model = common::load_model_with(&spec, data, &args.model_overrides)?;
     Ok((spec, model))
 }
@@ -307,6 +321,10 @@ fn estimate(
                     .exact_max_dim(args.exact_max_dim)
                     .probes(args.probes)
                     .probe(probe)
+                    .derivative(match args.derivative {
+                        DerivativeArg::Difference => Derivative::Difference,
+                        DerivativeArg::Autodiff => Derivative::Autodiff,
+                    })
                     .points(args.points.0)
                     .seed(args.seed);
                 if let Some(t) = t0 {
@@ -402,10 +420,7 @@ fn attach_sweep(v: &mut serde_json::Value, sweep: &Sweep) {
 
 /// `--method all`: every applicable estimator with its time.
 fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
-    let model = match &args.model {
-        Some(_) => Some(resolve_model(args, data)?),
-        None => None,
-    };
+    let model = Some(resolve_model(args, data)?);
     let mut rows = Vec::new();
     for method in [
         Method::Nb,
@@ -508,9 +523,6 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
                     "{:<10} {:>10.3}   (median of the methods)",
                     "consensus", consensus
                 );
-                if model.is_none() {
-                    let _ = writeln!(s, "(score-based methods need --model)");
-                }
             }
             s
         }

@@ -1,7 +1,9 @@
 //! `scoregeo spectrum`: a figure of the singular-value spectra of the normal-bundle estimator.
 
 use super::common::{self, ModelSpec};
-use super::id_estimate::{self, Format, IdEstimateArgs, Method, Points, ProbeArg, T0};
+use super::id_estimate::{
+    self, DerivativeArg, Format, IdEstimateArgs, Method, Points, ProbeArg, T0,
+};
 use crate::id::Rule;
 use clap::Args;
 use std::path::PathBuf;
@@ -63,6 +65,7 @@ pub fn run(args: SpectrumArgs) -> anyhow::Result<()> {
         exact_max_dim: 32,
         probes: 8,
         probe: ProbeArg::Rademacher,
+        derivative: DerivativeArg::Difference,
         points: args.points,
         seed: args.seed,
         format: Format::Table,

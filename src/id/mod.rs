@@ -11,7 +11,7 @@ pub mod readoff;
 pub mod spectrum;
 pub mod sweep;
 
-pub use flipd::{Flipd, FlipdParams, Probe};
+pub use flipd::{Derivative, Flipd, FlipdParams, Probe};
 pub use jacobian::{JacobianSpectrum, JacobianSpectrumParams};
 pub use normal_bundle::{default_samples, NormalBundle, NormalBundleParams};
 pub use readoff::{read_off, ReadOff, Rule};
