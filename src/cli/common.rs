@@ -228,3 +228,58 @@ pub fn model_required() -> anyhow::Error {
          or --model mixture for the analytic Gaussian-mixture score of the data itself"
     )
 }
+
+/// The time at which `model`'s kernel has standard deviation `sigma` in data units.
+pub fn time_for_data_sigma(model: &dyn ScoreModel, sigma: f64) -> anyhow::Result<f64> {
+    let scale = model.frame().map_or(1.0, |f| f.scale);
+    Ok(model.sde().time_for_sigma(sigma / scale)?)
+}
+
+/// The mixture oracle's default noise scale: the median distance to the 5th nearest other point
+/// (over up to 256 query points drawn with `seed`), and at least the component std `h`. The
+/// empirical mixture looks like a manifold only above the point spacing, and the 5th neighbour
+/// copes with uneven spacing where the nearest one does not.
+pub fn mixture_sigma(data: &Dataset, h: f64, seed: u64) -> anyhow::Result<f64> {
+    let spacing = median_knn_distance(data, 5, seed);
+    if !(spacing.is_finite() && spacing > 0.0) {
+        return Err(Error::param(
+            "sigma",
+            "DATA has too few distinct points to choose the mixture oracle's σ: pass --sigma or --t0",
+        )
+        .into());
+    }
+    Ok(spacing.max(h))
+}
+
+/// Says on stderr which σ the mixture oracle uses.
+pub fn note_mixture_sigma(sigma: f64) {
+    eprintln!(
+        "mixture oracle: σ = {sigma:.4e} (median distance to the 5th neighbour; set --sigma to change)"
+    );
+}
+
+/// Median distance to the k-th nearest distinct other point, over up to 256 query points drawn
+/// with `seed` (all points when there are fewer); NaN when no point has a distinct neighbour.
+fn median_knn_distance(data: &Dataset, k: usize, seed: u64) -> f64 {
+    let queries = crate::rng::choose_indices(data.len(), 256, seed);
+    let dists: Vec<f64> = queries
+        .iter()
+        .filter_map(|&i| {
+            let mut d2: Vec<f64> = data
+                .rows()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, r)| {
+                    r.iter()
+                        .zip(data.row(i))
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>()
+                })
+                .filter(|&d2| d2 > 0.0)
+                .collect();
+            let kk = k.min(d2.len()).checked_sub(1)?;
+            Some(d2.select_nth_unstable_by(kk, f64::total_cmp).1.sqrt())
+        })
+        .collect();
+    crate::id::median(&dists)
+}

@@ -529,58 +529,26 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
     })
 }
 
-/// t₀ from --t0, --sigma, or (for the mixture oracle) the median distance to the 5th neighbour,
-/// a scale at which an empirical sample starts to look continuous even where gaps are uneven.
+/// t₀ from --t0, --sigma, or (for the mixture oracle) [`common::mixture_sigma`].
 fn resolve_t0(
     args: &IdEstimateArgs,
     spec: &ModelSpec,
     model: &dyn ScoreModel,
     data: &Dataset,
 ) -> anyhow::Result<Option<f64>> {
-    let to_time = |sigma: f64| -> anyhow::Result<f64> {
-        let scale = model.frame().map_or(1.0, |f| f.scale);
-        Ok(model.sde().time_for_sigma(sigma / scale)?)
-    };
     if let Some(T0::At(t0)) = args.t0 {
         return Ok(Some(t0));
     }
     if let Some(sigma) = args.sigma {
-        return Ok(Some(to_time(sigma)?));
+        return Ok(Some(common::time_for_data_sigma(model, sigma)?));
     }
     if let ModelSpec::Mixture { h } = spec {
-        // the empirical mixture looks like a manifold at scales above the point spacing
-        let spacing = median_knn_distance(data, 5);
-        let sigma = spacing.max(*h);
+        let sigma = common::mixture_sigma(data, *h, 0)?;
         static NOTE: std::sync::Once = std::sync::Once::new();
-        NOTE.call_once(|| eprintln!("mixture oracle: σ = {sigma:.4e} (median distance to the 5th neighbour; set --sigma to change)"));
-        return Ok(Some(to_time(sigma)?));
+        NOTE.call_once(|| common::note_mixture_sigma(sigma));
+        return Ok(Some(common::time_for_data_sigma(model, sigma)?));
     }
     Ok(None)
-}
-
-/// Median distance to the k-th nearest other point, over up to 256 seeded query points.
-fn median_knn_distance(data: &Dataset, k: usize) -> f64 {
-    let queries = crate::rng::choose_indices(data.len(), 256, 0);
-    let dists: Vec<f64> = queries
-        .iter()
-        .filter_map(|&i| {
-            let mut d2: Vec<f64> = data
-                .rows()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, r)| {
-                    r.iter()
-                        .zip(data.row(i))
-                        .map(|(a, b)| (a - b).powi(2))
-                        .sum::<f64>()
-                })
-                .filter(|&d2| d2 > 0.0)
-                .collect();
-            let kk = k.min(d2.len()).checked_sub(1)?;
-            Some(d2.select_nth_unstable_by(kk, f64::total_cmp).1.sqrt())
-        })
-        .collect();
-    crate::id::median(&dists)
 }
 
 /// The JSON report: method, ambient_dim, global_id, summaries, settings, points.

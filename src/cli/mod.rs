@@ -6,6 +6,7 @@
 pub mod common;
 pub mod convert;
 pub mod generate;
+pub mod geodesic;
 pub mod id_estimate;
 pub mod inspect;
 pub mod rae;
@@ -47,6 +48,10 @@ pub enum Command {
     TrainFlow(train_flow::TrainFlowArgs),
     /// Riemannian autoencoder of a trained flow: d_ε, the variance profile, encode/decode.
     Rae(rae::RaeArgs),
+    /// The score-based pullback geodesic between two points (closed form for a flow).
+    Geodesic(geodesic::GeodesicArgs),
+    /// The score-based pullback distance between two points: the length of their geodesic.
+    Distance(geodesic::GeodesicArgs),
 }
 
 /// Runs a parsed command line.
@@ -61,6 +66,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(args) => convert::run(args),
         Command::TrainFlow(args) => train_flow::run(args),
         Command::Rae(args) => rae::run(args),
+        Command::Geodesic(args) => geodesic::run_geodesic(args),
+        Command::Distance(args) => geodesic::run_distance(args),
     }
 }
 
