@@ -20,7 +20,11 @@
 //! assert!((est.global_id() - 3.0).abs() < 0.05);
 //! ```
 
-use super::{check_inputs, check_t0, kernel_means, IdEstimate, LocalEstimate, PointSelection};
+use super::common::{
+    check_inputs, evaluate_in_batches, kernel_means, mean_estimate, score_estimator_setters,
+    ScoreEstimatorCommon,
+};
+use super::{IdEstimate, LocalEstimate};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng;
@@ -29,7 +33,6 @@ use faer::Mat;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// Central-difference step as a fraction of σ(t₀): small against the scale σ on which the
 /// score bends, large against the f32 rounding of a network's output.
@@ -57,37 +60,32 @@ pub enum Derivative {
 /// Unchecked settings of FLIPD (a builder).
 #[derive(Clone, Debug)]
 pub struct FlipdParams {
-    t0: Option<f64>,
+    common: ScoreEstimatorCommon,
     exact_max_dim: usize,
     probes: usize,
     probe: Probe,
     derivative: Derivative,
-    points: PointSelection,
-    seed: u64,
-    batch_points: usize,
 }
 
 impl Default for FlipdParams {
     fn default() -> Self {
         Self {
-            t0: None,
+            common: ScoreEstimatorCommon::new("batch_points", 1024),
             exact_max_dim: 32,
             probes: 8,
             probe: Probe::Rademacher,
             derivative: Derivative::Difference,
-            points: PointSelection::All,
-            seed: 0,
-            batch_points: 1024,
         }
     }
 }
 
 impl FlipdParams {
-    /// Time t₀ (default: the SDE's default t₀).
-    pub fn t0(mut self, t0: f64) -> Self {
-        self.t0 = Some(t0);
-        self
+    score_estimator_setters! {
+        t0: "Time t₀ (default: the SDE's default t₀).",
+        seed: "Seed of the point selection and the probes.",
+        batch_points: "Points per batched evaluation (default 1024).",
     }
+
     /// Largest D for which the trace is exact (default 32); Hutchinson above.
     pub fn exact_max_dim(mut self, d: usize) -> Self {
         self.exact_max_dim = d;
@@ -108,33 +106,14 @@ impl FlipdParams {
         self.derivative = derivative;
         self
     }
-    /// Which points to evaluate (default all).
-    pub fn points(mut self, points: PointSelection) -> Self {
-        self.points = points;
-        self
-    }
-    /// Seed of the point selection and the probes.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-    /// Points per batched evaluation (default 1024).
-    pub fn batch_points(mut self, n: usize) -> Self {
-        self.batch_points = n;
-        self
-    }
     /// Validates the settings once.
     pub fn check(self) -> Result<Flipd> {
-        check_t0(self.t0)?;
-        if self.probes == 0 {
-            return Err(Error::param("probes", "need at least one Hutchinson probe"));
-        }
-        if self.points == PointSelection::Count(0) {
-            return Err(Error::param("points", "need at least one point"));
-        }
-        if self.batch_points == 0 {
-            return Err(Error::param("batch_points", "must be positive"));
-        }
+        self.common.check(|| {
+            if self.probes == 0 {
+                return Err(Error::param("probes", "need at least one Hutchinson probe"));
+            }
+            Ok(())
+        })?;
         Ok(Flipd { params: self })
     }
 }
@@ -177,7 +156,7 @@ impl Flipd {
         // all probes in one batch (row q·n + r is probe q of point r): one large backward pass
         let mut v = Mat::zeros(m * n, d);
         for (r, &i) in rows.iter().enumerate() {
-            let mut rng = rng::stream(p.seed ^ 0xf11d, i as u64);
+            let mut rng = rng::stream(p.common.seed ^ 0xf11d, i as u64);
             for q in 0..m {
                 for j in 0..d {
                     v[(q * n + r, j)] = match p.probe {
@@ -234,15 +213,14 @@ impl Flipd {
         let p = &self.params;
         check_inputs(model, data)?;
         let d = data.dim();
-        let t0 = p.t0.unwrap_or_else(|| model.sde().default_t0());
+        let t0 = p.common.t0_for(model);
         let sigma2 = model.kernel(t0).std.powi(2);
-        let indices = p.points.indices(data.len(), p.seed);
-        let bar = crate::progress::bar(indices.len() as u64, "flipd");
-        let mut points = Vec::with_capacity(indices.len());
-        for chunk in indices.chunks(p.batch_points) {
+        let indices = p.common.indices(data);
+        let points = evaluate_in_batches(&indices, p.common.batch, "flipd", |chunk| {
             let x = kernel_means(model, data, chunk, t0);
             let s = model.score(x.as_ref(), t0)?;
             let traces = self.traces(model, &x, chunk, t0)?;
+            let mut local = Vec::with_capacity(chunk.len());
             for (r, &i) in chunk.iter().enumerate() {
                 let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
                 let lid = d as f64 + sigma2 * (traces[r] + norm2);
@@ -251,17 +229,15 @@ impl Flipd {
                         "non-finite FLIPD at point {i}; is t0 = {t0} too small?"
                     )));
                 }
-                points.push(LocalEstimate {
+                local.push(LocalEstimate {
                     index: i,
                     local_id: lid,
                     spectrum: None,
                     readoff: Some(json!({ "trace": traces[r], "score_norm2": norm2 })),
                 });
             }
-            bar.inc(chunk.len() as u64);
-        }
-        bar.finish_and_clear();
-        let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
+            Ok(local)
+        })?;
         let trace = if self.exact_for(d) {
             json!("exact")
         } else {
@@ -271,23 +247,13 @@ impl Flipd {
             )
             .to_lowercase())
         };
-        let settings = BTreeMap::from([
-            ("t0".to_string(), json!(t0)),
-            ("sigma_t0".to_string(), json!(sigma2.sqrt())),
+        let mut settings =
+            p.common
+                .settings(model, t0, sigma2.sqrt(), points.len(), "mean of local LIDs");
+        settings.extend([
             ("trace".to_string(), trace),
             ("exact_max_dim".to_string(), json!(p.exact_max_dim)),
-            ("seed".to_string(), json!(p.seed)),
-            ("points_evaluated".to_string(), json!(points.len())),
-            ("sde".to_string(), json!(model.sde().name())),
-            ("model".to_string(), json!(model.describe())),
-            ("global".to_string(), json!("mean of local LIDs")),
         ]);
-        Ok(IdEstimate::new(
-            "flipd",
-            d,
-            super::mean(&ids),
-            points,
-            settings,
-        ))
+        Ok(mean_estimate("flipd", d, points, settings))
     }
 }

@@ -16,86 +16,52 @@
 //! assert_eq!(est.global_id(), 4.0);
 //! ```
 
+use super::common::{
+    check_inputs, check_normal_floor, evaluate_in_batches, kernel_means, mean_estimate,
+    readoff_setters, score_estimator_setters, ScoreEstimatorCommon,
+};
 use super::readoff::{read_off, Rule};
 use super::spectrum::singular_values;
-use super::{check_inputs, check_t0, kernel_means, IdEstimate, LocalEstimate, PointSelection};
+use super::{IdEstimate, LocalEstimate};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::ScoreModel;
 use rayon::prelude::*;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// Unchecked settings of the Jacobian-spectrum estimator (a builder).
 #[derive(Clone, Debug)]
 pub struct JacobianSpectrumParams {
-    t0: Option<f64>,
+    common: ScoreEstimatorCommon,
     rule: Rule,
     normal_floor: f64,
-    points: PointSelection,
-    seed: u64,
-    batch_points: usize,
 }
 
 impl Default for JacobianSpectrumParams {
     fn default() -> Self {
         Self {
-            t0: None,
+            common: ScoreEstimatorCommon::new("batch_points", 256),
             rule: Rule::MaxGap,
             normal_floor: 0.1,
-            points: PointSelection::All,
-            seed: 0,
-            batch_points: 256,
         }
     }
 }
 
 impl JacobianSpectrumParams {
-    /// Time t₀ (default: the SDE's default t₀).
-    pub fn t0(mut self, t0: f64) -> Self {
-        self.t0 = Some(t0);
-        self
+    score_estimator_setters! {
+        t0: "Time t₀ (default: the SDE's default t₀).",
+        seed: "Seed of the point selection.",
+        batch_points: "Points per batched Jacobian evaluation (default 256).",
     }
-    /// Read-off rule (default max-gap).
-    pub fn rule(mut self, rule: Rule) -> Self {
-        self.rule = rule;
-        self
+
+    readoff_setters! {
+        normal_floor: "Normal floor ν relative to 1/σ(t₀)² (default 0.1).",
     }
-    /// Normal floor ν relative to 1/σ(t₀)² (default 0.1).
-    pub fn normal_floor(mut self, nu: f64) -> Self {
-        self.normal_floor = nu;
-        self
-    }
-    /// Which points to evaluate (default all).
-    pub fn points(mut self, points: PointSelection) -> Self {
-        self.points = points;
-        self
-    }
-    /// Seed of the point selection.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-    /// Points per batched Jacobian evaluation (default 256).
-    pub fn batch_points(mut self, n: usize) -> Self {
-        self.batch_points = n;
-        self
-    }
+
     /// Validates the settings once.
     pub fn check(self) -> Result<JacobianSpectrum> {
-        check_t0(self.t0)?;
-        if !(self.normal_floor >= 0.0 && self.normal_floor < 1.0) {
-            return Err(Error::param(
-                "normal_floor",
-                format!("must lie in [0, 1), got {}", self.normal_floor),
-            ));
-        }
-        if self.points == PointSelection::Count(0) {
-            return Err(Error::param("points", "need at least one point"));
-        }
-        if self.batch_points == 0 {
-            return Err(Error::param("batch_points", "must be positive"));
-        }
+        self.common
+            .check(|| check_normal_floor(self.normal_floor))?;
         self.rule.check()?;
         Ok(JacobianSpectrum { params: self })
     }
@@ -117,13 +83,11 @@ impl JacobianSpectrum {
     pub fn fit(&self, model: &dyn ScoreModel, data: &Dataset) -> Result<IdEstimate> {
         let p = &self.params;
         check_inputs(model, data)?;
-        let t0 = p.t0.unwrap_or_else(|| model.sde().default_t0());
+        let t0 = p.common.t0_for(model);
         let std = model.kernel(t0).std;
         let reference = 1.0 / (std * std);
-        let indices = p.points.indices(data.len(), p.seed);
-        let bar = crate::progress::bar(indices.len() as u64, "jacobian");
-        let mut points = Vec::with_capacity(indices.len());
-        for chunk in indices.chunks(p.batch_points) {
+        let indices = p.common.indices(data);
+        let points = evaluate_in_batches(&indices, p.common.batch, "jacobian", |chunk| {
             let x = kernel_means(model, data, chunk, t0);
             let jacobians = model.score_jacobians(x.as_ref(), t0)?;
             let local: Vec<Result<LocalEstimate>> = chunk
@@ -146,30 +110,16 @@ impl JacobianSpectrum {
                     })
                 })
                 .collect();
-            for l in local {
-                points.push(l?);
-            }
-            bar.inc(chunk.len() as u64);
-        }
-        bar.finish_and_clear();
-        let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
-        let settings = BTreeMap::from([
-            ("t0".to_string(), json!(t0)),
-            ("sigma_t0".to_string(), json!(std)),
+            // the first failing point in order, whatever the threads did
+            local.into_iter().collect()
+        })?;
+        let mut settings = p
+            .common
+            .settings(model, t0, std, points.len(), "mean of local IDs");
+        settings.extend([
             ("rule".to_string(), json!(p.rule.to_string())),
             ("normal_floor".to_string(), json!(p.normal_floor)),
-            ("seed".to_string(), json!(p.seed)),
-            ("points_evaluated".to_string(), json!(points.len())),
-            ("sde".to_string(), json!(model.sde().name())),
-            ("model".to_string(), json!(model.describe())),
-            ("global".to_string(), json!("mean of local IDs")),
         ]);
-        Ok(IdEstimate::new(
-            "jacobian",
-            data.dim(),
-            super::mean(&ids),
-            points,
-            settings,
-        ))
+        Ok(mean_estimate("jacobian", data.dim(), points, settings))
     }
 }

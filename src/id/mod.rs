@@ -4,6 +4,7 @@
 //! [`classic`] (MLE, TwoNN, local PCA). Every estimator returns an [`IdEstimate`].
 
 pub mod classic;
+mod common;
 pub mod flipd;
 pub mod jacobian;
 pub mod normal_bundle;
@@ -139,51 +140,6 @@ impl PointSelection {
             PointSelection::All => (0..n).collect(),
             PointSelection::Count(m) => crate::rng::choose_indices(n, m, seed),
         }
-    }
-}
-
-/// The kernel means α(t₀)x₀ + (1 − α)c of the chosen rows: where the diffused manifold sits.
-pub(crate) fn kernel_means(
-    model: &dyn crate::score::ScoreModel,
-    data: &crate::data::Dataset,
-    indices: &[usize],
-    t0: f64,
-) -> faer::Mat<f64> {
-    let kernel = model.kernel(t0);
-    let d = data.dim();
-    let mut out = faer::Mat::zeros(indices.len(), d);
-    let mut row = vec![0.0; d];
-    for (r, &i) in indices.iter().enumerate() {
-        kernel.mean_into(data.row(i), &mut row);
-        for j in 0..d {
-            out[(r, j)] = row[j];
-        }
-    }
-    out
-}
-
-/// Checks that a model fits the data and the data is not empty.
-pub(crate) fn check_inputs(
-    model: &dyn crate::score::ScoreModel,
-    data: &crate::data::Dataset,
-) -> crate::error::Result<()> {
-    crate::score::check_dim(model.dim(), data.dim(), "the score model")?;
-    if data.is_empty() {
-        return Err(crate::error::Error::InvalidData(
-            "the dataset has no points".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a diffusion time t₀ ∈ (0, 1].
-pub(crate) fn check_t0(t0: Option<f64>) -> crate::error::Result<()> {
-    match t0 {
-        Some(t) if !(t > 0.0 && t <= 1.0) => Err(crate::error::Error::param(
-            "t0",
-            format!("must lie in (0, 1], got {t}"),
-        )),
-        _ => Ok(()),
     }
 }
 

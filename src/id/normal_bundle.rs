@@ -4,7 +4,7 @@
 //! For a point x₀ and a small time t₀, draw K samples xᵢ = α(t₀)x₀ + σ(t₀)zᵢ from the forward
 //! kernel and stack their scores S = [s(xᵢ, t₀)] ∈ ℝ^{K×D}. Near the manifold the scores span the
 //! normal space, so S has n̂ large singular values; the local ID is D − n̂ (see
-//! [`read_off`](super::read_off) for the rules and the full-dimension criterion).
+//! [`read_off`] for the rules and the full-dimension criterion).
 //!
 //! Differences from the reference code (DESIGN §3): K follows D (default max(4·D, 64), not
 //! `prod(shape[1:])`), the first gap counts, every requested point is processed, and the
@@ -23,9 +23,13 @@
 //! assert!(estimate.local_ids().iter().all(|&k| k == 2.0));
 //! ```
 
+use super::common::{
+    check_inputs, check_normal_floor, evaluate_in_batches, mean_estimate, readoff_setters,
+    score_estimator_setters, ScoreEstimatorCommon,
+};
 use super::readoff::{read_off, Rule};
 use super::spectrum::singular_values_via_gram;
-use super::{IdEstimate, LocalEstimate, PointSelection};
+use super::{IdEstimate, LocalEstimate};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng;
@@ -34,7 +38,6 @@ use faer::Mat;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// The default number of samples K = max(4·D, 64).
 ///
@@ -49,65 +52,39 @@ pub fn default_samples(dim: usize) -> usize {
 /// Unchecked settings of the normal-bundle estimator (a builder).
 #[derive(Clone, Debug)]
 pub struct NormalBundleParams {
-    t0: Option<f64>,
+    common: ScoreEstimatorCommon,
     samples: Option<usize>,
     rule: Rule,
     normal_floor: f64,
-    points: PointSelection,
-    seed: u64,
     keep_spectra: bool,
-    batch_rows: usize,
 }
 
 impl Default for NormalBundleParams {
     fn default() -> Self {
         Self {
-            t0: None,
+            common: ScoreEstimatorCommon::new("batch_rows", 16_384),
             samples: None,
             rule: Rule::MaxGap,
             normal_floor: 0.1,
-            points: PointSelection::All,
-            seed: 0,
             keep_spectra: true,
-            batch_rows: 16_384,
         }
     }
 }
 
 impl NormalBundleParams {
-    /// Time t₀ of the perturbation (default: the SDE's [`default_t0`](crate::Sde::default_t0)).
-    pub fn t0(mut self, t0: f64) -> Self {
-        self.t0 = Some(t0);
-        self
+    score_estimator_setters! {
+        t0: "Time t₀ of the perturbation (default: the SDE's [`default_t0`](crate::Sde::default_t0)).",
+        seed: "Seed of every random draw (results do not depend on the thread count).",
+        batch_rows: "Rows per batched score evaluation (default 16 384; points are grouped to fill it).",
+    }
+
+    readoff_setters! {
+        normal_floor: "Normal floor ν: values below ν·√K/σ(t₀) cannot be normal directions (default 0.1).",
     }
 
     /// Samples K per point (default max(4·D, 64), see [`default_samples`]).
     pub fn samples(mut self, k: usize) -> Self {
         self.samples = Some(k);
-        self
-    }
-
-    /// Read-off rule (default max-gap).
-    pub fn rule(mut self, rule: Rule) -> Self {
-        self.rule = rule;
-        self
-    }
-
-    /// Normal floor ν: values below ν·√K/σ(t₀) cannot be normal directions (default 0.1).
-    pub fn normal_floor(mut self, nu: f64) -> Self {
-        self.normal_floor = nu;
-        self
-    }
-
-    /// Which points to evaluate (default all).
-    pub fn points(mut self, points: PointSelection) -> Self {
-        self.points = points;
-        self
-    }
-
-    /// Seed of every random draw (results do not depend on the thread count).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
         self
     }
 
@@ -117,33 +94,17 @@ impl NormalBundleParams {
         self
     }
 
-    /// Rows per batched score evaluation (default 16 384; points are grouped to fill it).
-    pub fn batch_rows(mut self, rows: usize) -> Self {
-        self.batch_rows = rows;
-        self
-    }
-
     /// Validates the settings once.
     pub fn check(self) -> Result<NormalBundle> {
-        super::check_t0(self.t0)?;
-        if self.samples == Some(0) {
-            return Err(Error::param(
-                "samples",
-                "need at least one sample per point",
-            ));
-        }
-        if !(self.normal_floor >= 0.0 && self.normal_floor < 1.0) {
-            return Err(Error::param(
-                "normal_floor",
-                format!("must lie in [0, 1), got {}", self.normal_floor),
-            ));
-        }
-        if self.points == PointSelection::Count(0) {
-            return Err(Error::param("points", "need at least one point"));
-        }
-        if self.batch_rows == 0 {
-            return Err(Error::param("batch_rows", "must be positive"));
-        }
+        self.common.check(|| {
+            if self.samples == Some(0) {
+                return Err(Error::param(
+                    "samples",
+                    "need at least one sample per point",
+                ));
+            }
+            check_normal_floor(self.normal_floor)
+        })?;
         self.rule.check()?;
         Ok(NormalBundle { params: self })
     }
@@ -166,23 +127,21 @@ impl NormalBundle {
     /// `global_id` is the mean of the local IDs; the median and histogram are on the estimate.
     pub fn fit(&self, model: &dyn ScoreModel, data: &Dataset) -> Result<IdEstimate> {
         let p = &self.params;
-        super::check_inputs(model, data)?;
+        check_inputs(model, data)?;
         let d = data.dim();
-        let t0 = p.t0.unwrap_or_else(|| model.sde().default_t0());
+        let t0 = p.common.t0_for(model);
         let k = p.samples.unwrap_or_else(|| default_samples(d));
-        let indices = p.points.indices(data.len(), p.seed);
+        let indices = p.common.indices(data);
         let kernel = model.kernel(t0);
         // a normal direction's scores are −z/σ: K of them have singular value ≈ √K/σ
         let reference = (k as f64).sqrt() / kernel.std;
-        let per_batch = (p.batch_rows / k).max(1);
-        let bar = crate::progress::bar(indices.len() as u64, "normal bundle");
-        let mut points = Vec::with_capacity(indices.len());
-        for chunk in indices.chunks(per_batch) {
+        let per_batch = (p.common.batch / k).max(1);
+        let points = evaluate_in_batches(&indices, per_batch, "normal bundle", |chunk| {
             // neighbourhood samples, each point from its own seeded stream
             let blocks: Vec<Vec<f64>> = chunk
                 .par_iter()
                 .map(|&i| {
-                    let mut rng = rng::stream(p.seed, i as u64);
+                    let mut rng = rng::stream(p.common.seed, i as u64);
                     let mut mean = vec![0.0; d];
                     kernel.mean_into(data.row(i), &mut mean);
                     let mut block = Vec::with_capacity(k * d);
@@ -225,31 +184,17 @@ impl NormalBundle {
                     })
                 })
                 .collect();
-            for l in local {
-                points.push(l?);
-            }
-            bar.inc(chunk.len() as u64);
-        }
-        bar.finish_and_clear();
-        let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
-        let settings = BTreeMap::from([
-            ("t0".to_string(), json!(t0)),
-            ("sigma_t0".to_string(), json!(kernel.std)),
+            // the first failing point in order, whatever the threads did
+            local.into_iter().collect()
+        })?;
+        let mut settings =
+            p.common
+                .settings(model, t0, kernel.std, points.len(), "mean of local IDs");
+        settings.extend([
             ("samples".to_string(), json!(k)),
             ("rule".to_string(), json!(p.rule.to_string())),
             ("normal_floor".to_string(), json!(p.normal_floor)),
-            ("seed".to_string(), json!(p.seed)),
-            ("points_evaluated".to_string(), json!(points.len())),
-            ("sde".to_string(), json!(model.sde().name())),
-            ("model".to_string(), json!(model.describe())),
-            ("global".to_string(), json!("mean of local IDs")),
         ]);
-        Ok(IdEstimate::new(
-            "nb",
-            d,
-            super::mean(&ids),
-            points,
-            settings,
-        ))
+        Ok(mean_estimate("nb", d, points, settings))
     }
 }

@@ -12,13 +12,14 @@
 //! The model works in its own coordinates y = (x − c)/scale (see [`Frame`]); scores and
 //! Jacobians are mapped back to data coordinates.
 
-use super::tensor::{mat_to_tensor, tensor_to_mat};
+use super::autodiff::{self, network_score_methods};
 use super::{check_dim, ScoreModel};
 use crate::error::{Error, Result};
 use crate::sde::{Frame, Sde};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use faer::{Mat, MatRef};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,8 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// The nonlinearity applied elementwise.
+    pub(crate) fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Activation::Silu => x.silu(),
             Activation::Elu => x.elu(1.0),
@@ -118,6 +120,44 @@ pub enum Prediction {
     Data,
 }
 
+impl Prediction {
+    /// A network output as a score: noise ε̂ → −ε̂/σ; score → itself; σ-scaled → out/σ; data x̂₀
+    /// → (α x̂₀ − y)/σ² (per-row times `ts`, model coordinates).
+    pub(crate) fn to_score(
+        self,
+        out: &Tensor,
+        y: &Tensor,
+        ts: &[f64],
+        sde: &Sde,
+    ) -> Result<Tensor> {
+        let n = ts.len();
+        let device = out.device();
+        let col = |v: Vec<f32>| Tensor::from_vec(v, (n, 1), device);
+        let marg: Vec<_> = ts.iter().map(|&t| sde.marginal(t)).collect();
+        Ok(match self {
+            Prediction::Score => out.clone(),
+            Prediction::Noise => out.broadcast_mul(&col(marg
+                .iter()
+                .map(|m| (-1.0 / m.sigma) as f32)
+                .collect())?)?,
+            Prediction::ScaledScore => {
+                out.broadcast_mul(&col(marg.iter().map(|m| (1.0 / m.sigma) as f32).collect())?)?
+            }
+            Prediction::Data => {
+                let a = col(marg
+                    .iter()
+                    .map(|m| (m.alpha / (m.sigma * m.sigma)) as f32)
+                    .collect())?;
+                let b = col(marg
+                    .iter()
+                    .map(|m| (1.0 / (m.sigma * m.sigma)) as f32)
+                    .collect())?;
+                (out.broadcast_mul(&a)? - y.broadcast_mul(&b)?)?
+            }
+        })
+    }
+}
+
 /// Configuration of an [`MlpScoreNet`], stored with its weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -179,17 +219,7 @@ impl MlpConfig {
                 ));
             }
         }
-        if !self.frame.center.is_empty() && self.frame.center.len() != self.dim {
-            return Err(Error::DimensionMismatch {
-                context: "frame center".into(),
-                expected: self.dim,
-                found: self.frame.center.len(),
-            });
-        }
-        if !(self.frame.scale > 0.0 && self.frame.scale.is_finite()) {
-            return Err(Error::param("frame", "scale must be positive and finite"));
-        }
-        self.sde.check()
+        check_frame_and_sde(&self.frame, self.dim, &self.sde)
     }
 
     /// Names and shapes (out, in) of the weights, in order.
@@ -220,6 +250,33 @@ impl MlpConfig {
     }
 }
 
+/// Checks a network's frame against its dimension D, then its SDE.
+pub(crate) fn check_frame_and_sde(frame: &Frame, dim: usize, sde: &Sde) -> Result<()> {
+    if !frame.center.is_empty() && frame.center.len() != dim {
+        return Err(Error::DimensionMismatch {
+            context: "frame center".into(),
+            expected: dim,
+            found: frame.center.len(),
+        });
+    }
+    if !(frame.scale > 0.0 && frame.scale.is_finite()) {
+        return Err(Error::param("frame", "scale must be positive and finite"));
+    }
+    sde.check()
+}
+
+/// The linear layer `name` (weights out×in) from a var builder.
+pub(crate) fn linear_layer(
+    vb: &VarBuilder,
+    name: &str,
+    (out, inp): (usize, usize),
+) -> Result<Linear> {
+    candle_nn::linear(inp, out, vb.pp(name)).map_err(|e| Error::Tensor {
+        name: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
 /// An MLP score network.
 pub struct MlpScoreNet {
     config: MlpConfig,
@@ -236,12 +293,7 @@ impl MlpScoreNet {
         let layers = config
             .weight_shapes()
             .into_iter()
-            .map(|(name, (out, inp))| {
-                candle_nn::linear(inp, out, vb.pp(&name)).map_err(|e| Error::Tensor {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })
-            })
+            .map(|(name, shape)| linear_layer(&vb, &name, shape))
             .collect::<Result<_>>()?;
         Ok(Self {
             config,
@@ -295,39 +347,8 @@ impl MlpScoreNet {
     /// The score in model coordinates for inputs y at per-row times `ts`.
     pub fn score_tensor(&self, y: &Tensor, ts: &[f64]) -> Result<Tensor> {
         let out = self.forward(y, ts)?;
-        let n = ts.len();
-        let col = |v: Vec<f32>| Tensor::from_vec(v, (n, 1), &self.device);
-        let marg: Vec<_> = ts.iter().map(|&t| self.config.sde.marginal(t)).collect();
-        Ok(match self.config.prediction {
-            Prediction::Score => out,
-            Prediction::Noise => out.broadcast_mul(&col(marg
-                .iter()
-                .map(|m| (-1.0 / m.sigma) as f32)
-                .collect())?)?,
-            Prediction::ScaledScore => {
-                out.broadcast_mul(&col(marg.iter().map(|m| (1.0 / m.sigma) as f32).collect())?)?
-            }
-            Prediction::Data => {
-                let a = col(marg
-                    .iter()
-                    .map(|m| (m.alpha / (m.sigma * m.sigma)) as f32)
-                    .collect())?;
-                let b = col(marg
-                    .iter()
-                    .map(|m| (1.0 / (m.sigma * m.sigma)) as f32)
-                    .collect())?;
-                (out.broadcast_mul(&a)? - y.broadcast_mul(&b)?)?
-            }
-        })
-    }
-
-    /// Data points x (n×D) as a tensor of model coordinates y = (x − c)/scale.
-    fn to_model(&self, x: MatRef<'_, f64>) -> Result<Tensor> {
-        let f = &self.config.frame;
-        let y = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
-            (x[(i, j)] - f.center_at(j)) / f.scale
-        });
-        mat_to_tensor(y.as_ref(), &self.device)
+        let c = &self.config;
+        c.prediction.to_score(&out, y, ts, &c.sde)
     }
 
     /// Saves weights and config to a safetensors file, atomically (config in the metadata).
@@ -342,35 +363,36 @@ impl MlpScoreNet {
         save_safetensors(&tensors, &self.config, path)
     }
 
+    /// One line naming the architecture, parameterisation and SDE (without the file).
+    fn description(&self) -> String {
+        let c = &self.config;
+        let sde = c.sde.name();
+        format!(
+            "MLP score net D={} H={} L={} ({:?}, {:?} prediction, {sde} SDE)",
+            c.dim, c.hidden, c.depth, c.activation, c.prediction
+        )
+    }
+
     /// Loads a network saved by [`MlpScoreNet::save`] (or with a `.json` config beside it).
     ///
     /// Tensors named `ema.*` (exponential moving averages) are preferred over raw weights.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
-        let model_err = |message: String| Error::Model {
-            path: Some(path.into()),
-            message,
-        };
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| model_err(format!("not a valid safetensors file: {e}")))?;
-        let config_text = match meta.metadata().as_ref().and_then(|m| m.get(CONFIG_KEY)) {
+        let file = ModelFile::read(path)?;
+        let config_text = match file.metadata(CONFIG_KEY) {
             Some(text) => text.clone(),
             None => {
                 let side = path.with_extension("json");
                 std::fs::read_to_string(&side).map_err(|_| {
-                    model_err(format!(
+                    file.error(format!(
                         "no `{CONFIG_KEY}` metadata and no config file {}",
                         side.display()
                     ))
                 })?
             }
         };
-        let config: MlpConfig = serde_json::from_str(&config_text)
-            .map_err(|e| model_err(format!("bad config: {e}")))?;
-        config.check().map_err(|e| model_err(e.to_string()))?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
-            .map_err(|e| model_err(format!("cannot read tensors: {e}")))?;
+        let config: MlpConfig = file.config(&config_text, MlpConfig::check)?;
+        let tensors = file.tensors(device)?;
         let use_ema = tensors.keys().any(|k| k.starts_with("ema."));
         let prefix = if use_ema { "ema." } else { "" };
         let expected = config.weight_shapes();
@@ -380,32 +402,12 @@ impl MlpScoreNet {
                 .iter()
                 .any(|(n, _)| base == format!("{n}.weight") || base == format!("{n}.bias"));
             if !known && !name.starts_with("optim.") {
-                return Err(Error::Tensor {
-                    name: name.clone(),
-                    message: format!("unknown tensor in {}", path.display()),
-                });
+                return Err(file.unknown_tensor(name));
             }
         }
         let mut chosen = HashMap::new();
-        for (layer, (out, inp)) in &expected {
-            for (suffix, shape) in [("weight", vec![*out, *inp]), ("bias", vec![*out])] {
-                let name = format!("{prefix}{layer}.{suffix}");
-                let t = tensors.get(&name).ok_or_else(|| Error::Tensor {
-                    name: name.clone(),
-                    message: format!("missing from {}", path.display()),
-                })?;
-                if t.dims() != shape.as_slice() {
-                    return Err(Error::Tensor {
-                        name,
-                        message: format!(
-                            "shape {:?} in {}, config needs {shape:?}",
-                            t.dims(),
-                            path.display()
-                        ),
-                    });
-                }
-                chosen.insert(format!("{layer}.{suffix}"), t.to_dtype(DType::F32)?);
-            }
+        for (layer, shape) in &expected {
+            file.take_linear(&tensors, prefix, layer, *shape, &mut chosen)?;
         }
         let vb = VarBuilder::from_tensors(chosen, DType::F32, device);
         let mut net = Self::new(config, vb)?;
@@ -425,6 +427,17 @@ pub fn save_safetensors(
     config: &MlpConfig,
     path: impl AsRef<Path>,
 ) -> Result<()> {
+    let text = serde_json::to_string(config).expect("serialisable config");
+    write_safetensors(tensors, CONFIG_KEY, &text, path.as_ref())
+}
+
+/// Writes named f32 tensors as safetensors with one metadata entry, atomically.
+pub(crate) fn write_safetensors(
+    tensors: &HashMap<String, Tensor>,
+    key: &str,
+    value: &str,
+    path: &Path,
+) -> Result<()> {
     let mut names: Vec<&String> = tensors.keys().collect();
     names.sort();
     let mut owned = Vec::with_capacity(names.len());
@@ -436,100 +449,137 @@ pub fn save_safetensors(
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         owned.push((name.clone(), t.dims().to_vec(), bytes));
     }
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = owned
+    let views = owned
         .iter()
         .map(|(n, shape, bytes)| {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                    .expect("consistent tensor view");
-            (n.clone(), view)
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::Tensor {
+                    name: n.clone(),
+                    message: e.to_string(),
+                })
         })
-        .collect();
-    let meta = HashMap::from([(
-        CONFIG_KEY.to_string(),
-        serde_json::to_string(config).expect("serialisable config"),
-    )]);
+        .collect::<Result<Vec<_>>>()?;
+    let meta = HashMap::from([(key.to_string(), value.to_string())]);
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Model {
-        path: Some(path.as_ref().into()),
+        path: Some(path.into()),
         message: e.to_string(),
     })?;
     crate::data::write_atomic(path, |w| w.write_all(&bytes))
 }
 
-impl ScoreModel for MlpScoreNet {
-    fn dim(&self) -> usize {
-        self.config.dim
-    }
+/// A safetensors model file read whole, for loaders whose errors name it.
+pub(crate) struct ModelFile<'a> {
+    path: &'a Path,
+    bytes: Vec<u8>,
+    metadata: HashMap<String, String>,
+}
 
-    fn sde(&self) -> &Sde {
-        &self.config.sde
-    }
-
-    fn frame(&self) -> Option<&Frame> {
-        Some(&self.config.frame)
-    }
-
-    fn score(&self, x: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> {
-        check_dim(self.dim(), x.ncols(), "the MLP score model")?;
-        let y = self.to_model(x)?;
-        let s = self.score_tensor(&y, &vec![t; x.nrows()])?;
-        // s_x = s_y/scale
-        let s = (s / self.config.frame.scale)?;
-        tensor_to_mat(&s)
-    }
-
-    fn score_jacobians(&self, x: MatRef<'_, f64>, t: f64) -> Result<Vec<Mat<f64>>> {
-        check_dim(self.dim(), x.ncols(), "the MLP score model")?;
-        let (n, d) = (x.nrows(), x.ncols());
-        let y = Var::from_tensor(&self.to_model(x)?)?;
-        let s = self.score_tensor(y.as_tensor(), &vec![t; n])?;
-        // row a of every point's Jacobian from one backward pass of Σᵢ s_a(yᵢ)
-        let mut jac = vec![Mat::<f64>::zeros(d, d); n];
-        let scale2 = self.config.frame.scale * self.config.frame.scale;
-        for a in 0..d {
-            let grads = s.narrow(1, a, 1)?.sum_all()?.backward()?;
-            let g = grads
-                .get(y.as_tensor())
-                .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
-            let g = tensor_to_mat(g)?;
-            for (i, j) in jac.iter_mut().enumerate() {
-                for b in 0..d {
-                    j[(a, b)] = g[(i, b)] / scale2;
-                }
+impl<'a> ModelFile<'a> {
+    /// Reads the file and its metadata.
+    pub(crate) fn read(path: &'a Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let metadata = match safetensors::SafeTensors::read_metadata(&bytes) {
+            Ok((_, meta)) => meta.metadata().clone().unwrap_or_default(),
+            Err(e) => {
+                return Err(model_error(
+                    path,
+                    format!("not a valid safetensors file: {e}"),
+                ));
             }
-        }
-        Ok(jac)
+        };
+        Ok(Self {
+            path,
+            bytes,
+            metadata,
+        })
     }
+
+    /// An error about the file as a whole.
+    pub(crate) fn error(&self, message: String) -> Error {
+        model_error(self.path, message)
+    }
+
+    /// The metadata entry `key`.
+    pub(crate) fn metadata(&self, key: &str) -> Option<&String> {
+        self.metadata.get(key)
+    }
+
+    /// A JSON config parsed from `text` and checked.
+    pub(crate) fn config<C: DeserializeOwned>(
+        &self,
+        text: &str,
+        check: impl FnOnce(&C) -> Result<()>,
+    ) -> Result<C> {
+        let config =
+            serde_json::from_str(text).map_err(|e| self.error(format!("bad config: {e}")))?;
+        check(&config).map_err(|e| self.error(e.to_string()))?;
+        Ok(config)
+    }
+
+    /// Every tensor of the file, on `device`.
+    pub(crate) fn tensors(&self, device: &Device) -> Result<HashMap<String, Tensor>> {
+        candle_core::safetensors::load_buffer(&self.bytes, device)
+            .map_err(|e| self.error(format!("cannot read tensors: {e}")))
+    }
+
+    /// The error for a tensor no layer uses.
+    pub(crate) fn unknown_tensor(&self, name: &str) -> Error {
+        Error::Tensor {
+            name: name.to_string(),
+            message: format!("unknown tensor in {}", self.path.display()),
+        }
+    }
+
+    /// Moves `{prefix}{layer}.weight` (out×in) and `{prefix}{layer}.bias` (out) from `tensors`
+    /// into `chosen` as f32, named without the prefix, after checking their shapes.
+    pub(crate) fn take_linear(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+        prefix: &str,
+        layer: &str,
+        (out, inp): (usize, usize),
+        chosen: &mut HashMap<String, Tensor>,
+    ) -> Result<()> {
+        for (suffix, shape) in [("weight", vec![out, inp]), ("bias", vec![out])] {
+            let name = format!("{prefix}{layer}.{suffix}");
+            let t = tensors.get(&name).ok_or_else(|| Error::Tensor {
+                name: name.clone(),
+                message: format!("missing from {}", self.path.display()),
+            })?;
+            if t.dims() != shape.as_slice() {
+                return Err(Error::Tensor {
+                    name,
+                    message: format!(
+                        "shape {:?} in {}, config needs {shape:?}",
+                        t.dims(),
+                        self.path.display()
+                    ),
+                });
+            }
+            chosen.insert(format!("{layer}.{suffix}"), t.to_dtype(DType::F32)?);
+        }
+        Ok(())
+    }
+}
+
+/// A model error naming the file.
+fn model_error(path: &Path, message: String) -> Error {
+    Error::Model {
+        path: Some(path.into()),
+        message,
+    }
+}
+
+impl ScoreModel for MlpScoreNet {
+    network_score_methods!("the MLP score model");
 
     fn score_vjp(&self, x: MatRef<'_, f64>, t: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check_dim(self.dim(), x.ncols(), "the MLP score model")?;
         check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
-        let y = Var::from_tensor(&self.to_model(x)?)?;
-        let s = self.score_tensor(y.as_tensor(), &vec![t; x.nrows()])?;
-        let vt = mat_to_tensor(v, &self.device)?;
-        let grads = (s * vt)?.sum_all()?.backward()?;
-        let g = grads
-            .get(y.as_tensor())
-            .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
-        let scale2 = self.config.frame.scale * self.config.frame.scale;
-        tensor_to_mat(&(g / scale2)?)
-    }
-
-    fn describe(&self) -> String {
-        let c = &self.config;
-        format!(
-            "MLP score net D={} H={} L={} ({:?}, {:?} prediction, {} SDE){}",
-            c.dim,
-            c.hidden,
-            c.depth,
-            c.activation,
-            c.prediction,
-            c.sde.name(),
-            self.origin
-                .as_ref()
-                .map(|p| format!(" from {}", p.display()))
-                .unwrap_or_default()
-        )
+        autodiff::vjp(&self.config.frame, &self.device, x, t, v, |y, ts| {
+            self.score_tensor(y, ts)
+        })
     }
 }
 
@@ -578,34 +628,7 @@ mod tests {
     fn autodiff_jacobian_matches_finite_differences() {
         for pred in [Prediction::Noise, Prediction::Data] {
             let (net, _vm) = small(pred);
-            let x = Mat::from_fn(2, 3, |i, j| 0.2 * i as f64 - 0.1 * j as f64);
-            let t = 0.5;
-            let jac = net.score_jacobians(x.as_ref(), t).unwrap();
-            let h = 1e-2;
-            for b in 0..3 {
-                let mut xp = x.clone();
-                let mut xm = x.clone();
-                xp[(1, b)] += h;
-                xm[(1, b)] -= h;
-                let (sp, sm) = (
-                    net.score(xp.as_ref(), t).unwrap(),
-                    net.score(xm.as_ref(), t).unwrap(),
-                );
-                for a in 0..3 {
-                    let fd = (sp[(1, a)] - sm[(1, a)]) / (2.0 * h);
-                    assert!(
-                        (fd - jac[1][(a, b)]).abs() < 2e-3 * (1.0 + fd.abs()),
-                        "{pred:?} {a}{b}: {fd} vs {}",
-                        jac[1][(a, b)]
-                    );
-                }
-            }
-            let v = Mat::from_fn(2, 3, |i, j| (i as f64) - j as f64 * 0.5);
-            let vjp = net.score_vjp(x.as_ref(), t, v.as_ref()).unwrap();
-            for b in 0..3 {
-                let want: f64 = (0..3).map(|a| v[(1, a)] * jac[1][(a, b)]).sum();
-                assert!((vjp[(1, b)] - want).abs() < 1e-4 * (1.0 + want.abs()));
-            }
+            crate::score::autodiff::tests::check_derivatives(&net, 0.5, &format!("{pred:?}"));
         }
     }
 

@@ -6,6 +6,7 @@
 //! coordinates and f64; networks compute in f32 internally.
 
 pub mod analytic;
+mod autodiff;
 pub mod mlp;
 pub mod pytorch;
 pub mod tensor;

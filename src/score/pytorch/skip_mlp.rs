@@ -13,11 +13,13 @@
 
 use super::layouts::skip_mlp_plan;
 use crate::error::{Error, Result};
-use crate::score::mlp::{Activation, Prediction};
-use crate::score::tensor::{mat_to_tensor, tensor_to_mat};
+use crate::score::autodiff::{self, network_score_methods};
+use crate::score::mlp::{
+    check_frame_and_sde, linear_layer, write_safetensors, Activation, ModelFile, Prediction,
+};
 use crate::score::{check_dim, ScoreModel};
 use crate::sde::{Frame, Sde};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
@@ -144,17 +146,7 @@ impl SkipMlpConfig {
                 "scale, max_period and freq_shift must be finite (max_period > 1)",
             ));
         }
-        if !self.frame.center.is_empty() && self.frame.center.len() != self.dim {
-            return Err(Error::DimensionMismatch {
-                context: "frame center".into(),
-                expected: self.dim,
-                found: self.frame.center.len(),
-            });
-        }
-        if !(self.frame.scale > 0.0 && self.frame.scale.is_finite()) {
-            return Err(Error::param("frame", "scale must be positive and finite"));
-        }
-        self.sde.check()
+        check_frame_and_sde(&self.frame, self.dim, &self.sde)
     }
 
     /// Names and shapes (out, in) of the weights, in order, and each layer's skip source.
@@ -188,13 +180,7 @@ impl SkipMlpScoreNet {
         let layers = config
             .layers()
             .into_iter()
-            .map(|(name, (out, inp), skip)| {
-                let l = candle_nn::linear(inp, out, vb.pp(&name)).map_err(|e| Error::Tensor {
-                    name: name.clone(),
-                    message: e.to_string(),
-                })?;
-                Ok((l, skip))
-            })
+            .map(|(name, shape, skip)| Ok((linear_layer(&vb, &name, shape)?, skip)))
             .collect::<Result<_>>()?;
         Ok(Self {
             config,
@@ -226,7 +212,7 @@ impl SkipMlpScoreNet {
             outs.push(if k == last {
                 z
             } else {
-                activate(self.config.activation, &z)?
+                self.config.activation.apply(&z)?
             });
         }
         Ok(outs.pop().expect("at least the input"))
@@ -234,21 +220,9 @@ impl SkipMlpScoreNet {
 
     /// The score in model coordinates for inputs y at per-row times `ts`.
     pub fn score_tensor(&self, y: &Tensor, ts: &[f64]) -> Result<Tensor> {
-        output_to_score(
-            &self.forward(y, ts)?,
-            y,
-            ts,
-            self.config.prediction,
-            &self.config.sde,
-        )
-    }
-
-    fn to_model(&self, x: MatRef<'_, f64>) -> Result<Tensor> {
-        let f = &self.config.frame;
-        let y = Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
-            (x[(i, j)] - f.center_at(j)) / f.scale
-        });
-        mat_to_tensor(y.as_ref(), &self.device)
+        let out = self.forward(y, ts)?;
+        let c = &self.config;
+        c.prediction.to_score(&out, y, ts, &c.sde)
     }
 
     /// Saves weights and config to a safetensors file, atomically (config in the metadata).
@@ -261,52 +235,31 @@ impl SkipMlpScoreNet {
         write_safetensors(tensors, SKIP_CONFIG_KEY, &text, path.as_ref())
     }
 
+    /// One line naming the architecture, parameterisation and SDE (without the file).
+    fn description(&self) -> String {
+        let c = &self.config;
+        let (widths, sde) = (&c.hidden, c.sde.name());
+        format!(
+            "skip-connection MLP score net D={} widths {widths:?} ({:?}, {:?} prediction, {sde} SDE)",
+            c.dim, c.activation, c.prediction
+        )
+    }
+
     /// Loads a network saved by [`SkipMlpScoreNet::save`].
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
-        let model_err = |message: String| Error::Model {
-            path: Some(path.into()),
-            message,
-        };
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| model_err(format!("not a valid safetensors file: {e}")))?;
-        let text = meta
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(SKIP_CONFIG_KEY))
-            .ok_or_else(|| model_err(format!("no `{SKIP_CONFIG_KEY}` metadata")))?;
-        let config: SkipMlpConfig =
-            serde_json::from_str(text).map_err(|e| model_err(format!("bad config: {e}")))?;
-        config.check().map_err(|e| model_err(e.to_string()))?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, device)
-            .map_err(|e| model_err(format!("cannot read tensors: {e}")))?;
+        let file = ModelFile::read(path)?;
+        let text = file
+            .metadata(SKIP_CONFIG_KEY)
+            .ok_or_else(|| file.error(format!("no `{SKIP_CONFIG_KEY}` metadata")))?;
+        let config: SkipMlpConfig = file.config(text, SkipMlpConfig::check)?;
+        let tensors = file.tensors(device)?;
         let mut chosen = HashMap::new();
-        for (layer, (out, inp), _) in config.layers() {
-            for (suffix, shape) in [("weight", vec![out, inp]), ("bias", vec![out])] {
-                let name = format!("{layer}.{suffix}");
-                let t = tensors.get(&name).ok_or_else(|| Error::Tensor {
-                    name: name.clone(),
-                    message: format!("missing from {}", path.display()),
-                })?;
-                if t.dims() != shape.as_slice() {
-                    return Err(Error::Tensor {
-                        name,
-                        message: format!(
-                            "shape {:?} in {}, config needs {shape:?}",
-                            t.dims(),
-                            path.display()
-                        ),
-                    });
-                }
-                chosen.insert(name, t.to_dtype(DType::F32)?);
-            }
+        for (layer, shape, _) in config.layers() {
+            file.take_linear(&tensors, "", &layer, shape, &mut chosen)?;
         }
         if let Some(extra) = tensors.keys().find(|k| !chosen.contains_key(*k)) {
-            return Err(Error::Tensor {
-                name: extra.clone(),
-                message: format!("unknown tensor in {}", path.display()),
-            });
+            return Err(file.unknown_tensor(extra));
         }
         let mut net = Self::new(config, VarBuilder::from_tensors(chosen, DType::F32, device))?;
         net.origin = Some(path.into());
@@ -314,168 +267,16 @@ impl SkipMlpScoreNet {
     }
 }
 
-fn activate(a: Activation, x: &Tensor) -> candle_core::Result<Tensor> {
-    match a {
-        Activation::Silu => x.silu(),
-        Activation::Elu => x.elu(1.0),
-        Activation::Relu => x.relu(),
-        Activation::Gelu => x.gelu(),
-        Activation::Tanh => x.tanh(),
-    }
-}
-
-/// A network output as a score: noise ε̂ → −ε̂/σ; score → itself; σ-scaled → out/σ; data x̂₀ →
-/// (α x̂₀ − y)/σ² (per-row times `ts`, model coordinates).
-pub(crate) fn output_to_score(
-    out: &Tensor,
-    y: &Tensor,
-    ts: &[f64],
-    prediction: Prediction,
-    sde: &Sde,
-) -> Result<Tensor> {
-    let n = ts.len();
-    let device = out.device();
-    let col = |v: Vec<f32>| Tensor::from_vec(v, (n, 1), device);
-    let marg: Vec<_> = ts.iter().map(|&t| sde.marginal(t)).collect();
-    Ok(match prediction {
-        Prediction::Score => out.clone(),
-        Prediction::Noise => out.broadcast_mul(&col(marg
-            .iter()
-            .map(|m| (-1.0 / m.sigma) as f32)
-            .collect())?)?,
-        Prediction::ScaledScore => {
-            out.broadcast_mul(&col(marg.iter().map(|m| (1.0 / m.sigma) as f32).collect())?)?
-        }
-        Prediction::Data => {
-            let a = col(marg
-                .iter()
-                .map(|m| (m.alpha / (m.sigma * m.sigma)) as f32)
-                .collect())?;
-            let b = col(marg
-                .iter()
-                .map(|m| (1.0 / (m.sigma * m.sigma)) as f32)
-                .collect())?;
-            (out.broadcast_mul(&a)? - y.broadcast_mul(&b)?)?
-        }
-    })
-}
-
-/// Writes named f32 tensors as safetensors with one metadata entry, atomically.
-pub(crate) fn write_safetensors(
-    tensors: &HashMap<String, Tensor>,
-    key: &str,
-    value: &str,
-    path: &Path,
-) -> Result<()> {
-    let mut names: Vec<&String> = tensors.keys().collect();
-    names.sort();
-    let mut owned = Vec::with_capacity(names.len());
-    for name in names {
-        let t = tensors[name]
-            .to_dtype(DType::F32)?
-            .to_device(&Device::Cpu)?;
-        let data: Vec<f32> = t.flatten_all()?.to_vec1()?;
-        owned.push((
-            name.clone(),
-            t.dims().to_vec(),
-            data.iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>(),
-        ));
-    }
-    let views = owned
-        .iter()
-        .map(|(n, shape, bytes)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| Error::Tensor {
-                    name: n.clone(),
-                    message: e.to_string(),
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let meta = HashMap::from([(key.to_string(), value.to_string())]);
-    let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| Error::Model {
-        path: Some(path.into()),
-        message: e.to_string(),
-    })?;
-    crate::data::write_atomic(path, |w| w.write_all(&bytes))
-}
-
 impl ScoreModel for SkipMlpScoreNet {
-    fn dim(&self) -> usize {
-        self.config.dim
-    }
-
-    fn sde(&self) -> &Sde {
-        &self.config.sde
-    }
-
-    fn frame(&self) -> Option<&Frame> {
-        Some(&self.config.frame)
-    }
-
-    fn score(&self, x: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> {
-        check_dim(self.dim(), x.ncols(), "the skip-connection MLP score model")?;
-        let y = self.to_model(x)?;
-        let s = self.score_tensor(&y, &vec![t; x.nrows()])?;
-        // s_x = s_y/scale
-        tensor_to_mat(&(s / self.config.frame.scale)?)
-    }
-
-    fn score_jacobians(&self, x: MatRef<'_, f64>, t: f64) -> Result<Vec<Mat<f64>>> {
-        check_dim(self.dim(), x.ncols(), "the skip-connection MLP score model")?;
-        let (n, d) = (x.nrows(), x.ncols());
-        let y = Var::from_tensor(&self.to_model(x)?)?;
-        let s = self.score_tensor(y.as_tensor(), &vec![t; n])?;
-        let scale2 = self.config.frame.scale * self.config.frame.scale;
-        let mut jac = vec![Mat::<f64>::zeros(d, d); n];
-        // row a of every point's Jacobian from one backward pass of Σᵢ s_a(yᵢ)
-        for a in 0..d {
-            let grads = s.narrow(1, a, 1)?.sum_all()?.backward()?;
-            let g = grads
-                .get(y.as_tensor())
-                .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
-            let g = tensor_to_mat(g)?;
-            for (i, j) in jac.iter_mut().enumerate() {
-                for b in 0..d {
-                    j[(a, b)] = g[(i, b)] / scale2;
-                }
-            }
-        }
-        Ok(jac)
-    }
+    network_score_methods!("the skip-connection MLP score model");
 
     fn score_vjp(&self, x: MatRef<'_, f64>, t: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check_dim(self.dim(), x.ncols(), "the skip-connection MLP score model")?;
         check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
         check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
-        let y = Var::from_tensor(&self.to_model(x)?)?;
-        let s = self.score_tensor(y.as_tensor(), &vec![t; x.nrows()])?;
-        let grads = (s * mat_to_tensor(v, &self.device)?)?
-            .sum_all()?
-            .backward()?;
-        let g = grads
-            .get(y.as_tensor())
-            .ok_or_else(|| Error::Numerical("no gradient for the input".into()))?;
-        let scale2 = self.config.frame.scale * self.config.frame.scale;
-        tensor_to_mat(&(g / scale2)?)
-    }
-
-    fn describe(&self) -> String {
-        let c = &self.config;
-        format!(
-            "skip-connection MLP score net D={} widths {:?} ({:?}, {:?} prediction, {} SDE){}",
-            c.dim,
-            c.hidden,
-            c.activation,
-            c.prediction,
-            c.sde.name(),
-            self.origin
-                .as_ref()
-                .map(|p| format!(" from {}", p.display()))
-                .unwrap_or_default()
-        )
+        autodiff::vjp(&self.config.frame, &self.device, x, t, v, |y, ts| {
+            self.score_tensor(y, ts)
+        })
     }
 }
 
@@ -549,31 +350,7 @@ mod tests {
             net.score(x.as_ref(), 0.4).unwrap(),
             back.score(x.as_ref(), 0.4).unwrap()
         );
-        let jac = net.score_jacobians(x.as_ref(), 0.4).unwrap();
-        let h = 1e-2;
-        for b in 0..3 {
-            let (mut xp, mut xm) = (x.clone(), x.clone());
-            xp[(1, b)] += h;
-            xm[(1, b)] -= h;
-            let (sp, sm) = (
-                net.score(xp.as_ref(), 0.4).unwrap(),
-                net.score(xm.as_ref(), 0.4).unwrap(),
-            );
-            for a in 0..3 {
-                let fd = (sp[(1, a)] - sm[(1, a)]) / (2.0 * h);
-                assert!(
-                    (fd - jac[1][(a, b)]).abs() < 2e-3 * (1.0 + fd.abs()),
-                    "{a}{b}: {fd} vs {}",
-                    jac[1][(a, b)]
-                );
-            }
-        }
-        let v = Mat::from_fn(2, 3, |i, j| i as f64 - 0.5 * j as f64);
-        let vjp = net.score_vjp(x.as_ref(), 0.4, v.as_ref()).unwrap();
-        for b in 0..3 {
-            let want: f64 = (0..3).map(|a| v[(1, a)] * jac[1][(a, b)]).sum();
-            assert!((vjp[(1, b)] - want).abs() < 1e-4 * (1.0 + want.abs()));
-        }
+        crate::score::autodiff::tests::check_derivatives(&net, 0.4, "skip MLP");
     }
 
     #[test]

@@ -1,0 +1,243 @@
+//! What the score-based estimators ([`NormalBundle`](super::NormalBundle),
+//! [`JacobianSpectrum`](super::JacobianSpectrum), [`Flipd`](super::Flipd)) share: the diffusion
+//! time t₀, the point selection, the seed and the batch size, checked once; the batched loop over
+//! the selected points; and the settings every estimate reports.
+
+use super::{IdEstimate, LocalEstimate, PointSelection};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::score::ScoreModel;
+use faer::Mat;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The settings every score-based estimator has.
+#[derive(Clone, Debug)]
+pub(crate) struct ScoreEstimatorCommon {
+    /// Time t₀ (`None`: the SDE's [`default_t0`](crate::Sde::default_t0)).
+    pub(crate) t0: Option<f64>,
+    /// Which points to evaluate.
+    pub(crate) points: PointSelection,
+    /// Seed of the point selection (and of the estimator's own draws).
+    pub(crate) seed: u64,
+    /// Rows or points per batched model evaluation.
+    pub(crate) batch: usize,
+    /// The builder method that sets `batch`, named in its error.
+    batch_name: &'static str,
+}
+
+impl ScoreEstimatorCommon {
+    /// The defaults (t₀ from the SDE, all points, seed 0) with a batch size set by `batch_name`.
+    pub(crate) fn new(batch_name: &'static str, batch: usize) -> Self {
+        Self {
+            t0: None,
+            points: PointSelection::All,
+            seed: 0,
+            batch,
+            batch_name,
+        }
+    }
+
+    /// Checks t₀, then the estimator's `own` settings, then the point selection and the batch
+    /// size: the first error in that order is the one reported.
+    pub(crate) fn check(&self, own: impl FnOnce() -> Result<()>) -> Result<()> {
+        check_t0(self.t0)?;
+        own()?;
+        if self.points == PointSelection::Count(0) {
+            return Err(Error::param("points", "need at least one point"));
+        }
+        if self.batch == 0 {
+            return Err(Error::param(self.batch_name, "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The time t₀ used with `model`.
+    pub(crate) fn t0_for(&self, model: &dyn ScoreModel) -> f64 {
+        self.t0.unwrap_or_else(|| model.sde().default_t0())
+    }
+
+    /// The selected rows of `data` (seeded, ascending).
+    pub(crate) fn indices(&self, data: &Dataset) -> Vec<usize> {
+        self.points.indices(data.len(), self.seed)
+    }
+
+    /// The settings every estimate reports; `global` says how the global ID summarises the
+    /// local ones.
+    pub(crate) fn settings(
+        &self,
+        model: &dyn ScoreModel,
+        t0: f64,
+        sigma_t0: f64,
+        points_evaluated: usize,
+        global: &str,
+    ) -> BTreeMap<String, Value> {
+        BTreeMap::from([
+            ("t0".to_string(), json!(t0)),
+            ("sigma_t0".to_string(), json!(sigma_t0)),
+            ("seed".to_string(), json!(self.seed)),
+            ("points_evaluated".to_string(), json!(points_evaluated)),
+            ("sde".to_string(), json!(model.sde().name())),
+            ("model".to_string(), json!(model.describe())),
+            ("global".to_string(), json!(global)),
+        ])
+    }
+}
+
+/// The builder methods of [`ScoreEstimatorCommon`]'s settings, for an estimator's parameter
+/// builder holding it as `common`: `t0`, `points`, `seed` and the batch-size method `$batch`
+/// (named as in [`ScoreEstimatorCommon::new`]), each with the estimator's own doc line.
+macro_rules! score_estimator_setters {
+    (t0: $t0_doc:literal, seed: $seed_doc:literal, $batch:ident: $batch_doc:literal $(,)?) => {
+        #[doc = $t0_doc]
+        pub fn t0(mut self, t0: f64) -> Self {
+            self.common.t0 = Some(t0);
+            self
+        }
+
+        /// Which points to evaluate (default all).
+        pub fn points(mut self, points: $crate::id::PointSelection) -> Self {
+            self.common.points = points;
+            self
+        }
+
+        #[doc = $seed_doc]
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.common.seed = seed;
+            self
+        }
+
+        #[doc = $batch_doc]
+        pub fn $batch(mut self, n: usize) -> Self {
+            self.common.batch = n;
+            self
+        }
+    };
+}
+pub(crate) use score_estimator_setters;
+
+/// The builder methods `rule` and `normal_floor` of an estimator that reads a spectrum, for a
+/// builder with those two fields; `$floor_doc` says what ν is relative to.
+macro_rules! readoff_setters {
+    (normal_floor: $floor_doc:literal $(,)?) => {
+        /// Read-off rule (default max-gap).
+        pub fn rule(mut self, rule: $crate::id::Rule) -> Self {
+            self.rule = rule;
+            self
+        }
+
+        #[doc = $floor_doc]
+        pub fn normal_floor(mut self, nu: f64) -> Self {
+            self.normal_floor = nu;
+            self
+        }
+    };
+}
+pub(crate) use readoff_setters;
+
+/// The local estimates at `indices`, `per_batch` points at a time, behind a progress bar named
+/// `label`; `batch` turns a chunk of row indices into their estimates, in order.
+pub(crate) fn evaluate_in_batches(
+    indices: &[usize],
+    per_batch: usize,
+    label: &str,
+    mut batch: impl FnMut(&[usize]) -> Result<Vec<LocalEstimate>>,
+) -> Result<Vec<LocalEstimate>> {
+    let bar = crate::progress::bar(indices.len() as u64, label);
+    let mut points = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(per_batch) {
+        points.extend(batch(chunk)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(points)
+}
+
+/// An estimate whose global ID is the mean of the local ones.
+pub(crate) fn mean_estimate(
+    method: &str,
+    ambient_dim: usize,
+    points: Vec<LocalEstimate>,
+    settings: BTreeMap<String, Value>,
+) -> IdEstimate {
+    let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
+    IdEstimate::new(method, ambient_dim, super::mean(&ids), points, settings)
+}
+
+/// Checks a normal floor ν ∈ [0, 1).
+pub(crate) fn check_normal_floor(nu: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&nu) {
+        return Err(Error::param(
+            "normal_floor",
+            format!("must lie in [0, 1), got {nu}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The kernel means α(t₀)x₀ + (1 − α)c of the chosen rows: where the diffused manifold sits.
+pub(crate) fn kernel_means(
+    model: &dyn ScoreModel,
+    data: &Dataset,
+    indices: &[usize],
+    t0: f64,
+) -> Mat<f64> {
+    let kernel = model.kernel(t0);
+    let d = data.dim();
+    let mut out = Mat::zeros(indices.len(), d);
+    let mut row = vec![0.0; d];
+    for (r, &i) in indices.iter().enumerate() {
+        kernel.mean_into(data.row(i), &mut row);
+        for j in 0..d {
+            out[(r, j)] = row[j];
+        }
+    }
+    out
+}
+
+/// Checks that a model fits the data and the data is not empty.
+pub(crate) fn check_inputs(model: &dyn ScoreModel, data: &Dataset) -> Result<()> {
+    crate::score::check_dim(model.dim(), data.dim(), "the score model")?;
+    if data.is_empty() {
+        return Err(Error::InvalidData("the dataset has no points".into()));
+    }
+    Ok(())
+}
+
+/// Checks a diffusion time t₀ ∈ (0, 1].
+fn check_t0(t0: Option<f64>) -> Result<()> {
+    match t0 {
+        Some(t) if !(t > 0.0 && t <= 1.0) => {
+            Err(Error::param("t0", format!("must lie in (0, 1], got {t}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_come_in_order() {
+        let mut common = ScoreEstimatorCommon::new("batch_points", 0);
+        common.points = PointSelection::Count(0);
+        let first = |c: &ScoreEstimatorCommon, own: Result<()>| c.check(|| own).unwrap_err();
+        assert!(first(&common, Ok(())).to_string().contains("`points`"));
+        assert!(first(&common, check_normal_floor(1.0))
+            .to_string()
+            .contains("`normal_floor`"));
+        common.t0 = Some(0.0);
+        assert!(first(&common, check_normal_floor(1.0))
+            .to_string()
+            .contains("`t0`"));
+        common.t0 = None;
+        common.points = PointSelection::All;
+        assert_eq!(
+            first(&common, Ok(())).to_string(),
+            "invalid parameter `batch_points`: must be positive"
+        );
+        common.batch = 1;
+        assert!(common.check(|| Ok(())).is_ok());
+    }
+}
