@@ -31,7 +31,7 @@ pub struct TrainFlowArgs {
     /// AdamW learning rate of the couplings [default: 0.001].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Weight of the isometry regulariser (‖Dφ v‖ − 1)² [default: 1].
+    /// Weight of the isometry regulariser ‖DφᵀDφ − I‖²_F [default: 1].
     #[arg(long)]
     pub lambda_iso: Option<f64>,
     /// Weight of the volume regulariser |log det Dφ| [default: 0.1].

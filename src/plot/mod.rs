@@ -30,6 +30,7 @@ mod comparison;
 mod geodesic;
 mod histogram;
 mod lid;
+mod rae;
 mod spectrum;
 mod style;
 
@@ -37,6 +38,7 @@ pub use comparison::{MethodComparison, MethodResult};
 pub use geodesic::{GeodesicPath, GeodesicPlot};
 pub use histogram::{IdHistogram, TrueId};
 pub use lid::{LidCurves, Plateau};
+pub use rae::{KMark, RaeSeries, ReconstructionPlot, VarianceProfilePlot};
 pub use spectrum::SpectrumPlot;
 
 use crate::data::write_atomic;
