@@ -344,12 +344,22 @@ fn every_method_runs_and_all_compares_them() {
         .unwrap()
         .iter()
         .all(|r| r["seconds"].as_f64().unwrap() >= 0.0));
-    // without a model, only the classic estimators run
+    // without a model, every method runs on the embedded default (here the shipped one)
+    let sphere = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/sphere4_r16.csv");
     scoregeo()
-        .args(["id-estimate", d, "--method", "all"])
+        .env("SCOREGEO_CACHE", dir.path())
+        .args([
+            "id-estimate",
+            sphere.to_str().unwrap(),
+            "--method",
+            "all",
+            "--points",
+            "10",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("lpca").and(predicate::str::contains("nb ").not()));
+        .stdout(predicate::str::contains("lpca").and(predicate::str::contains("nb ")))
+        .stderr(predicate::str::contains("shipped pre-trained model"));
 }
 
 #[test]
