@@ -35,9 +35,20 @@ pub(crate) const GREEN: RGBColor = RGBColor(0, 158, 115);
 pub(crate) const ORANGE: RGBColor = RGBColor(230, 159, 0);
 pub(crate) const SKY: RGBColor = RGBColor(86, 180, 233);
 pub(crate) const PURPLE: RGBColor = RGBColor(204, 121, 167);
+pub(crate) const YELLOW: RGBColor = RGBColor(240, 228, 66);
 pub(crate) const GREY: RGBColor = RGBColor(110, 110, 110);
-/// Series colours in order of use.
-pub(crate) const PALETTE: [RGBColor; 6] = [BLUE, VERMILLION, GREEN, ORANGE, PURPLE, SKY];
+/// Series colours in order of use: the eight Okabe–Ito hues (black as dark blue-grey, so that
+/// series stay apart from the black axes), so up to eight series never share a colour.
+pub(crate) const PALETTE: [RGBColor; 8] = [
+    BLUE,
+    VERMILLION,
+    GREEN,
+    ORANGE,
+    PURPLE,
+    SKY,
+    YELLOW,
+    RGBColor(40, 40, 60),
+];
 
 /// Placeholder path of drawing errors until [`super::render`] knows the real one.
 pub(crate) const IN_MEMORY: &str = "(figure in memory)";
