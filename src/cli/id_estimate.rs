@@ -420,7 +420,7 @@ fn attach_sweep(v: &mut serde_json::Value, sweep: &Sweep) {
 
 /// `--method all`: every applicable estimator with its time.
 fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
-    let model = Some(resolve_model(args, data)?);
+    let (spec, model) = resolve_model(args, data)?;
     let mut rows = Vec::new();
     for method in [
         Method::Nb,
@@ -430,16 +430,8 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
         Method::Twonn,
         Method::Lpca,
     ] {
-        if method.needs_model() && model.is_none() {
-            continue;
-        }
         let start = std::time::Instant::now();
-        let (e, _) = estimate(
-            args,
-            method,
-            model.as_ref().map(|(s, m)| (s, m.as_ref())),
-            data,
-        )?;
+        let (e, _) = estimate(args, method, Some((&spec, model.as_ref())), data)?;
         rows.push((method, e, start.elapsed().as_secs_f64()));
     }
     if let Some(path) = &args.plot {
