@@ -102,6 +102,7 @@ fn comparison() -> MethodComparison {
             estimate: est,
             interval: Some((est - 0.3, est + 0.25)),
             seconds: Some(secs),
+            colour: None,
         })
         .collect();
     let mut m = MethodComparison::new(methods);

@@ -15,6 +15,14 @@
 //! *normal floor*, default 0.1) can be normal directions; when none is, n̂ = 0 and ID = D.
 //! Conversely ID = 0 (every direction normal, an isolated point) needs even s_D ≥ ½·r.
 //!
+//! **Tangent ceiling.** With a reference, a max-gap or ratio cut n̂ is admissible only if the first
+//! value it calls tangent lies below the normal scale: sₙ̂₊₁ < r. The squared normal values average
+//! exactly r² (K·n̂/σ² in total), so a value above r is inside the normal bulk, never a tangent
+//! direction. This matters on curved manifolds: the radial direction of a sphere carries the
+//! mean-curvature drift on top of the noise and stands well above the bulk (s₁ ≈ 2r against
+//! s₂ ≈ 1.3r on a 50-sphere in ℝ¹⁰⁰), and its step s₁ − s₂ can beat the true drop; without the
+//! ceiling max-gap then reads ID = D − 1.
+//!
 //! ```
 //! use scoregeo::id::{Rule, read_off};
 //! let s = [100.0, 95.0, 90.0, 0.5, 0.4];
@@ -23,6 +31,10 @@
 //! // smooth full-dimensional density: one drift direction far below the normal scale
 //! let r = read_off(&[3.0, 0.1, 0.1, 0.1, 0.1], Rule::MaxGap, Some(100.0), 0.1).unwrap();
 //! assert_eq!(r.intrinsic_dim, 5);
+//! // a radial value far above the bulk: its step (80) beats the true drop (70), but s₂ ≥ r
+//! let s = [200.0, 120.0, 110.0, 100.0, 90.0, 75.0, 5.0, 4.0];
+//! assert_eq!(read_off(&s, Rule::MaxGap, None, 0.1).unwrap().intrinsic_dim, 7);
+//! assert_eq!(read_off(&s, Rule::MaxGap, Some(100.0), 0.1).unwrap().intrinsic_dim, 2);
 //! ```
 
 use crate::error::{Error, Result};
@@ -122,18 +134,26 @@ pub fn read_off(
     }
     rule.check()?;
     let s = |i: usize| if i < d { spectrum[i] } else { 0.0 };
-    // candidate cuts i = 1..=D (1-based): the last normal value must reach the normal floor
+    // candidate cuts i = 1..=D (1-based): the last normal value must reach the normal floor and
+    // the first tangent value must stay below the normal scale (the tangent ceiling)
     let floor_value = reference.map_or(0.0, |r| floor * r);
+    let ceiling = reference.unwrap_or(f64::INFINITY);
     // the cut i = D (every direction normal, ID 0) compares s_D with a padded zero, so it only
     // counts when s_D itself is normal-like: ≥ ½·r, where true normal values sit at r(1 ± √(D/K))
     let all_normal = reference.is_some_and(|r| s(d - 1) >= 0.5 * r);
     let candidates: Vec<usize> = (1..=d)
         .filter(|&i| s(i - 1) >= floor_value && s(i - 1) > 0.0 && (i < d || all_normal))
         .collect();
+    // a step rule may not cut inside the normal bulk; the threshold rule counts values, not cuts
+    let cuts: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| s(i) < ceiling)
+        .collect();
     let normal_dim = match rule {
-        Rule::MaxGap => argmax(&candidates, |i| s(i - 1) - s(i)),
+        Rule::MaxGap => argmax(&cuts, |i| s(i - 1) - s(i)),
         // the padding s_{D+1} = 0 would make the last ratio infinite: ratios stop at i = D − 1
-        Rule::Ratio => argmax(&candidates, |i| {
+        Rule::Ratio => argmax(&cuts, |i| {
             if i < d {
                 ratio(s(i - 1), s(i))
             } else {
@@ -240,6 +260,25 @@ mod tests {
         let s = [30.0, 28.0, 26.0, 9.0, 8.0, 7.5];
         let r = read_off(&s, Rule::MaxGap, Some(25.0), 0.1).unwrap();
         assert_eq!(r.intrinsic_dim, 3);
+    }
+
+    #[test]
+    fn tangent_ceiling_skips_cuts_inside_the_normal_bulk() {
+        // a 2-sphere-like spectrum in D = 6: radial value 2r, bulk around r, two tangent values
+        let s = [2.0, 1.2, 1.1, 0.8, 0.05, 0.04];
+        for rule in [Rule::MaxGap, Rule::Ratio] {
+            // without a reference the radial step wins (max-gap) or nearly does (ratio)
+            let free = read_off(&s, rule, None, 0.1).unwrap();
+            let capped = read_off(&s, rule, Some(1.0), 0.1).unwrap();
+            assert_eq!(capped.intrinsic_dim, 2, "{rule}");
+            assert!(capped.normal_level.unwrap() >= 0.1);
+            if rule == Rule::MaxGap {
+                assert_eq!(free.intrinsic_dim, 5);
+            }
+        }
+        // the cut at D (ID 0) compares with a padded zero, which is below any ceiling
+        let r = read_off(&[1.4, 1.2, 1.0], Rule::MaxGap, Some(1.0), 0.1).unwrap();
+        assert_eq!(r.intrinsic_dim, 0);
     }
 
     #[test]

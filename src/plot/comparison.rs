@@ -21,6 +21,9 @@ pub struct MethodResult {
     pub interval: Option<(f64, f64)>,
     /// Wall-clock time of the estimator in seconds, annotated above its bar.
     pub seconds: Option<f64>,
+    /// The palette colour (an index, taken modulo the palette's 8 hues); `None` colours bars by
+    /// position. Fixing it keeps one method's colour across panels that list different methods.
+    pub colour: Option<usize>,
 }
 
 impl MethodResult {
@@ -31,6 +34,7 @@ impl MethodResult {
             estimate,
             interval: None,
             seconds: None,
+            colour: None,
         }
     }
 
@@ -201,7 +205,7 @@ impl Figure for MethodComparison {
 
         for (i, m) in self.methods.iter().enumerate() {
             let x = i as f64;
-            let colour = PALETTE[i % PALETTE.len()];
+            let colour = PALETTE[m.colour.unwrap_or(i) % PALETTE.len()];
             chart
                 .draw_series([
                     Rectangle::new(

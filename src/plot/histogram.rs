@@ -9,8 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
-/// The most unit bins a histogram draws; wider spreads are reported as an error.
-const MAX_BINS: usize = 1000;
+/// The most bins a histogram draws: wider spreads of IDs get bins of several dimensions each.
+const MAX_BINS: i64 = 150;
 
 /// The true intrinsic dimension, from a dataset manifest or a generator.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,15 +91,18 @@ impl IdHistogram {
     }
 }
 
-/// Unit bins centred on the integers `first..first + counts.len()`.
+/// Bins of `width` consecutive integers, the first starting at `first`: bin j counts the values
+/// that round to `first + j·width ..= first + j·width + width − 1` (unit bins when `width` is 1).
 #[derive(Debug, PartialEq)]
 struct Bins {
     first: i64,
+    width: i64,
     counts: Vec<usize>,
 }
 
 impl Bins {
-    /// Bins spanning every value in `span`, counting `values`.
+    /// Bins spanning every value in `span`, counting `values`: unit bins while at most
+    /// [`MAX_BINS`] are needed, wider ones beyond (a stray estimate at D must not hide the mode).
     fn new(values: &[f64], span: &[f64]) -> Result<Self> {
         let lo = span.iter().fold(f64::INFINITY, |m, v| m.min(v.round()));
         let hi = span.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.round()));
@@ -108,22 +111,32 @@ impl Bins {
                 "IDs from {lo} to {hi} lie outside ±10⁹, which no histogram of dimensions can show"
             )));
         }
-        let width = hi - lo + 1.0;
-        if width > MAX_BINS as f64 {
-            return Err(Error::InvalidData(format!(
-                "local IDs span {width} unit bins (from {lo} to {hi}); at most {MAX_BINS} can be drawn"
-            )));
-        }
-        let first = lo as i64;
-        let mut counts = vec![0; width as usize];
+        let (first, last) = (lo as i64, hi as i64);
+        let integers = last - first + 1;
+        let width = (integers + MAX_BINS - 1) / MAX_BINS;
+        let mut counts = vec![0; ((integers + width - 1) / width) as usize];
         for v in values {
-            counts[(v.round() as i64 - first) as usize] += 1;
+            counts[((v.round() as i64 - first) / width) as usize] += 1;
         }
-        Ok(Self { first, counts })
+        Ok(Self {
+            first,
+            width,
+            counts,
+        })
     }
 
-    fn last(&self) -> i64 {
-        self.first + (self.counts.len() as i64 - 1)
+    /// The left edge of bin j (bins are centred on their integers: edges fall on halves).
+    fn left(&self, j: usize) -> f64 {
+        (self.first + j as i64 * self.width) as f64 - 0.5
+    }
+
+    /// The centre of bin j.
+    fn centre(&self, j: usize) -> f64 {
+        self.left(j) + self.width as f64 / 2.0
+    }
+
+    fn right_edge(&self) -> f64 {
+        self.left(self.counts.len())
     }
 
     fn max(&self) -> usize {
@@ -132,13 +145,12 @@ impl Bins {
 
     /// The outline of the bars as a closed step path.
     fn outline(&self) -> Vec<(f64, f64)> {
-        let mut path = vec![(self.first as f64 - 0.5, 0.0)];
+        let mut path = vec![(self.left(0), 0.0)];
         for (j, &c) in self.counts.iter().enumerate() {
-            let k = (self.first + j as i64) as f64;
-            path.push((k - 0.5, c as f64));
-            path.push((k + 0.5, c as f64));
+            path.push((self.left(j), c as f64));
+            path.push((self.left(j + 1), c as f64));
         }
-        path.push((self.last() as f64 + 0.5, 0.0));
+        path.push((self.right_edge(), 0.0));
         path
     }
 }
@@ -185,7 +197,8 @@ impl Figure for IdHistogram {
         let body = style::header(area, title, &subtitle)?;
 
         let top = bins.max().max(true_bins.as_ref().map_or(0, Bins::max)) as f64 * 1.18 + 0.5;
-        let (x_lo, x_hi) = (bins.first as f64 - 0.8, bins.last() as f64 + 0.8);
+        let pad = 0.3 * bins.width as f64;
+        let (x_lo, x_hi) = (bins.left(0) - pad, bins.right_edge() + pad);
         let mut chart = style::frame(&body)
             .build_cartesian_2d(
                 style::ticked(x_lo..x_hi, style::integer_ticks(x_lo, x_hi, 16), vec![]),
@@ -193,11 +206,11 @@ impl Figure for IdHistogram {
             )
             .map_err(dr)?;
         let mut mesh = chart.configure_mesh();
-        style::style_mesh(
-            &mut mesh,
-            "local intrinsic dimension (unit bins centred on integers)",
-            "number of points",
-        );
+        let x_desc = match bins.width {
+            1 => "local intrinsic dimension (unit bins centred on integers)".to_string(),
+            w => format!("local intrinsic dimension (bins of {w} integers)"),
+        };
+        style::style_mesh(&mut mesh, &x_desc, "number of points");
         mesh.disable_x_mesh()
             .x_label_formatter(&|v| fmt_num(*v))
             .y_label_formatter(&|v| fmt_num(*v));
@@ -208,16 +221,21 @@ impl Figure for IdHistogram {
             Some(m) => format!("local ID estimates ({m})"),
             None => "local ID estimates".to_string(),
         };
-        let k_of = |j: usize| (bins.first + j as i64) as f64;
+        // bars leave 8 % of a bin free on each side
+        let inset = 0.08 * bins.width as f64;
+        let bar = |j: usize, c: usize| {
+            [
+                (bins.left(j) + inset, 0.0),
+                (bins.left(j + 1) - inset, c as f64),
+            ]
+        };
         chart
             .draw_series(
                 bins.counts
                     .iter()
                     .enumerate()
                     .filter(|(_, c)| **c > 0)
-                    .map(|(j, &c)| {
-                        Rectangle::new([(k_of(j) - 0.42, 0.0), (k_of(j) + 0.42, c as f64)], fill)
-                    }),
+                    .map(|(j, &c)| Rectangle::new(bar(j, c), fill)),
             )
             .map_err(dr)?
             .label(label)
@@ -228,12 +246,7 @@ impl Figure for IdHistogram {
                     .iter()
                     .enumerate()
                     .filter(|(_, c)| **c > 0)
-                    .map(|(j, &c)| {
-                        Rectangle::new(
-                            [(k_of(j) - 0.42, 0.0), (k_of(j) + 0.42, c as f64)],
-                            DARK_BLUE.stroke_width(1),
-                        )
-                    }),
+                    .map(|(j, &c)| Rectangle::new(bar(j, c), DARK_BLUE.stroke_width(1))),
             )
             .map_err(dr)?;
         let mean_style = RGBColor(30, 30, 30).stroke_width(2);
@@ -276,7 +289,7 @@ impl Figure for IdHistogram {
                     .estimate_text_size(&label, &text)
                     .map_err(dr)?;
                 let (w, h) = (w as i32 / 2 + 2, h as i32);
-                let boxed = EmptyElement::at((k_of(j), c as f64))
+                let boxed = EmptyElement::at((bins.centre(j), c as f64))
                     + Rectangle::new([(-w, -h - 8), (w, -1)], WHITE.filled())
                     + Text::new(label, (0, -3), text.clone());
                 chart.draw_series(std::iter::once(boxed)).map_err(dr)?;
@@ -305,13 +318,31 @@ mod tests {
     #[test]
     fn bins_centre_on_integers() {
         let b = Bins::new(&[1.0, 1.4, 2.6, 3.0, 2.5], &[1.0, 3.0, 0.2]).unwrap();
-        assert_eq!(b.first, 0);
+        assert_eq!((b.first, b.width), (0, 1));
         // 2.5 rounds away from zero, to 3
         assert_eq!(b.counts, vec![0, 2, 0, 3]);
-        assert_eq!(b.last(), 3);
+        assert_eq!((b.centre(3), b.right_edge()), (3.0, 3.5));
         assert_eq!(b.outline().first(), Some(&(-0.5, 0.0)));
         assert_eq!(b.outline()[2], (0.5, 0.0));
         assert_eq!(b.outline()[4], (1.5, 2.0));
+        assert_eq!(b.outline().last(), Some(&(3.5, 0.0)));
+    }
+
+    #[test]
+    fn wide_spreads_get_wider_bins() {
+        // images: most points near 10, one stray estimate at the ambient 1023
+        let ids = [9.0, 10.0, 10.0, 11.0, 1023.0];
+        let b = Bins::new(&ids, &ids).unwrap();
+        // 1015 integers in at most 150 bins: 7 integers per bin, 145 bins
+        assert_eq!((b.first, b.width, b.counts.len()), (9, 7, 145));
+        assert_eq!(b.counts[0], 4);
+        assert_eq!(b.counts[144], 1);
+        assert_eq!(b.counts.iter().sum::<usize>(), 5);
+        assert_eq!(b.centre(0), 12.0);
+        assert_eq!(b.right_edge(), 9.0 + 145.0 * 7.0 - 0.5);
+        // the same data draws without error
+        let svg = IdHistogram::new(ids.to_vec()).to_svg().unwrap();
+        assert!(svg.contains("bins of 7 integers"), "axis label");
     }
 
     #[test]
@@ -357,9 +388,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("true ID is NaN"));
-        let err = Bins::new(&[0.0, 5000.0], &[0.0, 5000.0])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("5001 unit bins"), "{err}");
+        let err = Bins::new(&[0.0, 2e9], &[0.0, 2e9]).unwrap_err().to_string();
+        assert!(err.contains("outside ±10⁹"), "{err}");
     }
 }
