@@ -70,6 +70,9 @@ pub(crate) fn vjp(
     v: MatRef<'_, f64>,
     score_y: impl Fn(&Tensor, &[f64]) -> Result<Tensor>,
 ) -> Result<Mat<f64>> {
+    // named here, for every network, rather than left to candle's broadcast error
+    crate::score::check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
+    crate::score::check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
     let y = Var::from_tensor(&to_model(frame, x, device)?)?;
     let s = score_y(y.as_tensor(), &vec![t; x.nrows()])?;
     let grads = (s * mat_to_tensor(v, device)?)?.sum_all()?.backward()?;

@@ -576,7 +576,6 @@ impl ScoreModel for MlpScoreNet {
 
     fn score_vjp(&self, x: MatRef<'_, f64>, t: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check_dim(self.dim(), x.ncols(), "the MLP score model")?;
-        check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
         autodiff::vjp(&self.config.frame, &self.device, x, t, v, |y, ts| {
             self.score_tensor(y, ts)
         })
@@ -606,6 +605,22 @@ mod tests {
             scale: 2.0,
         };
         MlpScoreNet::init(c, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn vjp_names_a_cotangent_of_the_wrong_shape() {
+        let (net, _) = small(Prediction::Data);
+        let x = Mat::from_fn(4, 3, |i, j| (i + j) as f64 * 0.3);
+        for (v, what) in [
+            (Mat::<f64>::zeros(4, 2), "cotangent columns"),
+            (Mat::<f64>::zeros(3, 3), "cotangent rows"),
+        ] {
+            let err = net
+                .score_vjp(x.as_ref(), 0.1, v.as_ref())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(what), "{err}");
+        }
     }
 
     #[test]
