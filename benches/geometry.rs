@@ -11,6 +11,9 @@
 //!
 //! Run: `cargo bench --bench geometry`.
 
+mod common;
+use common::best_of;
+
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rand::{Rng, SeedableRng};
@@ -22,19 +25,8 @@ use scoregeo::geometry::{
 use scoregeo::score::analytic::GaussianMixture;
 use scoregeo::score::ScoreModel;
 use scoregeo::{Dataset, Sde};
-use std::time::Instant;
 
 /// The fastest of `reps` runs, in seconds.
-fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
 /// A seeded random orthogonal D×D matrix (Q of a Gaussian matrix).
 fn rotation(d: usize, seed: u64) -> Mat<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -5,25 +5,16 @@
 //! per-point cost of the Jacobian and FLIPD estimators relative to nb on the same model.
 //! Run: `cargo bench --bench normal_bundle` (set `NB_POINTS` to change the number of points).
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
+mod common;
+use common::best_of;
+
+use faer::Mat;
 use scoregeo::data::Dataset;
 use scoregeo::id::spectrum::singular_values_via_gram;
 use scoregeo::id::{Derivative, Flipd, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
 use scoregeo::score::ScoreModel;
 use scoregeo::Sde;
-use std::time::Instant;
-
-fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 fn main() {
     scoregeo::progress::set_quiet(true);
@@ -61,20 +52,7 @@ fn main() {
     let net_gflops = batch_rows as f64 * flops_per_row / t_net / 1e9;
 
     // 3. a plain faer f32 GEMM of one hidden layer's shape: (rows × H)·(H × H)
-    let a = Mat::<f32>::from_fn(batch_rows, h, |i, j| ((i + j) % 7) as f32 * 0.1);
-    let b = Mat::<f32>::from_fn(h, h, |i, j| ((i * j) % 5) as f32 * 0.1);
-    let mut c = Mat::<f32>::zeros(batch_rows, h);
-    let t_gemm = best_of(3, || {
-        matmul(
-            c.as_mut(),
-            Accum::Replace,
-            a.as_ref(),
-            b.as_ref(),
-            1.0,
-            Par::rayon(0),
-        )
-    });
-    let gemm_gflops = 2.0 * (batch_rows * h * h) as f64 / t_gemm / 1e9;
+    let gemm_gflops = common::layer_gemm_gflops(batch_rows, h, 3);
 
     // 4. singular values of every point's K×D score block
     let s = net.score(x.as_ref(), 1e-3).unwrap();

@@ -9,8 +9,8 @@
 //! costs ≈ 3× the forward FLOPs per sample. Element-wise work (activations, Adam, EMA) is not
 //! counted. Run: `cargo bench --bench train` (`TRAIN_STEPS` sets the measured steps, default 30).
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par};
+mod common;
+
 use scoregeo::data::Dataset;
 use scoregeo::train::TrainParams;
 use std::time::Instant;
@@ -49,27 +49,7 @@ fn main() {
     let train_gflops = samples_per_s * flops_per_sample / 1e9;
 
     // a plain faer f32 GEMM of one hidden layer's shape on the batch: (B × H)·(H × H)
-    let a = Mat::<f32>::from_fn(batch, h, |i, j| ((i + j) % 7) as f32 * 0.1);
-    let b = Mat::<f32>::from_fn(h, h, |i, j| ((i * j) % 5) as f32 * 0.1);
-    let mut c = Mat::<f32>::zeros(batch, h);
-    let reps = 200;
-    let t_gemm = (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..reps {
-                matmul(
-                    c.as_mut(),
-                    Accum::Replace,
-                    a.as_ref(),
-                    b.as_ref(),
-                    1.0,
-                    Par::rayon(0),
-                );
-            }
-            t.elapsed().as_secs_f64() / reps as f64
-        })
-        .fold(f64::INFINITY, f64::min);
-    let gemm_gflops = 2.0 * (batch * h * h) as f64 / t_gemm / 1e9;
+    let gemm_gflops = common::layer_gemm_gflops(batch, h, 200);
 
     println!(
         "training, D = {d}, MLP width {h} depth {depth}, batch {batch}, {steps} steps, {} rayon threads, RAYON_NUM_THREADS={}",

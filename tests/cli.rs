@@ -1,20 +1,12 @@
 //! The real binary on good and bad input: outputs, exit codes, and error messages.
 
-use assert_cmd::Command;
+mod common;
+use common::{json_of, scoregeo, write};
+
 use predicates::prelude::*;
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
 use scoregeo::Sde;
 use std::path::{Path, PathBuf};
-
-fn scoregeo() -> Command {
-    Command::cargo_bin("scoregeo").unwrap()
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 /// Points at seeded random positions on a line segment in ℝ³ (ID 1), as CSV with a header.
 fn line_csv(dir: &Path) -> PathBuf {
@@ -63,7 +55,7 @@ fn mixture_oracle_estimates_a_line_as_json() {
         .get_output()
         .stdout
         .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["method"], "nb");
     assert_eq!(v["ambient_dim"], 3);
     // a random sample is lumpy at scale σ: a point by a large gap or an end of the segment can read 0
@@ -308,7 +300,7 @@ fn every_method_runs_and_all_compares_them() {
             .get_output()
             .stdout
             .clone();
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let v = json_of(&out);
         assert_eq!(v["method"], method);
         let id = v["global_id"].as_f64().unwrap();
         assert!((id - 1.0).abs() <= tol, "{method}: {id}");
@@ -331,7 +323,7 @@ fn every_method_runs_and_all_compares_them() {
         .get_output()
         .stdout
         .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_of(&out);
     let names: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
@@ -386,7 +378,7 @@ fn t0_sweep_reports_plateau_and_curves() {
         .get_output()
         .stdout
         .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["sweep"]["t0"].as_array().unwrap().len(), 5);
     assert_eq!(v["points"][0]["lid_curve"].as_array().unwrap().len(), 5);
     let plateau = &v["settings"]["plateau"];

@@ -1,7 +1,9 @@
 //! The trained anisotropic flow: exact inverse, storage, determinism, learned anisotropy, and the
 //! `train-flow` / `rae` commands.
 
-use assert_cmd::Command;
+mod common;
+use common::{json_of, scoregeo};
+
 use faer::Mat;
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -192,10 +194,6 @@ fn stays_near_isometric_on_a_flat_plane_in_ten_dimensions() {
     }
 }
 
-fn scoregeo() -> Command {
-    Command::cargo_bin("scoregeo").unwrap()
-}
-
 #[test]
 fn cli_trains_reports_encodes_and_decodes() {
     let dir = tempfile::tempdir().unwrap();
@@ -235,7 +233,7 @@ fn cli_trains_reports_encodes_and_decodes() {
         .get_output()
         .stdout
         .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["dim"], 2);
     assert_eq!(v["rae_dim"], 1, "{v}");
     let a: Vec<f64> = v["variances"]

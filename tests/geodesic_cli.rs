@@ -1,14 +1,12 @@
 //! `scoregeo geodesic` and `scoregeo distance` through the real binary: paths that follow the
 //! data, symmetric distances, the closed form of a trained flow, and bad input.
 
-use assert_cmd::Command;
+mod common;
+use common::{json_of, scoregeo};
+
 use predicates::prelude::*;
 use scoregeo::geometry::{AnisotropicFlow, Metric, PullbackMetric};
 use std::path::{Path, PathBuf};
-
-fn scoregeo() -> Command {
-    Command::cargo_bin("scoregeo").unwrap()
-}
 
 /// Ambient dimension of the circle dataset.
 const D: usize = 10;
@@ -51,10 +49,6 @@ fn distance_to_circle(x: &[f64]) -> f64 {
     );
     let off: f64 = (0..D).map(|j| (r[j] - a * u[j] - b * w[j]).powi(2)).sum();
     (((a * a + b * b).sqrt() - 1.0).powi(2) + off).sqrt()
-}
-
-fn json_of(out: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(out).unwrap()
 }
 
 /// The score-pullback geodesic of the mixture oracle along a quarter of the circle: every node

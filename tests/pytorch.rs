@@ -2,7 +2,9 @@
 //! PyTorch, which CI does not need) against the scores and spectra PyTorch computed; broken and
 //! hostile files; the `inspect-model` and `convert` commands; the new-user check.
 
-use assert_cmd::Command;
+mod common;
+use common::{json_of, scoregeo};
+
 use candle_core::Device;
 use faer::Mat;
 use predicates::prelude::*;
@@ -498,10 +500,6 @@ fn id_estimate_reproduces_the_pytorch_spectrum_with_its_own_noise() {
     }
 }
 
-fn scoregeo() -> Command {
-    Command::cargo_bin("scoregeo").unwrap()
-}
-
 #[test]
 fn new_user_check_reference_model_on_a_patch_gives_id_2() {
     let data = fixture("patch8d.csv");
@@ -533,7 +531,7 @@ fn new_user_check_reference_model_on_a_patch_gives_id_2() {
         .get_output()
         .stdout
         .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["ambient_dim"], 8);
     assert_eq!(v["global_id"], 2.0);
     assert_eq!(v["points"].as_array().unwrap().len(), 200);

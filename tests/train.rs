@@ -2,6 +2,9 @@
 //! thread counts), checkpoints round-trip and resume exactly, the default model is cached, and
 //! the `train` command rejects bad flags.
 
+mod common;
+use common::scoregeo;
+
 use assert_cmd::Command;
 use scoregeo::id::{NormalBundle, PointSelection};
 use scoregeo::score::mlp::{default_device, MlpScoreNet};
@@ -275,10 +278,6 @@ fn default_model_is_cached_and_reused() {
     let (_, path, p4) = default_model(&data, &with_shipped).unwrap();
     assert_eq!(p4, Provenance::Shipped);
     assert!(path.starts_with(shipped.path()));
-}
-
-fn scoregeo() -> Command {
-    Command::cargo_bin("scoregeo").unwrap()
 }
 
 fn line_file(dir: &Path) -> PathBuf {
