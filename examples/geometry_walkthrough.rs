@@ -37,7 +37,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+mod common;
+use common::Res;
 
 /// The tolerance of the issue and of the paper's tables.
 const EPSILON: f64 = 0.05;
@@ -58,33 +59,13 @@ struct Settings {
 
 impl Settings {
     fn parse() -> Res<Self> {
-        let mut out = None;
-        let mut cache = PathBuf::from("target/walkthrough-cache");
-        let mut seed = 0;
-        let mut quick = false;
-        let mut args = std::env::args().skip(1);
         let usage = "usage: geometry_walkthrough [--quick] [--cache DIR] [--seed S] OUT_DIR";
-        while let Some(a) = args.next() {
-            match a.as_str() {
-                "--quick" => quick = true,
-                "--cache" => cache = PathBuf::from(args.next().ok_or("--cache needs a DIR")?),
-                "--seed" => seed = args.next().ok_or("--seed needs a number")?.parse()?,
-                "-h" | "--help" => {
-                    println!("{usage}");
-                    std::process::exit(0);
-                }
-                s if s.starts_with('-') => {
-                    return Err(format!("unknown option {s}\n{usage}").into())
-                }
-                s if out.is_none() => out = Some(PathBuf::from(s)),
-                s => return Err(format!("unexpected argument {s}\n{usage}").into()),
-            }
-        }
+        let a = common::parse_args(usage, 0, |_, _| Ok(false))?;
         Ok(Self {
-            out: out.ok_or(usage)?,
-            cache,
-            seed,
-            quick,
+            out: a.out,
+            cache: a.cache,
+            seed: a.seed,
+            quick: a.quick,
         })
     }
 

@@ -39,7 +39,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+mod common;
+use common::Res;
 
 /// The published figure for an experiment.
 #[derive(Clone, Copy)]
@@ -173,44 +174,27 @@ const FLIPD_PROBES: usize = 64;
 
 impl Settings {
     fn parse() -> Res<Self> {
-        let mut out = None;
-        let mut cache = PathBuf::from("target/walkthrough-cache");
-        let mut seed = 1;
-        let mut quick = false;
-        let mut only = None;
-        let mut args = std::env::args().skip(1);
         let usage = "usage: id_walkthrough [--quick] [--only a,b] [--cache DIR] [--seed S] OUT_DIR";
-        while let Some(a) = args.next() {
-            match a.as_str() {
-                "--quick" => quick = true,
-                "--only" => {
-                    let list = args.next().ok_or("--only needs a list of experiments")?;
-                    let names: Vec<String> = list.split(',').map(str::to_string).collect();
-                    for n in &names {
-                        if !EXPERIMENTS.iter().any(|e| e.slug == n) {
-                            return Err(format!("unknown experiment `{n}`").into());
-                        }
-                    }
-                    only = Some(names);
-                }
-                "--cache" => cache = PathBuf::from(args.next().ok_or("--cache needs a DIR")?),
-                "--seed" => seed = args.next().ok_or("--seed needs a number")?.parse()?,
-                "-h" | "--help" => {
-                    println!("{usage}");
-                    std::process::exit(0);
-                }
-                s if s.starts_with('-') => {
-                    return Err(format!("unknown option {s}\n{usage}").into())
-                }
-                s if out.is_none() => out = Some(PathBuf::from(s)),
-                s => return Err(format!("unexpected argument {s}\n{usage}").into()),
+        let mut only = None;
+        let a = common::parse_args(usage, 1, |option, rest| {
+            if option != "--only" {
+                return Ok(false);
             }
-        }
+            let list = rest.next().ok_or("--only needs a list of experiments")?;
+            let names: Vec<String> = list.split(',').map(str::to_string).collect();
+            for n in &names {
+                if !EXPERIMENTS.iter().any(|e| e.slug == n) {
+                    return Err(format!("unknown experiment `{n}`").into());
+                }
+            }
+            only = Some(names);
+            Ok(true)
+        })?;
         Ok(Self {
-            out: out.ok_or(usage)?,
-            cache,
-            seed,
-            quick,
+            out: a.out,
+            cache: a.cache,
+            seed: a.seed,
+            quick: a.quick,
             only,
         })
     }
@@ -300,14 +284,19 @@ fn timed(f: impl FnOnce() -> scoregeo::Result<IdEstimate>) -> Res<Timed> {
     })
 }
 
-/// Re-reads the spectra of a normal-bundle estimate with another rule (no new score evaluations).
-fn reread(nb: &IdEstimate, rule: Rule, name: &str) -> Res<IdEstimate> {
+/// The reference scale r = √K/σ of a normal-bundle estimate's spectra and its normal floor ν.
+fn normal_scale(nb: &IdEstimate) -> Res<(f64, f64)> {
     let k = nb.settings()["samples"].as_f64().ok_or("no K recorded")?;
     let sigma = nb.settings()["sigma_t0"].as_f64().ok_or("no σ recorded")?;
     let floor = nb.settings()["normal_floor"]
         .as_f64()
         .ok_or("no floor recorded")?;
-    let reference = k.sqrt() / sigma;
+    Ok((k.sqrt() / sigma, floor))
+}
+
+/// Re-reads the spectra of a normal-bundle estimate with another rule (no new score evaluations).
+fn reread(nb: &IdEstimate, rule: Rule, name: &str) -> Res<IdEstimate> {
+    let (reference, floor) = normal_scale(nb)?;
     let mut points = Vec::with_capacity(nb.points().len());
     for p in nb.points() {
         let spectrum = p.spectrum.as_deref().ok_or("spectra were not kept")?;
@@ -334,12 +323,7 @@ fn reread(nb: &IdEstimate, rule: Rule, name: &str) -> Res<IdEstimate> {
 /// The max-gap reading without the tangent ceiling (scoregeo before it had one): the same floor,
 /// but a cut may fall inside the normal bulk, e.g. after the radial value of a sphere.
 fn maxgap_without_ceiling(nb: &IdEstimate) -> Res<IdEstimate> {
-    let k = nb.settings()["samples"].as_f64().ok_or("no K recorded")?;
-    let sigma = nb.settings()["sigma_t0"].as_f64().ok_or("no σ recorded")?;
-    let floor = nb.settings()["normal_floor"]
-        .as_f64()
-        .ok_or("no floor recorded")?;
-    let r = k.sqrt() / sigma;
+    let (r, floor) = normal_scale(nb)?;
     let mut points = Vec::with_capacity(nb.points().len());
     for p in nb.points() {
         let s = p.spectrum.as_deref().ok_or("spectra were not kept")?;
@@ -405,9 +389,7 @@ fn normalised_spectrum(
     at: &[usize],
     keep: impl Fn(usize) -> bool,
 ) -> Vec<(usize, f64)> {
-    let k = nb.settings()["samples"].as_f64().unwrap_or(f64::NAN);
-    let sigma = nb.settings()["sigma_t0"].as_f64().unwrap_or(f64::NAN);
-    let r = k.sqrt() / sigma;
+    let r = normal_scale(nb).map_or(f64::NAN, |(r, _)| r);
     at.iter()
         .filter(|&&i| i >= 1 && i <= nb.ambient_dim())
         .map(|&i| {
@@ -1400,9 +1382,7 @@ fn share_of(e: &IdEstimate, id: f64) -> f64 {
 /// Median over points of the normalised steps s₁ − s₂ and sₙ − sₙ₊₁, and the share of points
 /// whose first step is the larger.
 fn steps_at(nb: &IdEstimate, n: usize) -> (f64, f64, f64) {
-    let k = nb.settings()["samples"].as_f64().unwrap_or(f64::NAN);
-    let sigma = nb.settings()["sigma_t0"].as_f64().unwrap_or(f64::NAN);
-    let r = k.sqrt() / sigma;
+    let r = normal_scale(nb).map_or(f64::NAN, |(r, _)| r);
     let (mut first, mut cut, mut wins) = (Vec::new(), Vec::new(), 0usize);
     for s in nb.points().iter().filter_map(|p| p.spectrum.as_ref()) {
         let (a, b) = ((s[0] - s[1]) / r, (s[n - 1] - s[n]) / r);
