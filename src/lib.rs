@@ -47,8 +47,11 @@
 //!
 //! [`id::NormalBundle`] (Stanczuk, Batzolis et al., ICML 2024) samples K = max(4·D, 64) points around each
 //! data point at a small time t₀, stacks their scores and reads the singular values: n̂ large ones
-//! (the normal space), then a gap. Settings are a builder, checked once; the fitted result gives
-//! the global ID, local IDs and each spectrum.
+//! (the normal space), then a gap. Where the gap is read is [`id::read_off`]'s job: a rule
+//! (max-gap by default), a normal floor that lets full-dimensional data read ID = D, and a tangent
+//! ceiling that keeps the cut out of the normal bulk (the radial value of a sphere stands above
+//! it). Settings are a builder, checked once; the fitted result gives the global ID, local IDs and
+//! each spectrum.
 //!
 //! ```
 //! use scoregeo::id::{NormalBundle, Rule};
