@@ -1,7 +1,7 @@
 //! The real binary on good and bad input: outputs, exit codes, and error messages.
 
 mod common;
-use common::{json_of, scoregeo, write};
+use common::{scoregeo, success_json, write};
 
 use predicates::prelude::*;
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
@@ -38,24 +38,17 @@ fn tiny_model(dir: &Path, dim: usize) -> PathBuf {
 fn mixture_oracle_estimates_a_line_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
-    let out = scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
-            "--model",
-            "mixture",
-            "--points",
-            "10",
-            "--format",
-            "json",
-            "--spectra",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_of(&out);
+    let v = success_json(scoregeo().args([
+        "id-estimate",
+        data.to_str().unwrap(),
+        "--model",
+        "mixture",
+        "--points",
+        "10",
+        "--format",
+        "json",
+        "--spectra",
+    ]));
     assert_eq!(v["method"], "nb");
     assert_eq!(v["ambient_dim"], 3);
     // a random sample is lumpy at scale σ: a point by a large gap or an end of the segment can read 0
@@ -282,48 +275,34 @@ fn every_method_runs_and_all_compares_them() {
         ("twonn", 0.15),
         ("lpca", 0.0),
     ] {
-        let out = scoregeo()
-            .args([
-                "id-estimate",
-                d,
-                "-m",
-                "mixture",
-                "--method",
-                method,
-                "--points",
-                "20",
-                "--format",
-                "json",
-            ])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v = json_of(&out);
-        assert_eq!(v["method"], method);
-        let id = v["global_id"].as_f64().unwrap();
-        assert!((id - 1.0).abs() <= tol, "{method}: {id}");
-    }
-    let out = scoregeo()
-        .args([
+        let v = success_json(scoregeo().args([
             "id-estimate",
             d,
             "-m",
             "mixture",
             "--method",
-            "all",
+            method,
             "--points",
-            "10",
+            "20",
             "--format",
             "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_of(&out);
+        ]));
+        assert_eq!(v["method"], method);
+        let id = v["global_id"].as_f64().unwrap();
+        assert!((id - 1.0).abs() <= tol, "{method}: {id}");
+    }
+    let v = success_json(scoregeo().args([
+        "id-estimate",
+        d,
+        "-m",
+        "mixture",
+        "--method",
+        "all",
+        "--points",
+        "10",
+        "--format",
+        "json",
+    ]));
     let names: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
@@ -358,27 +337,20 @@ fn every_method_runs_and_all_compares_them() {
 fn t0_sweep_reports_plateau_and_curves() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
-    let out = scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
-            "-m",
-            "mixture",
-            "--method",
-            "jacobian",
-            "--t0",
-            "0.1:0.5:5",
-            "--points",
-            "8",
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_of(&out);
+    let v = success_json(scoregeo().args([
+        "id-estimate",
+        data.to_str().unwrap(),
+        "-m",
+        "mixture",
+        "--method",
+        "jacobian",
+        "--t0",
+        "0.1:0.5:5",
+        "--points",
+        "8",
+        "--format",
+        "json",
+    ]));
     assert_eq!(v["sweep"]["t0"].as_array().unwrap().len(), 5);
     assert_eq!(v["points"][0]["lid_curve"].as_array().unwrap().len(), 5);
     let plateau = &v["settings"]["plateau"];

@@ -2,7 +2,7 @@
 //! `train-flow` / `rae` commands.
 
 mod common;
-use common::{json_of, scoregeo};
+use common::{scoregeo, success_json};
 
 use faer::Mat;
 use rand::Rng;
@@ -219,21 +219,14 @@ fn cli_trains_reports_encodes_and_decodes() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("final loss "), "{text}");
 
-    let out = scoregeo()
-        .args([
-            "rae",
-            flow.to_str().unwrap(),
-            "--epsilon",
-            "0.05",
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_of(&out);
+    let v = success_json(scoregeo().args([
+        "rae",
+        flow.to_str().unwrap(),
+        "--epsilon",
+        "0.05",
+        "--format",
+        "json",
+    ]));
     assert_eq!(v["dim"], 2);
     assert_eq!(v["rae_dim"], 1, "{v}");
     let a: Vec<f64> = v["variances"]

@@ -2,7 +2,7 @@
 //! data, symmetric distances, the closed form of a trained flow, and bad input.
 
 mod common;
-use common::{json_of, scoregeo};
+use common::{scoregeo, success_json};
 
 use predicates::prelude::*;
 use scoregeo::geometry::{AnisotropicFlow, Metric, PullbackMetric};
@@ -61,23 +61,19 @@ fn mixture_geodesic_follows_a_circle_in_r10() {
     let csv = dir.path().join("path.csv");
     let fig = dir.path().join("path.svg");
     let nodes = 24;
-    let out = scoregeo()
-        .args([
-            "-q",
-            "geodesic",
-            data.to_str().unwrap(),
-            "--model",
-            "mixture",
-        ])
-        .args(["--from", "0", "--to", "50", "--nodes", &nodes.to_string()])
-        .args(["-o", csv.to_str().unwrap(), "--plot", fig.to_str().unwrap()])
-        .args(["--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_of(&out);
+    let v = success_json(
+        scoregeo()
+            .args([
+                "-q",
+                "geodesic",
+                data.to_str().unwrap(),
+                "--model",
+                "mixture",
+            ])
+            .args(["--from", "0", "--to", "50", "--nodes", &nodes.to_string()])
+            .args(["-o", csv.to_str().unwrap(), "--plot", fig.to_str().unwrap()])
+            .args(["--format", "json"]),
+    );
     assert_eq!(v["method"], "score-pullback");
     assert_eq!(v["nodes"], nodes);
     assert_eq!(v["converged"], true, "{v}");
@@ -222,16 +218,12 @@ fn flow_distance_and_geodesic_are_the_closed_form() {
     // without DATA, the same points as coordinates
     let coords = |p: &[f64]| format!("{},{}", p[0], p[1]);
     let csv = dir.path().join("flow_path.csv");
-    let out = scoregeo()
-        .args(["geodesic", "--model", flow_path.to_str().unwrap()])
-        .args(["--from", &coords(&x), "--to", &coords(&y), "--nodes", "5"])
-        .args(["-o", csv.to_str().unwrap(), "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v = json_of(&out);
+    let v = success_json(
+        scoregeo()
+            .args(["geodesic", "--model", flow_path.to_str().unwrap()])
+            .args(["--from", &coords(&x), "--to", &coords(&y), "--nodes", "5"])
+            .args(["-o", csv.to_str().unwrap(), "--format", "json"]),
+    );
     assert_eq!(v["method"], "closed-form flow");
     assert!((v["length"].as_f64().unwrap() - exact).abs() <= 1e-12 * exact);
     let want = metric

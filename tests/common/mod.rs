@@ -21,3 +21,8 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn json_of(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).unwrap()
 }
+
+/// Runs a command that must succeed and parses its stdout as JSON.
+pub fn success_json(cmd: &mut Command) -> serde_json::Value {
+    json_of(&cmd.assert().success().get_output().stdout)
+}
