@@ -346,8 +346,28 @@ impl MlpScoreNet {
 
     /// The score in model coordinates for inputs y at per-row times `ts`.
     pub fn score_tensor(&self, y: &Tensor, ts: &[f64]) -> Result<Tensor> {
-        let out = self.forward(y, ts)?;
         let c = &self.config;
+        if let Ok(sd) = std::env::var("SCOREGEO_EDM") {
+            // scratch: EDM preconditioning (VE), sigma_d = sd
+            let sd: f64 = sd.parse().unwrap_or(1.0 / (c.dim as f64).sqrt());
+            let n = ts.len();
+            let dev = y.device();
+            let col = |f: &dyn Fn(f64) -> f64| -> Result<Tensor> {
+                Ok(Tensor::from_vec(
+                    ts.iter().map(|&t| f(c.sde.marginal(t).sigma) as f32).collect::<Vec<f32>>(),
+                    (n, 1),
+                    dev,
+                )?)
+            };
+            let c_in = col(&|s| 1.0 / (s * s + sd * sd).sqrt())?;
+            let c_skip = col(&|s| sd * sd / (s * s + sd * sd))?;
+            let c_out = col(&|s| s * sd / (s * s + sd * sd).sqrt())?;
+            let inv_s2 = col(&|s| 1.0 / (s * s))?;
+            let out = self.forward(&y.broadcast_mul(&c_in)?, ts)?;
+            let x0 = (y.broadcast_mul(&c_skip)? + out.broadcast_mul(&c_out)?)?;
+            return Ok((x0 - y)?.broadcast_mul(&inv_s2)?);
+        }
+        let out = self.forward(y, ts)?;
         c.prediction.to_score(&out, y, ts, &c.sde)
     }
 

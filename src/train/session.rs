@@ -506,8 +506,9 @@ impl Session {
 fn sample_time(params: &TrainParams, sde: &Sde, rng: &mut impl Rng) -> f64 {
     let t_min = params.min_time();
     let u: f64 = rng.random();
+    let t_max: f64 = std::env::var("SCOREGEO_TMAX").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
     match params.time_sampling {
-        TimeSampling::Uniform => t_min + (1.0 - t_min) * u,
+        TimeSampling::Uniform => t_min + (t_max - t_min) * u,
         TimeSampling::LogSigma => {
             let (lo, hi) = (
                 sde.marginal(t_min).sigma.max(1e-12).ln(),

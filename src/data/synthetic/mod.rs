@@ -42,6 +42,7 @@
 //! # Ok::<(), scoregeo::Error>(())
 //! ```
 
+pub mod benchmark;
 mod affine;
 mod images;
 mod lollipop;
