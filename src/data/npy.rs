@@ -25,7 +25,8 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Dataset> {
     parse_npy(path, &bytes)
 }
 
-fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
+/// Parses the bytes of a `.npy` file; `path` names it in messages.
+pub(crate) fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
     let bad = |message: String| Error::Format {
         path: path.into(),
         message,
@@ -78,15 +79,17 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
         ">f4" => (4, false),
         other => return Err(bad(format!("unsupported dtype '{other}' (need f4 or f8)"))),
     };
-    let count = n
+    // the data must be as long as the shape says: nothing is allocated for a shape it cannot fill
+    let needed = n
         .checked_mul(dim)
-        .ok_or_else(|| bad("shape overflows".into()))?;
+        .and_then(|count| count.checked_mul(size))
+        .ok_or_else(|| bad(format!("shape {shape_text} of {descr} overflows")))?;
+    let count = n * dim;
     let body = &bytes[header_end..];
-    if body.len() != count * size {
+    if body.len() != needed {
         return Err(bad(format!(
-            "data holds {} bytes, shape {shape_text} of {descr} needs {}",
+            "data holds {} bytes, shape {shape_text} of {descr} needs {needed}",
             body.len(),
-            count * size
         )));
     }
     let flat: Vec<f64> = body
