@@ -4,6 +4,7 @@
 #
 # Usage: fuzz/run.sh TARGET SECONDS [libFuzzer flags…]   fuzz for SECONDS (one core)
 #        fuzz/run.sh --merge TARGET                     minimise the grown corpus into fuzz/corpus
+#                                                       (its smallest inputs, 768 KiB at most)
 #        fuzz/run.sh --list                             list the targets
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); works on a stable toolchain without
@@ -16,7 +17,7 @@
 set -euo pipefail
 fuzz="$(cd "$(dirname "$0")" && pwd)"
 targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$fuzz/Cargo.toml" | grep -v scoregeo-fuzz)
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 [ $# -ge 1 ] || usage
 if [ "$1" = "--list" ]; then echo "$targets"; exit 0; fi
@@ -46,6 +47,12 @@ if [ "$merge" = 1 ]; then
   trap 'rm -rf "$tmp"' EXIT
   "$bin" -merge=1 "${limits[@]}" "$tmp" "$kept" "$fuzz/seeds/$target" "$work" 2>&1 | tail -3
   rm -rf "$kept" && mv "$tmp" "$kept" && trap - EXIT
+  # the committed corpus stays small: its smallest inputs up to 768 KiB per target
+  total=0
+  for f in $(ls -Sr "$kept"); do
+    size=$(stat -c %s "$kept/$f")
+    if (( total + size > 786432 )); then rm "$kept/$f"; else total=$((total + size)); fi
+  done
   echo "$kept: $(ls "$kept" | wc -l) inputs, $(du -sh "$kept" | cut -f1)"
   exit 0
 fi

@@ -129,3 +129,22 @@ fn every_kept_crash_gets_a_clear_error_from_the_public_reader() {
         .sum();
     assert_eq!(kept, cases.len(), "every kept crash input has a case here");
 }
+
+/// Crash inputs whose fix is the validation of stored settings on load (issue 16, other work in
+/// progress): each must then be refused with an error naming the parameter. Run with
+/// `cargo test --test fuzz_corpora -- --ignored` once that validation is in.
+#[test]
+#[ignore = "needs the validation of stored training parameters on load"]
+fn pending_stored_parameter_inputs_are_refused_by_name() {
+    let cases = [(
+        "train_checkpoint/val_fraction_1.1.safetensors",
+        "val_fraction",
+    )];
+    for (input, parameter) in cases {
+        let path = fuzz_dir().join("regressions-pending-api").join(input);
+        let message = fuzzing::train_checkpoint_resume(&std::fs::read(&path).unwrap())
+            .expect_err("an invalid stored parameter must be refused")
+            .to_string();
+        assert!(message.contains(parameter), "{input}: {message}");
+    }
+}

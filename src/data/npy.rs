@@ -72,6 +72,11 @@ pub(crate) fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
             "expected a 2-D array, found shape {shape_text}"
         )));
     };
+    if n == 0 || dim == 0 {
+        return Err(bad(format!(
+            "shape {shape_text} has no data: need at least one row and one column"
+        )));
+    }
     let (size, little) = match descr {
         "<f8" | "=f8" | "|f8" => (8, true),
         ">f8" => (8, false),
@@ -186,6 +191,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("2-D"), "{e}");
+        for shape in ["(3, 0)", "(0, 3)"] {
+            let e = parse_npy(p, &npy("<f8", false, shape, &[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("a.npy") && e.contains("no data"), "{e}");
+        }
         let nan: Vec<u8> = [1.0f64, f64::NAN]
             .iter()
             .flat_map(|v| v.to_le_bytes())
