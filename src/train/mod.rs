@@ -53,6 +53,7 @@
 
 mod cache;
 mod checkpoint;
+mod dsm;
 mod optim;
 mod params;
 mod session;

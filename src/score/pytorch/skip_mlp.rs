@@ -14,6 +14,7 @@
 use super::layouts::skip_mlp_plan;
 use crate::error::{Error, Result};
 use crate::score::autodiff::{self, network_score_methods};
+use crate::score::fused::FusedNet;
 use crate::score::mlp::{
     check_frame_and_sde, linear_layer, write_safetensors, Activation, ModelFile, Prediction,
 };
@@ -170,6 +171,8 @@ pub struct SkipMlpScoreNet {
     layers: Vec<(Linear, Option<usize>)>,
     device: Device,
     origin: Option<PathBuf>,
+    /// The fused CPU engine, for fixed weights on the CPU.
+    fused: Option<FusedNet>,
 }
 
 impl SkipMlpScoreNet {
@@ -181,12 +184,15 @@ impl SkipMlpScoreNet {
             .layers()
             .into_iter()
             .map(|(name, shape, skip)| Ok((linear_layer(&vb, &name, shape)?, skip)))
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<(Linear, Option<usize>)>>>()?;
+        let linears: Vec<&Linear> = layers.iter().map(|(l, _)| l).collect();
+        let fused = FusedNet::for_skip(&config, &linears)?;
         Ok(Self {
             config,
             layers,
             device,
             origin: None,
+            fused,
         })
     }
 
@@ -274,6 +280,9 @@ impl ScoreModel for SkipMlpScoreNet {
         check_dim(self.dim(), x.ncols(), "the skip-connection MLP score model")?;
         check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
         check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
+        if let Some(f) = &self.fused {
+            return f.vjp(x, t, v);
+        }
         autodiff::vjp(&self.config.frame, &self.device, x, t, v, |y, ts| {
             self.score_tensor(y, ts)
         })
