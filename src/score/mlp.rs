@@ -643,7 +643,14 @@ mod tests {
             net.score(x.as_ref(), 0.1).unwrap(),
             back.score(x.as_ref(), 0.1).unwrap(),
         );
-        assert_eq!(a, b);
+        // the trained net runs on candle, the loaded one on the fused engine: equal to rounding
+        assert!(net.fused.is_none() && back.fused.is_some());
+        for i in 0..4 {
+            for j in 0..3 {
+                assert!((a[(i, j)] - b[(i, j)]).abs() < 1e-5 * (1.0 + a[(i, j)].abs()));
+            }
+        }
+        crate::score::autodiff::tests::check_derivatives(&back, 0.5, "loaded");
     }
 
     #[test]
