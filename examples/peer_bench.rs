@@ -193,7 +193,7 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
     // 2. the Gram/eigen step alone on one batch of 40 points' scores, as a share of nb
     let per_batch = 16_384 / K;
     let x = Mat::from_fn(per_batch * K, D, |i, j| {
-        data.row(i / K)[j] + 0.02 * (((i * 31 + j * 17) % 13) as f64 - 6.0) / 6.0
+        data.row((i / K) % nb_points)[j] + 0.02 * (((i * 31 + j * 17) % 13) as f64 - 6.0) / 6.0
     });
     let s = model.score(x.as_ref(), T0)?;
     let t_gram = best_of(3, || {
