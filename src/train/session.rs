@@ -74,7 +74,10 @@ enum Engine {
     /// The fused CPU engine (the default on a CPU).
     Fused(FusedDsm),
     /// candle's autograd on the network's device (e.g. CUDA), with the weights as variables.
-    Candle { net: Box<MlpScoreNet>, vars: Vec<Var> },
+    Candle {
+        net: Box<MlpScoreNet>,
+        vars: Vec<Var>,
+    },
 }
 
 /// The validation batch: noised points, noise and times drawn once from a fixed stream.
