@@ -99,6 +99,8 @@
 
 pub mod data;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geometry;
 pub mod id;
 pub mod knn;

@@ -21,9 +21,10 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// Whether the error is a closed stdout pipe (e.g. `| head`), which is not a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || matches!(c.downcast_ref::<Error>(), Some(Error::Io { cause, .. }) if broken(cause))
     })
 }
 
@@ -128,7 +129,7 @@ pub fn load_model_with(
         )?),
         ModelSpec::File(path) => {
             let net = load_score_model(path, &overrides.to_library(), &default_device())
-                .with_context(|| format!("cannot load the score model {}", path.display()))?;
+                .context("cannot load the score model")?;
             if crate::score::pytorch::is_checkpoint(path) {
                 eprintln!("model: {}", net.describe());
             }
@@ -232,7 +233,7 @@ pub fn model_required() -> anyhow::Error {
 /// The time at which `model`'s kernel has standard deviation `sigma` in data units.
 pub fn time_for_data_sigma(model: &dyn ScoreModel, sigma: f64) -> anyhow::Result<f64> {
     let scale = model.frame().map_or(1.0, |f| f.scale);
-    Ok(model.sde().time_for_sigma(sigma / scale)?)
+    Ok(model.sde().time_for_scaled_sigma(sigma, scale)?)
 }
 
 /// The mixture oracle's default noise scale: the median distance to the 5th nearest other point

@@ -7,6 +7,7 @@
 
 pub mod analytic;
 mod autodiff;
+pub(crate) mod fused;
 pub mod mlp;
 pub mod pytorch;
 pub mod tensor;

@@ -4,6 +4,9 @@
 //! The state lives in plain `f32` vectors, updated element-wise in a fixed order, so that a step
 //! is bit-reproducible and the whole state can be written to (and restored from) a checkpoint.
 
+use crate::score::fused::kernels::multiversion;
+use rayon::prelude::*;
+
 /// One trainable tensor with its optimiser state.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ParamState {
@@ -72,20 +75,72 @@ pub(crate) fn learning_rate(lr: f64, warmup: u64, step: u64, cosine: Option<f64>
     lr * warm * decay
 }
 
-/// √(Σ g²) over all gradients, accumulated in f64 in a fixed order.
+/// Elements per parallel task of the norm and the update: fixed, so that how the work is split
+/// between threads never changes a result.
+const BLOCK: usize = 16 * 1024;
+
+multiversion! {
+    /// Σ g² over a block in f64, in eight interleaved partial sums (a fixed order that vectorises).
+    fn sum_squares(g: &[f32], out: &mut f64) {
+        let mut lanes = [0f64; 8];
+        for c in g.chunks(8) {
+            for (l, &x) in lanes.iter_mut().zip(c) {
+                *l += (x as f64) * (x as f64);
+            }
+        }
+        *out = lanes.iter().sum();
+    }
+}
+
+/// √(Σ g²) over all gradients, accumulated in f64 in a fixed order (blocks of [`BLOCK`]
+/// elements, their sums added in order).
 pub(crate) fn global_norm(grads: &[Vec<f32>]) -> f64 {
-    grads
-        .iter()
-        .flatten()
-        .map(|&g| (g as f64) * (g as f64))
-        .sum::<f64>()
-        .sqrt()
+    let blocks: Vec<&[f32]> = grads.iter().flat_map(|g| g.chunks(BLOCK)).collect();
+    let sums: Vec<f64> = blocks
+        .par_iter()
+        .map(|b| {
+            let mut s = 0.0;
+            sum_squares(b, &mut s);
+            s
+        })
+        .collect();
+    sums.iter().sum::<f64>().sqrt()
+}
+
+/// The per-step constants of the element-wise update, in f32.
+#[derive(Clone, Copy, Debug)]
+struct Update {
+    factor: f32,
+    b1: f32,
+    b2: f32,
+    bc1: f32,
+    bc2: f32,
+    lr: f32,
+    eps: f32,
+    shrink: f32,
+    ema_t: f32,
+}
+
+multiversion! {
+    /// Adam(W) and the EMA on one block of a tensor: weights w, EMA e, moments m and v, gradient g.
+    fn update_block(w: &mut [f32], e: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: Update) {
+        let moments = m.iter_mut().zip(v.iter_mut());
+        for (((w, e), (m, v)), &g) in w.iter_mut().zip(e.iter_mut()).zip(moments).zip(g) {
+            let g = g * u.factor;
+            *m = u.b1 * *m + (1.0 - u.b1) * g;
+            *v = u.b2 * *v + (1.0 - u.b2) * g * g;
+            let update = (*m / u.bc1) / ((*v / u.bc2).sqrt() + u.eps);
+            *w = *w * u.shrink - u.lr * update;
+            *e = u.ema_t * *e + (1.0 - u.ema_t) * *w;
+        }
+    }
 }
 
 /// One Adam(W) update of every tensor (`step` = number of updates done before), then the EMA.
 ///
 /// Gradients are rescaled by min(1, clip/‖g‖) first; the EMA decay warms up as
 /// min(decay, (1 + t)/(10 + t)) so early averages are not dominated by the initial weights.
+/// Each element is updated on its own, so the blocks run in parallel without changing a bit.
 /// Returns the gradient norm before clipping.
 pub(crate) fn adam_step(
     params: &mut [ParamState],
@@ -98,22 +153,32 @@ pub(crate) fn adam_step(
     let t = (step + 1) as i32;
     let bc1 = 1.0 - BETA1.powi(t);
     let bc2 = 1.0 - BETA2.powi(t);
-    let ema_t = s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)) as f32;
-    let (b1, b2) = (BETA1 as f32, BETA2 as f32);
-    let (factor, lr, eps) = (factor as f32, s.lr as f32, EPS as f32);
-    let (bc1, bc2) = (bc1 as f32, bc2 as f32);
-    let shrink = (1.0 - s.lr * s.weight_decay) as f32;
+    let u = Update {
+        factor: factor as f32,
+        b1: BETA1 as f32,
+        b2: BETA2 as f32,
+        bc1: bc1 as f32,
+        bc2: bc2 as f32,
+        lr: s.lr as f32,
+        eps: EPS as f32,
+        shrink: (1.0 - s.lr * s.weight_decay) as f32,
+        ema_t: s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)) as f32,
+    };
+    let mut blocks = Vec::new();
     for (p, g) in params.iter_mut().zip(grads) {
-        let moments = p.m.iter_mut().zip(p.v.iter_mut());
-        for (((w, e), (m, v)), &g) in p.value.iter_mut().zip(p.ema.iter_mut()).zip(moments).zip(g) {
-            let g = g * factor;
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            let update = (*m / bc1) / ((*v / bc2).sqrt() + eps);
-            *w = *w * shrink - lr * update;
-            *e = ema_t * *e + (1.0 - ema_t) * *w;
-        }
+        let ParamState {
+            value, ema, m, v, ..
+        } = p;
+        let parts = value
+            .chunks_mut(BLOCK)
+            .zip(ema.chunks_mut(BLOCK))
+            .zip(m.chunks_mut(BLOCK).zip(v.chunks_mut(BLOCK)))
+            .zip(g.chunks(BLOCK));
+        blocks.extend(parts);
     }
+    blocks
+        .into_par_iter()
+        .for_each(|(((w, e), (m, v)), g)| update_block(w, e, m, v, g, u));
     norm
 }
 
