@@ -157,3 +157,52 @@ fn bad_parameters_and_inputs_are_rejected() {
     assert!(e.contains("expects 4, found 3"), "{e}");
     assert_eq!(model.dim(), 4);
 }
+
+/// A full-dimensional score with a strong smooth drift: the exact score of N(0, I) in ℝ⁸ plus
+/// a constant tangent drift c (what a learned model adds as the smoothed density gradient).
+struct Drifted {
+    inner: SubspaceGaussian,
+    drift: f64,
+}
+
+impl ScoreModel for Drifted {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn sde(&self) -> &Sde {
+        self.inner.sde()
+    }
+    fn score(&self, x: faer::MatRef<'_, f64>, t: f64) -> scoregeo::Result<faer::Mat<f64>> {
+        let s = self.inner.score(x, t)?;
+        Ok(faer::Mat::from_fn(s.nrows(), s.ncols(), |r, j| {
+            s[(r, j)] + if j == 0 { self.drift } else { 0.0 }
+        }))
+    }
+    fn describe(&self) -> String {
+        "drifted full-dimensional Gaussian".into()
+    }
+}
+
+/// The mean score passes the normal floor and reads D − 1 unless the samples are centred.
+#[test]
+fn centring_removes_the_density_gradient_on_full_dimensional_data() {
+    let sde = Sde::ve(10.0);
+    let inner = SubspaceGaussian::random(8, 8, sde, 3).unwrap();
+    let data = inner.sample(6, 2);
+    let t0 = sde.default_t0();
+    // ten times the normal floor ν·√K/σ per sample: far above it
+    let drift = 10.0 * 0.1 / sde.marginal(t0).sigma;
+    let model = Drifted { inner, drift };
+    let read = |centred: bool| {
+        NormalBundle::params()
+            .centred(centred)
+            .seed(4)
+            .check()
+            .unwrap()
+            .fit(&model, &data)
+            .unwrap()
+            .local_ids()
+    };
+    assert!(read(true).iter().all(|&k| k == 8.0), "{:?}", read(true));
+    assert!(read(false).iter().all(|&k| k == 7.0), "{:?}", read(false));
+}

@@ -6,6 +6,12 @@
 //! normal space, so S has n̂ large singular values; the local ID is D − n̂ (see
 //! [`read_off`] for the rules and the full-dimension criterion).
 //!
+//! The scores are centred over the K samples before the SVD. Their mean is the density gradient
+//! smoothed over the neighbourhood, a tangent drift rather than a normal direction: in
+//! full-dimensional data (a Gaussian filling ℝ^D) it would pass the normal floor and read D − 1.
+//! The normal components −z/σ have mean zero, so centring only costs them one degree of freedom:
+//! their singular values sit near √(K − 1)/σ.
+//!
 //! Differences from the reference code (DESIGN §3): K follows D (default max(4·D, 64), not
 //! `prod(shape[1:])`), the first gap counts, every requested point is processed, and the
 //! neighbourhood is sampled around x₀ itself.
@@ -57,6 +63,7 @@ pub struct NormalBundleParams {
     rule: Rule,
     normal_floor: f64,
     keep_spectra: bool,
+    centred: bool,
 }
 
 impl Default for NormalBundleParams {
@@ -67,6 +74,7 @@ impl Default for NormalBundleParams {
             rule: Rule::MaxGap,
             normal_floor: 0.1,
             keep_spectra: true,
+            centred: true,
         }
     }
 }
@@ -94,13 +102,20 @@ impl NormalBundleParams {
         self
     }
 
+    /// Whether to centre the K scores of a point before the SVD (default true; false is the
+    /// estimator of the paper, which reads D − 1 on full-dimensional data).
+    pub fn centred(mut self, centred: bool) -> Self {
+        self.centred = centred;
+        self
+    }
+
     /// Validates the settings once.
     pub fn check(self) -> Result<NormalBundle> {
         self.common.check(|| {
-            if self.samples == Some(0) {
+            if self.samples == Some(0) || (self.centred && self.samples == Some(1)) {
                 return Err(Error::param(
                     "samples",
-                    "need at least one sample per point",
+                    "need at least one sample per point (two when centred)",
                 ));
             }
             check_normal_floor(self.normal_floor)
@@ -133,8 +148,10 @@ impl NormalBundle {
         let k = p.samples.unwrap_or_else(|| default_samples(d));
         let indices = p.common.indices(data);
         let kernel = model.kernel(t0);
-        // a normal direction's scores are −z/σ: K of them have singular value ≈ √K/σ
-        let reference = (k as f64).sqrt() / kernel.std;
+        // a normal direction's scores are −z/σ: K of them have singular value ≈ √K/σ, and
+        // √(K − 1)/σ once centred
+        let dof = if p.centred { k - 1 } else { k };
+        let reference = (dof as f64).sqrt() / kernel.std;
         let per_batch = (p.common.batch / k).max(1);
         let points = evaluate_in_batches(&indices, per_batch, "normal bundle", |chunk| {
             // neighbourhood samples, each point from its own seeded stream
@@ -174,7 +191,11 @@ impl NormalBundle {
                             "non-finite score at point {i} (sample {bad}); is t0 = {t0} too small for this model?"
                         )));
                     }
-                    let spectrum = singular_values_via_gram(block)?;
+                    let spectrum = if p.centred {
+                        singular_values_via_gram(centred(block).as_ref())?
+                    } else {
+                        singular_values_via_gram(block)?
+                    };
                     let cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
                     Ok(LocalEstimate {
                         index: i,
@@ -194,7 +215,17 @@ impl NormalBundle {
             ("samples".to_string(), json!(k)),
             ("rule".to_string(), json!(p.rule.to_string())),
             ("normal_floor".to_string(), json!(p.normal_floor)),
+            ("centred".to_string(), json!(p.centred)),
         ]);
         Ok(mean_estimate("nb", d, points, settings))
     }
+}
+
+/// The rows of `block` minus their mean row.
+fn centred(block: faer::MatRef<'_, f64>) -> Mat<f64> {
+    let (k, d) = (block.nrows(), block.ncols());
+    let mean: Vec<f64> = (0..d)
+        .map(|j| (0..k).map(|r| block[(r, j)]).sum::<f64>() / k as f64)
+        .collect();
+    Mat::from_fn(k, d, |r, j| block[(r, j)] - mean[j])
 }

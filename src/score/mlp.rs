@@ -107,7 +107,7 @@ impl TimeInput {
 }
 
 /// What the network's output means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Prediction {
     /// The noise ε̂: s = −ε̂/σ(t).
@@ -118,9 +118,61 @@ pub enum Prediction {
     ScaledScore,
     /// The clean data x̂₀: s = (α x̂₀ − x)/σ².
     Data,
+    /// The clean data with the preconditioning of Karras et al. (EDM, NeurIPS 2022): in the
+    /// rescaled ŷ = y/α with σ̂ = σ/α, the network F sees c_in·ŷ and
+    /// x̂₀ = c_skip·ŷ + c_out·F, with c_skip = σ_d²/(σ̂² + σ_d²), c_out = σ̂σ_d/√(σ̂² + σ_d²),
+    /// c_in = 1/√(σ̂² + σ_d²). At small σ the identity is exact and F only predicts the normal
+    /// correction, so the denoiser keeps its precision where the intrinsic dimension is read.
+    Preconditioned {
+        /// σ_d, the per-coordinate spread of the (standardised) data.
+        sigma_data: f64,
+    },
+}
+
+/// The affine head of a prediction at one time: the network sees c_in·y and the score is
+/// s = c_out·out + c_y·y (model coordinates).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct HeadCoefficients {
+    /// Scale of the network's data input.
+    pub c_in: f64,
+    /// Factor of the network output.
+    pub c_out: f64,
+    /// Factor of the input.
+    pub c_y: f64,
 }
 
 impl Prediction {
+    /// The head at a time whose marginal is `m`: noise −1/σ; score 1; σ-scaled score 1/σ; data
+    /// α/σ² and −1/σ²; preconditioned ασ_d/(σ√(σ² + α²σ_d²)) and −1/(σ² + α²σ_d²), input
+    /// 1/√(σ² + α²σ_d²).
+    pub(crate) fn head(self, m: crate::sde::Marginal) -> HeadCoefficients {
+        let (a, s) = (m.alpha, m.sigma);
+        let (c_in, c_out, c_y) = match self {
+            Prediction::Score => (1.0, 1.0, 0.0),
+            Prediction::Noise => (1.0, -1.0 / s, 0.0),
+            Prediction::ScaledScore => (1.0, 1.0 / s, 0.0),
+            Prediction::Data => (1.0, a / (s * s), -1.0 / (s * s)),
+            Prediction::Preconditioned { sigma_data: sd } => {
+                let v = s * s + a * a * sd * sd;
+                (1.0 / v.sqrt(), a * sd / (s * v.sqrt()), -1.0 / v)
+            }
+        };
+        HeadCoefficients { c_in, c_out, c_y }
+    }
+
+    /// Checks the parameter of a preconditioned head.
+    pub fn check(self) -> Result<()> {
+        match self {
+            Prediction::Preconditioned { sigma_data } if !(sigma_data > 0.0 && sigma_data.is_finite()) => {
+                Err(Error::param(
+                    "sigma_data",
+                    format!("must be positive and finite, got {sigma_data}"),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A network output as a score: noise ε̂ → −ε̂/σ; score → itself; σ-scaled → out/σ; data x̂₀
     /// → (α x̂₀ − y)/σ² (per-row times `ts`, model coordinates).
     pub(crate) fn to_score(
@@ -154,7 +206,25 @@ impl Prediction {
                     .collect())?;
                 (out.broadcast_mul(&a)? - y.broadcast_mul(&b)?)?
             }
+            Prediction::Preconditioned { .. } => {
+                let heads: Vec<HeadCoefficients> = marg.iter().map(|&m| self.head(m)).collect();
+                let a = col(heads.iter().map(|h| h.c_out as f32).collect())?;
+                let b = col(heads.iter().map(|h| h.c_y as f32).collect())?;
+                (out.broadcast_mul(&a)? + y.broadcast_mul(&b)?)?
+            }
         })
+    }
+
+    /// The network's data input c_in·y at per-row times (y itself unless preconditioned).
+    pub(crate) fn network_input(self, y: &Tensor, ts: &[f64], sde: &Sde) -> Result<Tensor> {
+        if !matches!(self, Prediction::Preconditioned { .. }) {
+            return Ok(y.clone());
+        }
+        let c: Vec<f32> = ts
+            .iter()
+            .map(|&t| self.head(sde.marginal(t)).c_in as f32)
+            .collect();
+        Ok(y.broadcast_mul(&Tensor::from_vec(c, (ts.len(), 1), y.device())?)?)
     }
 }
 
@@ -219,6 +289,7 @@ impl MlpConfig {
                 ));
             }
         }
+        self.prediction.check()?;
         check_frame_and_sde(&self.frame, self.dim, &self.sde)
     }
 
@@ -351,27 +422,7 @@ impl MlpScoreNet {
     /// The score in model coordinates for inputs y at per-row times `ts`.
     pub fn score_tensor(&self, y: &Tensor, ts: &[f64]) -> Result<Tensor> {
         let c = &self.config;
-        if let Ok(sd) = std::env::var("SCOREGEO_EDM") {
-            // scratch: EDM preconditioning (VE), sigma_d = sd
-            let sd: f64 = sd.parse().unwrap_or(1.0 / (c.dim as f64).sqrt());
-            let n = ts.len();
-            let dev = y.device();
-            let col = |f: &dyn Fn(f64) -> f64| -> Result<Tensor> {
-                Ok(Tensor::from_vec(
-                    ts.iter().map(|&t| f(c.sde.marginal(t).sigma) as f32).collect::<Vec<f32>>(),
-                    (n, 1),
-                    dev,
-                )?)
-            };
-            let c_in = col(&|s| 1.0 / (s * s + sd * sd).sqrt())?;
-            let c_skip = col(&|s| sd * sd / (s * s + sd * sd))?;
-            let c_out = col(&|s| s * sd / (s * s + sd * sd).sqrt())?;
-            let inv_s2 = col(&|s| 1.0 / (s * s))?;
-            let out = self.forward(&y.broadcast_mul(&c_in)?, ts)?;
-            let x0 = (y.broadcast_mul(&c_skip)? + out.broadcast_mul(&c_out)?)?;
-            return Ok((x0 - y)?.broadcast_mul(&inv_s2)?);
-        }
-        let out = self.forward(y, ts)?;
+        let out = self.forward(&c.prediction.network_input(y, ts, &c.sde)?, ts)?;
         c.prediction.to_score(&out, y, ts, &c.sde)
     }
 

@@ -413,6 +413,7 @@ fn resolve(
         Prediction::Score => "the score s itself",
         Prediction::ScaledScore => "σ(t)·s, s = output/σ(t)",
         Prediction::Data => "clean data x̂₀, s = (α x̂₀ − x)/σ²",
+        Prediction::Preconditioned { .. } => "preconditioned clean data (EDM)",
     };
     r.settings
         .push(("output".into(), format!("{meaning} ({from})")));

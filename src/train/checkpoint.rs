@@ -40,6 +40,10 @@ pub struct HistoryEntry {
     pub train_loss: Option<f64>,
     /// Validation loss of the EMA weights (None without a validation split).
     pub val_loss: Option<f64>,
+    /// Held-out fidelity of the EMA weights: the DSM loss of the validation points at the small
+    /// noise levels where the intrinsic dimension is read (see [`Session`](super::Session)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fidelity_loss: Option<f64>,
     /// Training wall-clock seconds so far (all runs of the session).
     pub elapsed_s: f64,
 }
@@ -64,6 +68,13 @@ pub struct TrainState {
     pub resumable: bool,
     /// Losses at every evaluation.
     pub history: Vec<HistoryEntry>,
+    /// Step of the lowest held-out fidelity loss so far (its EMA weights are kept as `best.*`
+    /// tensors in a resumable file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_step: Option<u64>,
+    /// Step at which early stopping ended the run; the EMA weights are then those of `best_step`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<u64>,
 }
 
 /// Current format version of [`TrainState`].
@@ -75,15 +86,19 @@ pub(crate) fn write(
     config: &MlpConfig,
     state: &TrainState,
     params: &[ParamState],
+    best: Option<&[Vec<f32>]>,
     mode: SaveMode,
 ) -> Result<()> {
     let mut tensors: Vec<(String, &[usize], &[f32])> = Vec::new();
-    for p in params {
+    for (i, p) in params.iter().enumerate() {
         tensors.push((format!("ema.{}", p.name), &p.shape, &p.ema));
         if mode == SaveMode::Resumable {
             tensors.push((p.name.clone(), &p.shape, &p.value));
             tensors.push((format!("optim.m.{}", p.name), &p.shape, &p.m));
             tensors.push((format!("optim.v.{}", p.name), &p.shape, &p.v));
+            if let Some(best) = best {
+                tensors.push((format!("best.{}", p.name), &p.shape, &best[i]));
+            }
         }
     }
     let bytes: Vec<Vec<u8>> = tensors

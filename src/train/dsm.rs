@@ -25,6 +25,8 @@ struct Chunk {
     time: Vec<f32>,
     /// ∂L/∂out (rows × D).
     g_out: Vec<f32>,
+    /// The network's input rows c_in·y when the head scales it (rows × D).
+    y_in: Vec<f32>,
     /// This chunk's weight gradients.
     grads: Vec<LayerGrads>,
     /// Σ (σ·s + z)² over the chunk.
@@ -114,12 +116,21 @@ impl FusedDsm {
                 let (y, z) = (&y[r0 * d..(r0 + rows) * d], &z[r0 * d..(r0 + rows) * d]);
                 chunk.time = time_input.features(ts);
                 let time = Time::Rows(&chunk.time);
-                plan.forward(weights, time, y, rows, &mut chunk.ws, weights_grad);
+                let heads: Vec<Head> = ts.iter().map(|&t| Head::at(prediction, sde, t)).collect();
+                let y_in: &[f32] = if heads.iter().all(|h| h.c_in == 1.0) {
+                    y
+                } else {
+                    chunk.y_in.clear();
+                    for (row, h) in y.chunks_exact(d).zip(&heads) {
+                        chunk.y_in.extend(row.iter().map(|v| h.c_in * v));
+                    }
+                    &chunk.y_in
+                };
+                plan.forward(weights, time, y_in, rows, &mut chunk.ws, weights_grad);
                 fit(&mut chunk.g_out, rows * d);
                 let out = chunk.ws.output();
                 let mut loss = 0f64;
-                for (r, &t) in ts.iter().enumerate() {
-                    let head = Head::at(prediction, sde, t);
+                for (r, (&t, head)) in ts.iter().zip(&heads).enumerate() {
                     let sigma = sde.marginal(t).sigma as f32;
                     // ∂/∂out of mean((σ·s + z)²) with s = c_out·out + c_y·y
                     let scale = 2.0 * sigma * head.c_out * norm;
@@ -137,7 +148,7 @@ impl FusedDsm {
                     plan.backward(
                         weights,
                         time,
-                        y,
+                        y_in,
                         rows,
                         &mut chunk.ws,
                         &chunk.g_out,
@@ -205,10 +216,14 @@ mod tests {
     use std::collections::HashMap;
 
     fn config() -> MlpConfig {
+        config_with(Prediction::Data)
+    }
+
+    fn config_with(prediction: Prediction) -> MlpConfig {
         MlpConfig {
             residual: true,
             activation: Activation::Silu,
-            prediction: Prediction::Data,
+            prediction,
             ..MlpConfig::new(6, 40, 3, Sde::ve(3.0))
         }
     }
@@ -244,7 +259,12 @@ mod tests {
 
     #[test]
     fn loss_and_gradients_match_candle_autograd() {
-        let c = config();
+        for prediction in [Prediction::Data, Prediction::Preconditioned { sigma_data: 0.5 }] {
+            loss_and_gradients_match_candle_autograd_for(config_with(prediction));
+        }
+    }
+
+    fn loss_and_gradients_match_candle_autograd_for(c: MlpConfig) {
         let b = 150; // two full chunks and a partial one
         let (params, y, z, ts) = problem(&c, b);
         let (loss, grads) = {

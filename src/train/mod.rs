@@ -62,5 +62,8 @@ mod session;
 
 pub use cache::{cache_dir, cache_file_name, default_model, CacheOptions, Provenance, CACHE_ENV};
 pub use checkpoint::{read_state, HistoryEntry, SaveMode, TrainState, TRAIN_STATE_KEY};
-pub use params::{Budget, Schedule, SdeKind, TimeSampling, TrainParams, Trainer, DEFAULT_STEPS};
+pub use params::{
+    Budget, EarlyStop, Schedule, SdeKind, TimeSampling, TrainParams, Trainer, DEFAULT_SIGMA_DATA,
+    DEFAULT_STEPS,
+};
 pub use session::{Session, TrainReport};

@@ -25,6 +25,12 @@ const SPLIT_STREAM: u64 = u64::MAX;
 const VAL_STREAM: u64 = u64::MAX - 1;
 /// Streams of the initial weights: `INIT_STREAM − layer`.
 const INIT_STREAM: u64 = u64::MAX - 2;
+/// Tag of the stream of the fixed fidelity noise.
+const FIDELITY_TAG: u64 = 0x6669_6465_6c69_7479; // "fidelity"
+/// Noise levels of the fidelity set, as multiples of σ(t₀): the scales the ID is read at.
+const FIDELITY_LEVELS: [f64; 3] = [1.0, 2.0, 4.0];
+/// At most this many fidelity rows (noise draws × levels × validation points).
+const FIDELITY_ROWS: usize = 8192;
 /// Rows per validation forward pass.
 const VAL_CHUNK: usize = 2048;
 
@@ -45,6 +51,12 @@ pub struct TrainReport {
     pub n_train: usize,
     /// Points held out for validation.
     pub n_val: usize,
+    /// Held-out fidelity loss at the last evaluation (see [`TrainParams::early_stop`]).
+    pub fidelity_loss: Option<f64>,
+    /// Step of the lowest held-out fidelity loss.
+    pub best_step: Option<u64>,
+    /// Step at which early stopping ended the run (its weights are those of `best_step`).
+    pub stopped_at: Option<u64>,
 }
 
 /// A training session (see the [module docs](super)): start one with
@@ -60,6 +72,12 @@ pub struct Session {
     train: Vec<f32>,
     /// Validation points with their fixed times and noise.
     val: Option<Validation>,
+    /// The validation points again, noised at the small σ of the ID read-out.
+    fidelity: Option<Validation>,
+    /// The lowest fidelity loss so far, with its step and EMA weights.
+    best: Option<Best>,
+    /// Step at which early stopping ended the run.
+    stopped_at: Option<u64>,
     data_hash: String,
     history: Vec<HistoryEntry>,
     elapsed: Duration,
@@ -78,6 +96,13 @@ enum Engine {
         net: Box<MlpScoreNet>,
         vars: Vec<Var>,
     },
+}
+
+/// The EMA weights at the lowest held-out fidelity loss.
+struct Best {
+    step: u64,
+    loss: f64,
+    weights: Vec<Vec<f32>>,
 }
 
 /// The validation batch: noised points, noise and times drawn once from a fixed stream.
@@ -160,7 +185,29 @@ impl Session {
                 });
             }
         }
+        let best = match ts.best_step {
+            Some(step) => {
+                let mut weights = Vec::new();
+                for p in &state {
+                    weights.push(loaded.take(&format!("best.{}", p.name), &p.shape, path)?);
+                }
+                let loss = ts
+                    .history
+                    .iter()
+                    .filter(|h| h.step == step)
+                    .find_map(|h| h.fidelity_loss)
+                    .ok_or_else(|| bad(format!("no fidelity loss recorded at best step {step}")))?;
+                Some(Best {
+                    step,
+                    loss,
+                    weights,
+                })
+            }
+            None => None,
+        };
         let mut session = Self::assemble(ts.params, config, state, data)?;
+        session.best = best;
+        session.stopped_at = ts.stopped_at;
         session.step = ts.step;
         session.elapsed = Duration::from_secs_f64(ts.history.last().map_or(0.0, |h| h.elapsed_s));
         session.budget_origin = session.elapsed;
@@ -213,6 +260,12 @@ impl Session {
             }
             Validation { y, z, ts }
         });
+        let fidelity = (n_val > 0 && params.early_stop.is_some())
+            .then(|| {
+                let clean = to_model(val_rows);
+                fidelity_set(&config.sde, &clean, config.dim, key)
+            })
+            .transpose()?;
         let engine = if device.is_cpu() {
             Engine::Fused(FusedDsm::new(&config))
         } else {
@@ -227,6 +280,9 @@ impl Session {
             step: 0,
             train,
             val,
+            fidelity,
+            best: None,
+            stopped_at: None,
             data_hash: data.content_hash(),
             history: Vec::new(),
             elapsed: Duration::ZERO,
@@ -305,14 +361,19 @@ impl Session {
             },
             n_train: self.train.len() / self.config.dim,
             n_val: self.val.as_ref().map_or(0, |v| v.ts.len()),
+            fidelity_loss: last.and_then(|h| h.fidelity_loss),
+            best_step: self.best.as_ref().map(|b| b.step),
+            stopped_at: self.stopped_at,
         }
     }
 
     /// Sets a new budget: more steps or time for a resumed run. The learning-rate schedule follows
     /// the budget, so a run continues exactly only under the budget it started with.
+    /// An early-stopped run trains on from its last raw weights.
     pub fn set_budget(&mut self, budget: Budget) {
         self.params.budget = budget;
         self.budget_origin = self.elapsed;
+        self.stopped_at = None;
     }
 
     /// Trains until the budget is spent (see [`Session::run_for`]).
@@ -352,6 +413,7 @@ impl Session {
             self.elapsed = before + start.elapsed();
             if self.step % self.params.eval_every == 0 {
                 self.evaluate()?;
+                self.check_early_stop();
                 if let Some(path) = checkpoint {
                     self.save(path, SaveMode::Resumable)?;
                 }
@@ -387,7 +449,29 @@ impl Session {
     }
 
     fn budget_spent(&self) -> bool {
-        self.progress() >= 1.0
+        self.stopped_at.is_some() || self.progress() >= 1.0
+    }
+
+    /// Stops the run once the held-out fidelity loss has stayed `tolerance` above its minimum for
+    /// `patience` evaluations, and restores the EMA weights of that minimum.
+    fn check_early_stop(&mut self) {
+        let (Some(rule), Some(best)) = (self.params.early_stop, &self.best) else {
+            return;
+        };
+        if self.stopped_at.is_some() || self.step < rule.min_steps {
+            return;
+        }
+        let level = best.loss * (1.0 + rule.tolerance);
+        let recent = self.history.iter().rev().take(rule.patience as usize);
+        let above = recent
+            .filter(|h| h.fidelity_loss.is_some_and(|l| l > level))
+            .count();
+        if above == rule.patience as usize {
+            for (p, w) in self.state.iter_mut().zip(&best.weights) {
+                p.ema.copy_from_slice(w);
+            }
+            self.stopped_at = Some(self.step);
+        }
     }
 
     /// The learning rate of the next step (warm-up, then the schedule).
@@ -409,39 +493,58 @@ impl Session {
             n_val: report.n_val,
             resumable: mode == SaveMode::Resumable,
             history: self.history.clone(),
+            best_step: self.best.as_ref().map(|b| b.step),
+            stopped_at: self.stopped_at,
         };
-        checkpoint::write(path.as_ref(), &self.config, &state, &self.state, mode)
+        let best = self.best.as_ref().map(|b| b.weights.as_slice());
+        checkpoint::write(path.as_ref(), &self.config, &state, &self.state, best, mode)
     }
 
-    /// Records the mean training loss since the last entry and the EMA validation loss.
+    /// Records the mean training loss since the last entry, the EMA validation loss and the
+    /// held-out fidelity loss (keeping the EMA weights of its minimum).
     fn evaluate(&mut self) -> Result<()> {
         let train_loss = (self.running.1 > 0).then(|| self.running.0 / self.running.1 as f64);
         self.running = (0.0, 0);
-        let val_loss = match (&self.val, &mut self.engine) {
-            (Some(val), Engine::Fused(dsm)) => {
-                Some(dsm.ema_loss(&self.state, &val.y, &val.z, &val.ts))
+        let val = self.val.take();
+        let val_loss = val.as_ref().map(|v| self.ema_loss(v)).transpose();
+        self.val = val;
+        let fidelity = self.fidelity.take();
+        let fidelity_loss = fidelity.as_ref().map(|v| self.ema_loss(v)).transpose();
+        self.fidelity = fidelity;
+        let (val_loss, fidelity_loss) = (val_loss?, fidelity_loss?);
+        if let Some(loss) = fidelity_loss {
+            if self.best.as_ref().is_none_or(|b| loss < b.loss) {
+                self.best = Some(Best {
+                    step: self.step,
+                    loss,
+                    weights: self.state.iter().map(|p| p.ema.clone()).collect(),
+                });
             }
-            (Some(val), Engine::Candle { .. }) => {
-                let net = self.model()?;
-                let d = self.config.dim;
-                let mut total = 0.0;
-                for (c, ts) in val.ts.chunks(VAL_CHUNK).enumerate() {
-                    let rows = c * VAL_CHUNK * d..(c * VAL_CHUNK + ts.len()) * d;
-                    let loss =
-                        dsm_loss(&net, &val.y[rows.clone()], &val.z[rows], ts, &self.device)?;
-                    total += loss.to_scalar::<f32>()? as f64 * ts.len() as f64;
-                }
-                Some(total / val.ts.len() as f64)
-            }
-            (None, _) => None,
-        };
+        }
         self.history.push(HistoryEntry {
             step: self.step,
             train_loss,
             val_loss,
+            fidelity_loss,
             elapsed_s: self.elapsed.as_secs_f64(),
         });
         Ok(())
+    }
+
+    /// The DSM loss of the EMA weights on a fixed noised set.
+    fn ema_loss(&mut self, set: &Validation) -> Result<f64> {
+        if let Engine::Fused(dsm) = &mut self.engine {
+            return Ok(dsm.ema_loss(&self.state, &set.y, &set.z, &set.ts));
+        }
+        let net = self.model()?;
+        let d = self.config.dim;
+        let mut total = 0.0;
+        for (c, ts) in set.ts.chunks(VAL_CHUNK).enumerate() {
+            let rows = c * VAL_CHUNK * d..(c * VAL_CHUNK + ts.len()) * d;
+            let loss = dsm_loss(&net, &set.y[rows.clone()], &set.z[rows], ts, &self.device)?;
+            total += loss.to_scalar::<f32>()? as f64 * ts.len() as f64;
+        }
+        Ok(total / set.ts.len() as f64)
     }
 
     /// One optimisation step on the batch of stream `step` at learning rate `lr`; returns its loss.
@@ -529,12 +632,34 @@ fn candle_engine(config: &MlpConfig, state: &[ParamState], device: &Device) -> R
 }
 
 /// A training time: uniform in [t_min, 1], or with log σ uniform.
+/// The fidelity set: every clean validation row (model coordinates) noised at each level of
+/// [`FIDELITY_LEVELS`] with the same number of fixed draws, at most [`FIDELITY_ROWS`] rows.
+fn fidelity_set(sde: &Sde, clean: &[f32], dim: usize, key: u64) -> Result<Validation> {
+    let n = clean.len() / dim;
+    let draws = (FIDELITY_ROWS / (n * FIDELITY_LEVELS.len()).max(1)).clamp(1, 8);
+    let sigma0 = sde.marginal(sde.default_t0()).sigma;
+    let times = FIDELITY_LEVELS
+        .iter()
+        .map(|f| sde.time_for_sigma(f * sigma0).map(|t| t.min(1.0)))
+        .collect::<Result<Vec<f64>>>()?;
+    let mut rng = rng::stream(key ^ FIDELITY_TAG, 0);
+    let (mut y, mut z, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+    for row in clean.chunks_exact(dim) {
+        for &t in &times {
+            for _ in 0..draws {
+                noise_row(sde, t, row, &mut rng, &mut y, &mut z);
+                ts.push(t);
+            }
+        }
+    }
+    Ok(Validation { y, z, ts })
+}
+
 fn sample_time(params: &TrainParams, sde: &Sde, rng: &mut impl Rng) -> f64 {
     let t_min = params.min_time();
     let u: f64 = rng.random();
-    let t_max: f64 = std::env::var("SCOREGEO_TMAX").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
     match params.time_sampling {
-        TimeSampling::Uniform => t_min + (t_max - t_min) * u,
+        TimeSampling::Uniform => t_min + (1.0 - t_min) * u,
         TimeSampling::LogSigma => {
             let (lo, hi) = (
                 sde.marginal(t_min).sigma.max(1e-12).ln(),

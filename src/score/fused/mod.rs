@@ -511,9 +511,12 @@ fn accumulate(dst: &mut Vec<f32>, written: &mut bool, src: &[f32]) {
     }
 }
 
-/// How a network output becomes a score at one time: s = c_out·out + c_y·y (model coordinates).
+/// How a network output becomes a score at one time: the network sees c_in·y and
+/// s = c_out·out + c_y·y (model coordinates).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Head {
+    /// The scale of the network's data input.
+    pub c_in: f32,
     /// The factor of the network output.
     pub c_out: f32,
     /// The factor of the input.
@@ -521,25 +524,30 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    /// The head of `prediction` at time t under `sde`, with candle's f32 rounding of the factors:
-    /// noise −1/σ; score 1; σ-scaled score 1/σ; data α/σ² and −1/σ².
+    /// The head of `prediction` at time t under `sde` ([`Prediction::head`]), rounded to f32
+    /// as candle's `to_score` rounds the factors.
     pub(crate) fn at(prediction: Prediction, sde: &Sde, t: f64) -> Self {
-        let m = sde.marginal(t);
-        let (c_out, c_y) = match prediction {
-            Prediction::Score => (1.0, 0.0),
-            Prediction::Noise => ((-1.0 / m.sigma) as f32, 0.0),
-            Prediction::ScaledScore => ((1.0 / m.sigma) as f32, 0.0),
-            Prediction::Data => (
-                (m.alpha / (m.sigma * m.sigma)) as f32,
-                -((1.0 / (m.sigma * m.sigma)) as f32),
-            ),
-        };
-        Head { c_out, c_y }
+        let h = prediction.head(sde.marginal(t));
+        Head {
+            c_in: h.c_in as f32,
+            c_out: h.c_out as f32,
+            c_y: h.c_y as f32,
+        }
     }
 
     /// The score of one output value o at input value y.
     #[inline]
     pub(crate) fn score(&self, o: f32, y: f32) -> f32 {
         self.c_out * o + self.c_y * y
+    }
+
+    /// `y` scaled to the network's input c_in·y (a copy into `into`), or `y` itself when c_in = 1.
+    pub(crate) fn input<'a>(&self, y: &'a [f32], into: &'a mut Vec<f32>) -> &'a [f32] {
+        if self.c_in == 1.0 {
+            return y;
+        }
+        into.clear();
+        into.extend(y.iter().map(|v| self.c_in * v));
+        into
     }
 }

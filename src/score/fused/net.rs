@@ -224,9 +224,11 @@ impl FusedNet {
                 let rows = s.nrows();
                 self.with_workspace(|ws| {
                     let mut y = std::mem::take(&mut ws.input);
+                    let mut scaled = std::mem::take(&mut ws.scratch);
                     self.to_model(x, c * FORWARD_ROWS, rows, &mut y);
+                    let y_in = head.input(&y, &mut scaled);
                     self.plan
-                        .forward(&weights, Time::Folded(&biases), &y, rows, ws, false);
+                        .forward(&weights, Time::Folded(&biases), y_in, rows, ws, false);
                     let out = ws.output();
                     for j in 0..d {
                         for r in 0..rows {
@@ -236,6 +238,7 @@ impl FusedNet {
                         }
                     }
                     ws.input = y;
+                    ws.scratch = scaled;
                 });
             });
         Ok(s)
@@ -248,7 +251,8 @@ impl FusedNet {
         let weights = self.layer_weights();
         let biases = self.biases_at(&weights, t);
         let head = Head::at(self.prediction, &self.sde, t);
-        let (c_out, c_y) = (head.c_out as f64, head.c_y as f64);
+        // ∂s/∂y = c_out·c_in·∂out/∂(c_in y) + c_y
+        let (c_out, c_y) = (head.c_out as f64 * head.c_in as f64, head.c_y as f64);
         let scale2 = self.frame.scale * self.frame.scale;
         let per_chunk = (TANGENT_ROWS / d).max(1);
         let mut jac = vec![Mat::<f64>::zeros(0, 0); n];
@@ -258,10 +262,13 @@ impl FusedNet {
                 let points = jac.len();
                 self.with_workspace(|ws| {
                     let mut y = std::mem::take(&mut ws.input);
+                    let mut scaled = std::mem::take(&mut ws.scratch);
                     self.to_model(x, c * per_chunk, points, &mut y);
+                    let y_in = head.input(&y, &mut scaled);
                     self.plan
-                        .forward(&weights, Time::Folded(&biases), &y, points, ws, true);
+                        .forward(&weights, Time::Folded(&biases), y_in, points, ws, true);
                     ws.input = y;
+                    ws.scratch = scaled;
                     self.plan.tangents(&weights, &self.data_columns, points, ws);
                     let dt = ws.output_tangents();
                     for (p, j) in jac.iter_mut().enumerate() {
@@ -305,14 +312,18 @@ impl FusedNet {
                         }
                     }
                     let time = Time::Folded(&biases);
-                    self.plan.forward(&weights, time, &y, rows, ws, true);
+                    let mut scaled = Vec::new();
+                    let y_in = head.input(&y, &mut scaled);
+                    self.plan.forward(&weights, time, y_in, rows, ws, true);
                     self.plan
-                        .backward(&weights, time, &y, rows, ws, &g_out, true, None);
+                        .backward(&weights, time, y_in, rows, ws, &g_out, true, None);
                     let gy = ws.input_gradient();
                     for j in 0..d {
                         for r in 0..rows {
                             let vj = v[(r0 + r, j)] as f32;
-                            g[(r, j)] = (gy[r * d + j] + head.c_y * vj) as f64 / scale2;
+                            // ∂/∂y = c_in·∂/∂(c_in y) + c_y·v
+                            let gj = head.c_in * gy[r * d + j] + head.c_y * vj;
+                            g[(r, j)] = gj as f64 / scale2;
                         }
                     }
                     ws.input = y;
@@ -438,6 +449,15 @@ mod tests {
                 Prediction::ScaledScore,
             ),
             (Activation::Tanh, true, TimeInput::Raw, Prediction::Data),
+            (
+                Activation::Silu,
+                true,
+                TimeInput::Sinusoidal {
+                    features: 8,
+                    scale: 1000.0,
+                },
+                Prediction::Preconditioned { sigma_data: 0.5 },
+            ),
         ];
         for (k, (activation, residual, time_input, prediction)) in cases.into_iter().enumerate() {
             let config = MlpConfig {
