@@ -186,9 +186,26 @@ fn parse_prediction(s: &str) -> Result<Prediction, String> {
         "score" => Ok(Prediction::Score),
         "scaled-score" => Ok(Prediction::ScaledScore),
         "data" | "x0" => Ok(Prediction::Data),
-        _ => Err(format!(
-            "`{s}`: expected noise, score, scaled-score or data"
-        )),
+        other => match other
+            .strip_prefix("preconditioned")
+            .or_else(|| other.strip_prefix("edm"))
+        {
+            Some(rest) => {
+                let sigma_data = match rest.strip_prefix(':') {
+                    Some(v) => v
+                        .parse::<f64>()
+                        .map_err(|_| format!("`{s}`: σ_d after ':' must be a number"))?,
+                    None if rest.is_empty() => crate::train::DEFAULT_SIGMA_DATA,
+                    None => return Err(format!("`{s}`: expected preconditioned[:σ_d]")),
+                };
+                let p = Prediction::Preconditioned { sigma_data };
+                p.check().map_err(|e| format!("`{s}`: {e}"))?;
+                Ok(p)
+            }
+            None => Err(format!(
+                "`{s}`: expected noise, score, scaled-score, data or preconditioned[:σ_d]"
+            )),
+        },
     }
 }
 

@@ -27,7 +27,8 @@ pub struct TrainArgs {
     /// Number of hidden layers [default: 4].
     #[arg(long)]
     pub depth: Option<usize>,
-    /// Train until this many optimisation steps in all [default: 6000].
+    /// Train until this many optimisation steps in all [default: 24000; early stopping on
+    /// held-out small-σ fidelity ends most runs sooner].
     #[arg(long, conflicts_with = "time_budget")]
     pub steps: Option<u64>,
     /// Train for this many seconds instead of a number of steps (not reproducible).
@@ -50,6 +51,10 @@ pub struct TrainArgs {
     /// Save the EMA weights only (a quarter of the size; cannot be resumed).
     #[arg(long)]
     pub slim: bool,
+    /// Train to the budget even when the held-out fidelity at small σ has started to fall
+    /// (by default the run stops there and keeps the weights of its best evaluation).
+    #[arg(long)]
+    pub no_early_stop: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -83,6 +88,12 @@ impl TrainArgs {
         }
         if let Some(v) = self.seed {
             out.push(("--seed", Box::new(move |p: TrainParams| p.seed(v))));
+        }
+        if self.no_early_stop {
+            out.push((
+                "--no-early-stop",
+                Box::new(|p: TrainParams| p.early_stop(None)),
+            ));
         }
         out
     }
@@ -163,6 +174,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let r = session.report();
     let loss = |v: Option<f64>| v.map_or("n/a".to_string(), |l| format!("{l:.5}"));
+    if let (Some(stop), Some(best)) = (r.stopped_at, r.best_step) {
+        eprintln!(
+            "stopped early at step {stop}: held-out fidelity at small σ had stopped improving; kept the weights of step {best}"
+        );
+    }
     eprintln!(
         "trained {} steps ({} this run) in {:.1} s in all, {:.0} samples/s; train loss {}, validation loss {} ({} held-out points)",
         r.steps,

@@ -9,6 +9,7 @@ pub mod flipd;
 pub mod jacobian;
 pub mod normal_bundle;
 pub mod readoff;
+pub mod reliability;
 pub mod spectrum;
 pub mod sweep;
 

@@ -1,0 +1,85 @@
+//! How far a spectral read-out can be trusted: the diagnostic behind `--method auto`.
+//!
+//! At a point of a d-dimensional manifold in ℝ^D, the n = D − d normal singular values of K
+//! centred scores of a resolved model follow the Marchenko–Pastur law of a K×n Gaussian matrix
+//! scaled by 1/σ: they lie within r·(1 ± √(n/K)) of r = √(K − 1)/σ, while the tangent values stay
+//! far below (their size is set by curvature and density, not by 1/σ). A cut is *clear* when
+//! half the lower Marchenko–Pastur edge, ½L with L = r·(1 − √(n/K)), separates the two bands:
+//! the last normal value stays above it and the first tangent value below. As a margin in
+//! octaves:
+//!
+//! margin = min(log₂(sₙ / (½L)), log₂((½L) / sₙ₊₁)),
+//!
+//! positive when both sides hold, so a point reads clearly when its margin is positive. Without
+//! normal directions (n = 0, full dimension) only the tangent side counts, against ½r. A model
+//! that has not resolved the manifold at σ smears the normal band towards the tangent values and
+//! the margin falls below zero: then the read-out is not to be trusted.
+
+/// Half the lower Marchenko–Pastur edge of n normal values among K samples, relative to r.
+fn half_lower_edge(normal_dim: usize, samples: usize) -> f64 {
+    let ratio = (normal_dim as f64 / samples.max(1) as f64).sqrt();
+    0.5 * (1.0 - ratio).max(0.0)
+}
+
+/// The margin of a cut in octaves (see the [module docs](self)): positive when the spectrum
+/// `spectrum` (descending), cut after `normal_dim` values, separates a normal band at the
+/// reference `reference` = √(K − 1)/σ from the tangent values. −∞ when a side is empty of sense
+/// (a normal value of 0, or K too small for the normal band to have a lower edge).
+pub fn cut_margin(spectrum: &[f64], normal_dim: usize, reference: f64, samples: usize) -> f64 {
+    let d = spectrum.len();
+    let edge = half_lower_edge(normal_dim, samples) * reference;
+    if !(edge > 0.0 && edge.is_finite()) || normal_dim > d {
+        return f64::NEG_INFINITY;
+    }
+    let tangent_side = match spectrum.get(normal_dim) {
+        // every direction normal (ID 0): nothing tangent to separate
+        None => f64::INFINITY,
+        Some(&t) if t > 0.0 => (edge / t).log2(),
+        Some(_) => f64::INFINITY,
+    };
+    let normal_side = match normal_dim {
+        0 => f64::INFINITY,
+        n => {
+            let s = spectrum[n - 1];
+            if s > 0.0 {
+                (s / edge).log2()
+            } else {
+                f64::NEG_INFINITY
+            }
+        }
+    };
+    tangent_side.min(normal_side)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_subspace_spectrum_is_clear_and_smeared_one_is_not() {
+        // K = 64 samples, σ = 0.01: r = √63/0.01; 6 normal values near r, 4 tangent near 0
+        let r = 63f64.sqrt() / 0.01;
+        let mut clean = vec![1.05 * r, 1.0 * r, 0.98 * r, 0.9 * r, 0.85 * r, 0.8 * r];
+        clean.extend([3.0, 2.0, 1.0, 0.5]);
+        let m = cut_margin(&clean, 6, r, 64);
+        // ½L = ½(1 − √(6/64))·r ≈ 0.35r: the normal side is log₂(0.8/0.35) ≈ 1.19 octaves
+        assert!((m - (0.8 / (0.5 * (1.0 - (6.0f64 / 64.0).sqrt()))).log2()).abs() < 1e-12);
+        // an under-resolved model: the "tangent" values reach 0.3 r, the last normal 0.4 r
+        let mut smeared = vec![r, 0.9 * r, 0.7 * r, 0.6 * r, 0.5 * r, 0.4 * r];
+        smeared.extend([0.3 * r, 0.2 * r, 0.1 * r, 0.05 * r]);
+        assert!(cut_margin(&smeared, 6, r, 64) < 0.5);
+        assert!(cut_margin(&smeared, 6, r, 64) < m);
+    }
+
+    #[test]
+    fn full_dimension_counts_only_the_tangent_side() {
+        let r = 10.0;
+        assert!((cut_margin(&[1.0, 0.5], 0, r, 64) - (5.0f64).log2()).abs() < 1e-12);
+        // a top value at the normal scale is not a clear full-dimensional reading
+        assert!(cut_margin(&[9.0, 0.5], 0, r, 64) < 0.0);
+        // every direction normal: only the normal side
+        assert!(cut_margin(&[10.0, 9.5], 2, r, 64) > 0.0);
+        // K no larger than n: no lower edge
+        assert_eq!(cut_margin(&[10.0, 9.5], 2, r, 2), f64::NEG_INFINITY);
+    }
+}
