@@ -22,10 +22,10 @@
 
 use faer::{Mat, MatRef, Side};
 use scoregeo::data::synthetic::{generate, Kind, Params};
-use scoregeo::data::write_atomic;
 use scoregeo::geometry::{
     rae_dim, AnisotropicFlow, Diffeomorphism, FlowTrainParams, Metric, PullbackMetric, Shear,
 };
+use scoregeo::io::write_atomic;
 use scoregeo::plot::{
     Figure, GeodesicPath, GeodesicPlot, KMark, RaeSeries, ReconstructionPlot, VarianceProfilePlot,
 };

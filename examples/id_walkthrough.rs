@@ -23,12 +23,12 @@
 
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, WHITE};
 use scoregeo::data::synthetic::{generate, Kind, Params, TrueId};
-use scoregeo::data::write_atomic;
 use scoregeo::id::classic::{Mle, TwoNn};
 use scoregeo::id::{
     read_off, Flipd, IdEstimate, JacobianSpectrum, LocalEstimate, NormalBundle, PointSelection,
     Rule, Sweep,
 };
+use scoregeo::io::write_atomic;
 use scoregeo::plot::{self, Figure, MethodComparison, MethodResult};
 use scoregeo::score::mlp::MlpScoreNet;
 use scoregeo::train::{default_model, read_state, Budget, CacheOptions, Provenance, TrainParams};
@@ -508,16 +508,9 @@ impl Outcome {
 }
 
 /// The true IDs of the evaluated points of `e`, for the histogram.
-fn truth_for(e: &IdEstimate, truth: &TrueId) -> plot::TrueId {
-    match truth {
-        TrueId::Global(k) => plot::TrueId::Global(*k as f64),
-        TrueId::PerPoint(_) => plot::TrueId::PerPoint(
-            e.points()
-                .iter()
-                .map(|p| truth.at(p.index) as f64)
-                .collect(),
-        ),
-    }
+fn truth_for(e: &IdEstimate, truth: &TrueId) -> Res<TrueId> {
+    let indices: Vec<usize> = e.points().iter().map(|p| p.index).collect();
+    Ok(truth.select(&indices)?)
 }
 
 /// The generator settings of an experiment.
@@ -729,7 +722,7 @@ fn figures(o: &Outcome, out: &Path) -> Res<()> {
     spec.render(out.join(format!("{slug}-spectrum.png")))?;
 
     let mut hist = plot::IdHistogram::from_estimate(&o.nb.estimate);
-    hist.truth = Some(truth_for(&o.nb.estimate, &o.truth));
+    hist.truth = Some(truth_for(&o.nb.estimate, &o.truth)?);
     hist.method = Some("normal bundle, max-gap".into());
     hist.title = Some(format!("{} — local IDs", o.exp.title));
     let path = out.join(format!("{slug}-histogram.png"));
@@ -743,11 +736,7 @@ fn figures(o: &Outcome, out: &Path) -> Res<()> {
     comparison(o).render(out.join(format!("{slug}-methods.png")))?;
 
     if let Some(sw) = &o.sweep {
-        let mut fig = plot::LidCurves::new(sw.sweep.t0s().to_vec(), sw.sweep.curves());
-        fig.plateau = Some(plot::Plateau {
-            t0: sw.plateau.t0,
-            lid: sw.plateau.value,
-        });
+        let mut fig = plot::LidCurves::from_sweep(&sw.sweep);
         fig.truth = o.global_truth();
         fig.ambient_dim = Some(o.dim);
         fig.title = Some(format!("{} — normal bundle across σ", o.exp.title));

@@ -97,11 +97,14 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod data;
 pub mod error;
 pub mod geometry;
 pub mod id;
+pub mod io;
 pub mod knn;
+pub mod linalg;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod progress;

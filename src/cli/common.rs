@@ -1,12 +1,14 @@
 //! Plumbing shared by the commands: model resolution, output, error classification.
 
-use crate::data::{write_atomic, Dataset};
+use crate::data::Dataset;
 use crate::error::Error;
+use crate::io::write_atomic;
 use crate::score::analytic::GaussianMixture;
 use crate::score::mlp::{default_device, Prediction};
-use crate::score::pytorch::{Overrides, SdeKind};
+use crate::score::pytorch::Overrides;
 use crate::score::{load_score_model, ScoreModel};
 use crate::sde::Sde;
+use crate::sde::SdeKind;
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -129,7 +131,7 @@ pub fn load_model_with(
         ModelSpec::File(path) => {
             let net = load_score_model(path, &overrides.to_library(), &default_device())
                 .with_context(|| format!("cannot load the score model {}", path.display()))?;
-            if crate::score::pytorch::is_checkpoint(path) {
+            if crate::io::is_pytorch_checkpoint(path) {
                 eprintln!("model: {}", net.describe());
             }
             net
@@ -142,7 +144,7 @@ pub fn load_model_with(
 #[derive(clap::Args, Clone, Debug, Default, PartialEq)]
 pub struct ModelOverrides {
     /// SDE of a PyTorch checkpoint: ve, vp or subvp.
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = parse_sde_kind)]
     pub sde: Option<SdeKind>,
     /// σ_min of a VE SDE (PyTorch checkpoints; default 0.01).
     #[arg(long, value_name = "S")]
@@ -177,6 +179,11 @@ impl ModelOverrides {
             prediction: self.prediction,
         }
     }
+}
+
+fn parse_sde_kind(s: &str) -> Result<SdeKind, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}`: expected ve, vp or subvp"))
 }
 
 fn parse_prediction(s: &str) -> Result<Prediction, String> {

@@ -14,14 +14,16 @@
 //! is also (up to the discretisation) the fraction of the length covered.
 
 use super::common::{self, ModelOverrides, ModelSpec};
-use crate::data::{write_atomic, Dataset};
+use crate::check::check_dim;
+use crate::data::Dataset;
 use crate::error::Error;
 use crate::geometry::discrete::{DiscreteGeodesic, Immersion, Initialisation};
 use crate::geometry::flow::FLOW_CONFIG_KEY;
 use crate::geometry::{AnisotropicFlow, Metric, PullbackMetric, ScorePullback};
+use crate::io::write_atomic;
 use crate::plot::{Figure, GeodesicPath, GeodesicPlot, ImageFormat};
 use crate::score::mlp::default_device;
-use crate::score::{check_dim, load_score_model, ScoreModel};
+use crate::score::{load_score_model, ScoreModel};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use faer::{Mat, MatRef};
@@ -262,7 +264,7 @@ impl Geometry {
 
 /// Whether `path` is a flow written by `scoregeo train-flow` (safetensors with the flow config).
 fn is_flow_file(path: &Path) -> anyhow::Result<bool> {
-    if crate::score::pytorch::is_checkpoint(path) {
+    if crate::io::is_pytorch_checkpoint(path) {
         return Ok(false);
     }
     let bytes = std::fs::read(path)
@@ -317,7 +319,7 @@ fn load_geometry(args: &GeodesicArgs, data: Option<&Dataset>) -> anyhow::Result<
     }
     let net = load_score_model(path, &args.model_overrides.to_library(), &default_device())
         .with_context(|| format!("cannot load the score model {}", path.display()))?;
-    if crate::score::pytorch::is_checkpoint(path) {
+    if crate::io::is_pytorch_checkpoint(path) {
         eprintln!("model: {}", net.describe());
     }
     Ok(Geometry::Score(net))

@@ -1,6 +1,7 @@
 //! `scoregeo id-estimate`: the intrinsic dimension of a dataset file.
 
 use super::common::{self, ModelSpec};
+use crate::data::synthetic::TrueId;
 use crate::data::Dataset;
 use crate::id::classic::{LocalPca, Mle, TwoNn};
 use crate::id::{
@@ -348,15 +349,9 @@ fn estimate(
 }
 
 /// The true ID from `<DATA>.manifest.json` (written by `scoregeo generate`), when there is one.
-fn true_id(data: &std::path::Path) -> Option<plot::TrueId> {
+fn true_id(data: &std::path::Path) -> Option<TrueId> {
     let path = crate::data::synthetic::manifest_path(data);
-    let manifest = crate::data::synthetic::Manifest::read(&path).ok()?;
-    Some(match manifest.true_id {
-        crate::data::synthetic::TrueId::Global(k) => plot::TrueId::Global(k as f64),
-        crate::data::synthetic::TrueId::PerPoint(v) => {
-            plot::TrueId::PerPoint(v.into_iter().map(|k| k as f64).collect())
-        }
-    })
+    Some(crate::data::synthetic::Manifest::read(&path).ok()?.true_id)
 }
 
 /// Draws the figures asked for with --plot and --histogram.
@@ -366,20 +361,14 @@ fn figures(
     e: &IdEstimate,
     sweep: Option<&Sweep>,
 ) -> anyhow::Result<()> {
-    let truth = true_id(&args.data);
     // per-point truth follows the evaluated points, not the file's rows
-    let truth_for_points = truth.map(|t| match t {
-        plot::TrueId::PerPoint(all) => plot::TrueId::PerPoint(
-            e.points()
-                .iter()
-                .map(|p| all.get(p.index).copied().unwrap_or(f64::NAN))
-                .collect(),
-        ),
-        global => global,
-    });
+    let indices: Vec<usize> = e.points().iter().map(|p| p.index).collect();
+    let truth = true_id(&args.data)
+        .map(|t| t.select(&indices))
+        .transpose()?;
     let histogram = || {
         let mut h = plot::IdHistogram::from_estimate(e);
-        h.truth = truth_for_points.clone();
+        h.truth = truth.clone();
         h
     };
     if let Some(path) = &args.histogram {
@@ -387,16 +376,9 @@ fn figures(
     }
     if let Some(path) = &args.plot {
         if let Some(sw) = sweep {
-            let mut fig = plot::LidCurves::new(sw.t0s().to_vec(), sw.curves());
-            let p = sw.plateau();
-            fig.plateau = Some(plot::Plateau {
-                t0: p.t0,
-                lid: p.value,
-            });
+            let mut fig = plot::LidCurves::from_sweep(sw);
             fig.ambient_dim = Some(data.dim());
-            if let Some(plot::TrueId::Global(k)) = truth_for_points {
-                fig.truth = Some(k);
-            }
+            fig.truth = truth.as_ref().and_then(TrueId::global).map(|k| k as f64);
             fig.render(path)?;
         } else if e.spectrum(0).is_some() {
             plot::SpectrumPlot::from_estimate(e)?.render(path)?;
@@ -443,10 +425,10 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
             })
             .collect();
         let mut fig = plot::MethodComparison::new(methods);
-        fig.truth = true_id(&args.data).and_then(|t| match t {
-            plot::TrueId::Global(k) => Some(k),
-            plot::TrueId::PerPoint(_) => None,
-        });
+        fig.truth = true_id(&args.data)
+            .as_ref()
+            .and_then(TrueId::global)
+            .map(|k| k as f64);
         fig.ambient_dim = Some(data.dim());
         fig.render(path)?;
     }

@@ -1,8 +1,8 @@
 //! Datasets: n points in ℝ^D as rows, stored row-major in f64.
 //!
 //! Readers for CSV ([`read_csv`]) and NumPy `.npy` ([`read_npy`]) reject ragged rows, non-numeric
-//! cells and non-finite values with the file, line and column at fault. [`write_atomic`] writes any
-//! output through a temporary file and a rename, so a failed run never leaves half a file.
+//! cells and non-finite values with the file, line and column at fault; writers go through
+//! [`write_atomic`](crate::io::write_atomic), so a failed run never leaves half a file.
 
 mod csv;
 mod npy;
@@ -13,7 +13,6 @@ pub use self::npy::{read_npy, write_npy};
 
 use crate::error::{Error, Result};
 use faer::{Mat, MatRef};
-use std::io::Write;
 use std::path::Path;
 
 /// A finite point cloud of `n` points in ℝ^D (rows are points).
@@ -155,39 +154,6 @@ impl Dataset {
     }
 }
 
-/// Writes `path` atomically: the bytes go to a temporary file beside it, which is then renamed.
-pub fn write_atomic(
-    path: impl AsRef<Path>,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let path = path.as_ref();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".scoregeo-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
-    {
-        let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write(&mut buf).map_err(|e| Error::io(path, e))?;
-        buf.flush().map_err(|e| Error::io(path, e))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    #[cfg(unix)]
-    {
-        // temporary files are private (0600); outputs get the usual rw-r--r--
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(path, e))?;
-    }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,25 +178,5 @@ mod tests {
         assert_eq!(d.row(1), &[4.0, 5.0, 6.0]);
         assert_eq!(d.select(&[1, 0]).row(0), d.row(1));
         assert_ne!(d.content_hash(), d.select(&[1, 0]).content_hash());
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_file_on_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.csv");
-        let err = write_atomic(&path, |w| {
-            w.write_all(b"partial")?;
-            Err(std::io::Error::other("boom"))
-        });
-        assert!(err.is_err());
-        assert!(!path.exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        write_atomic(&path, |w| w.write_all(b"ok")).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o644);
-        }
     }
 }

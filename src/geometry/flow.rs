@@ -49,8 +49,9 @@ use super::{check_points, check_same_shape};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::tensor::tensor_to_mat;
+use crate::train::optim::{adam_step, ParamState, StepSettings};
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW};
+use candle_nn::{Linear, Module};
 use faer::{Mat, MatRef};
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -60,7 +61,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Metadata key of the JSON [`FlowConfig`] inside a flow's safetensors file.
-pub const FLOW_CONFIG_KEY: &str = "scoregeo_flow_config";
+pub use crate::io::keys::FLOW_CONFIG as FLOW_CONFIG_KEY;
 
 /// The value of [`FlowConfig::model`] that marks a file as an anisotropic flow.
 pub const FLOW_MODEL_TAG: &str = "anisotropic_flow";
@@ -112,7 +113,7 @@ impl FlowConfig {
     /// Sets the standardisation from data: c = mean, σ = √(mean per-coordinate variance).
     pub fn standardise_on(mut self, data: &Dataset) -> Result<Self> {
         let (n, d) = (data.len(), data.dim());
-        crate::score::check_dim(self.dim, d, "flow standardisation data")?;
+        crate::check::check_dim(self.dim, d, "flow standardisation data")?;
         if n < 2 {
             return Err(Error::InvalidData(
                 "a flow needs at least two data points".into(),
@@ -169,7 +170,7 @@ impl FlowConfig {
                 "the log-scale bound must be positive and finite",
             ));
         }
-        crate::score::check_dim(self.dim, self.center.len(), "flow centre")?;
+        crate::check::check_dim(self.dim, self.center.len(), "flow centre")?;
         if !self.center.iter().all(|c| c.is_finite()) {
             return Err(Error::param("center", "the centre must be finite"));
         }
@@ -209,7 +210,7 @@ pub struct FlowTrainParams {
     pub steps: usize,
     /// Mini-batch size (capped at the number of points).
     pub batch: usize,
-    /// AdamW learning rate of the coupling layers.
+    /// Adam learning rate of the coupling layers.
     pub lr: f64,
     /// Learning rate of the log-variances log a, as a multiple of `lr`: they must travel
     /// several nats (a variance ratio of 400 is 6 nats) while the couplings take small steps.
@@ -479,7 +480,7 @@ impl AnisotropicFlow {
     /// Trains a flow on `data` (standardised on it), ticking `progress` once per step if given.
     ///
     /// The couplings start at the identity and log a at the data's per-coordinate variances (the
-    /// maximum-likelihood a for φ = id); the log-variances take AdamW steps
+    /// maximum-likelihood a for φ = id); the log-variances take Adam steps
     /// `variance_lr_factor` times larger than the couplings'.
     pub fn train(
         data: &Dataset,
@@ -511,7 +512,23 @@ impl AnisotropicFlow {
         Ok((flow, report))
     }
 
-    /// Runs `params.steps` AdamW steps on `data` from the current weights.
+    /// Fresh optimiser state for the current weights (zero moments), one entry per parameter in
+    /// [`FlowConfig::parameter_shapes`] order.
+    fn optimiser_state(&self) -> Result<Vec<ParamState<f64>>> {
+        self.vars
+            .iter()
+            .map(|(name, var)| {
+                let t = var.as_tensor();
+                Ok(ParamState::new(
+                    name.clone(),
+                    t.dims().to_vec(),
+                    t.flatten_all()?.to_vec1()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Runs `params.steps` Adam steps on `data` from the current weights.
     fn fit(
         &self,
         data: &Dataset,
@@ -519,7 +536,7 @@ impl AnisotropicFlow {
         progress: Option<&indicatif::ProgressBar>,
     ) -> Result<FlowTrainReport> {
         params.check()?;
-        crate::score::check_dim(self.config.dim, data.dim(), "flow training data")?;
+        crate::check::check_dim(self.config.dim, data.dim(), "flow training data")?;
         let (n, d) = (data.len(), data.dim());
         if n == 0 {
             return Err(Error::InvalidData("the dataset has no points".into()));
@@ -528,17 +545,14 @@ impl AnisotropicFlow {
         let y_all = self.standardise(data.as_mat());
         let batch = params.batch.min(n);
         let last = self.vars.len() - 1; // log_a
-        let vars: Vec<Var> = self.vars[..last].iter().map(|(_, v)| v.clone()).collect();
-        let adam = |lr: f64| ParamsAdamW {
+                                        // Adam of the couplings and of log a (its own rate), in the resumable optimiser state
+        let mut state = self.optimiser_state()?;
+        let step_settings = |lr: f64| StepSettings {
             lr,
+            clip: f64::INFINITY,
             weight_decay: 0.0,
-            ..Default::default()
+            ema_decay: 0.0,
         };
-        let mut opt = AdamW::new(vars, adam(params.lr))?;
-        let mut opt_a = AdamW::new(
-            vec![self.log_a.clone()],
-            adam(params.lr * params.variance_lr_factor),
-        )?;
         let key = params.seed ^ SEED_TAG;
         let mut losses = Vec::with_capacity(params.steps);
         for step in 0..params.steps {
@@ -558,8 +572,30 @@ impl AnisotropicFlow {
                 )));
             }
             let grads = loss.backward()?;
-            opt.step(&grads)?;
-            opt_a.step(&grads)?;
+            let g = self
+                .vars
+                .iter()
+                .zip(&state)
+                .map(|((_, var), p)| match grads.get(var.as_tensor()) {
+                    Some(g) => Ok(g.flatten_all()?.to_vec1::<f64>()?),
+                    None => Ok(vec![0.0; p.value.len()]),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let (couplings, log_a) = state.split_at_mut(last);
+            adam_step(couplings, &g[..last], step as u64, step_settings(params.lr));
+            adam_step(
+                log_a,
+                &g[last..],
+                step as u64,
+                step_settings(params.lr * params.variance_lr_factor),
+            );
+            for ((_, var), p) in self.vars.iter().zip(&state) {
+                var.set(&Tensor::from_slice(
+                    &p.value,
+                    p.shape.as_slice(),
+                    &self.device,
+                )?)?;
+            }
             losses.push(value);
             if let Some(pb) = progress {
                 pb.inc(1);
@@ -763,7 +799,7 @@ impl AnisotropicFlow {
             path: Some(path.into()),
             message: e.to_string(),
         })?;
-        crate::data::write_atomic(path, |w| w.write_all(&bytes))
+        crate::io::write_atomic(path, |w| w.write_all(&bytes))
     }
 
     /// Loads a flow saved by [`AnisotropicFlow::save`].

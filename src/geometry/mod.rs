@@ -55,8 +55,8 @@ pub use metric::{Euclidean, Metric, PullbackMetric};
 pub use rae::{rae_dim, RiemannianAutoencoder, VarianceProfile};
 pub use score_pullback::{ScoreImmersion, ScorePullback, ScorePullbackMetric, ScorePullbackParams};
 
+use crate::check::check_dim;
 use crate::error::Result;
-use crate::score::check_dim;
 use faer::MatRef;
 
 /// One point as a 1×D matrix view.

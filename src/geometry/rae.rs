@@ -9,8 +9,8 @@
 
 use super::check_points;
 use super::diffeo::Diffeomorphism;
+use crate::check::check_dim;
 use crate::error::{Error, Result};
-use crate::score::check_dim;
 use faer::{Mat, MatRef};
 use serde::Serialize;
 

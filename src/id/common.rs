@@ -41,7 +41,9 @@ impl ScoreEstimatorCommon {
     /// Checks t₀, then the estimator's `own` settings, then the point selection and the batch
     /// size: the first error in that order is the one reported.
     pub(crate) fn check(&self, own: impl FnOnce() -> Result<()>) -> Result<()> {
-        check_t0(self.t0)?;
+        if let Some(t0) = self.t0 {
+            crate::check::check_t0(t0)?;
+        }
         own()?;
         if self.points == PointSelection::Count(0) {
             return Err(Error::param("points", "need at least one point"));
@@ -197,21 +199,11 @@ pub(crate) fn kernel_means(
 
 /// Checks that a model fits the data and the data is not empty.
 pub(crate) fn check_inputs(model: &dyn ScoreModel, data: &Dataset) -> Result<()> {
-    crate::score::check_dim(model.dim(), data.dim(), "the score model")?;
+    crate::check::check_dim(model.dim(), data.dim(), "the score model")?;
     if data.is_empty() {
         return Err(Error::InvalidData("the dataset has no points".into()));
     }
     Ok(())
-}
-
-/// Checks a diffusion time t₀ ∈ (0, 1].
-fn check_t0(t0: Option<f64>) -> Result<()> {
-    match t0 {
-        Some(t) if !(t > 0.0 && t <= 1.0) => {
-            Err(Error::param("t0", format!("must lie in (0, 1], got {t}")))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

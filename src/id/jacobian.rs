@@ -21,10 +21,10 @@ use super::common::{
     readoff_setters, score_estimator_setters, ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
-use super::spectrum::singular_values;
 use super::{IdEstimate, LocalEstimate};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::linalg::singular_values;
 use crate::score::ScoreModel;
 use rayon::prelude::*;
 use serde_json::json;

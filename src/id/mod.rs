@@ -9,7 +9,6 @@ pub mod flipd;
 pub mod jacobian;
 pub mod normal_bundle;
 pub mod readoff;
-pub mod spectrum;
 pub mod sweep;
 
 pub use flipd::{Derivative, Flipd, FlipdParams, Probe};

@@ -28,10 +28,10 @@ use super::common::{
     score_estimator_setters, ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
-use super::spectrum::singular_values_via_gram;
 use super::{IdEstimate, LocalEstimate};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::linalg::singular_values_via_gram;
 use crate::rng;
 use crate::score::ScoreModel;
 use faer::Mat;

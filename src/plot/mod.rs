@@ -36,13 +36,13 @@ mod style;
 
 pub use comparison::{MethodComparison, MethodResult};
 pub use geodesic::{GeodesicPath, GeodesicPlot};
-pub use histogram::{IdHistogram, TrueId};
-pub use lid::{LidCurves, Plateau};
+pub use histogram::IdHistogram;
+pub use lid::LidCurves;
 pub use rae::{KMark, RaeSeries, ReconstructionPlot, VarianceProfilePlot};
 pub use spectrum::SpectrumPlot;
 
-use crate::data::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::{BitMapBackend, DrawingArea, DrawingBackend, IntoDrawingArea, SVGBackend};
 use std::path::Path;

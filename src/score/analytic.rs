@@ -7,7 +7,8 @@
 //!   empirical distribution of a dataset). Diffused: components N(αcₘ, (α²h² + σ²)I), so
 //!   s(x, t) = Σₘ wₘ(x)(αcₘ − x)/v with softmax weights wₘ and v = α²h² + σ².
 
-use super::{check_dim, ScoreModel};
+use super::ScoreModel;
+use crate::check::check_dim;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::sde::Sde;

@@ -11,7 +11,9 @@ pub mod mlp;
 pub mod pytorch;
 pub mod tensor;
 
+use crate::check::check_dim;
 use crate::error::{Error, Result};
+use crate::io::ModelFile;
 use crate::sde::{Frame, Kernel, Sde};
 use faer::{Mat, MatRef};
 
@@ -23,7 +25,8 @@ pub fn load_score_model(
     overrides: &pytorch::Overrides,
     device: &candle_core::Device,
 ) -> Result<Box<dyn ScoreModel>> {
-    if pytorch::is_checkpoint(path) {
+    let kind = ModelFile::sniff(path)?;
+    if kind == ModelFile::PyTorch {
         return Ok(Box::new(pytorch::load(path, overrides, device)?));
     }
     if !overrides.is_empty() {
@@ -36,19 +39,9 @@ pub fn load_score_model(
             ),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let skip = safetensors::SafeTensors::read_metadata(&bytes)
-        .ok()
-        .and_then(|(_, m)| {
-            m.metadata()
-                .as_ref()
-                .map(|m| m.contains_key(pytorch::skip_mlp::SKIP_CONFIG_KEY))
-        })
-        .unwrap_or(false);
-    Ok(if skip {
-        Box::new(pytorch::SkipMlpScoreNet::load(path, device)?)
-    } else {
-        Box::new(mlp::MlpScoreNet::load(path, device)?)
+    Ok(match kind {
+        ModelFile::SkipMlp => Box::new(pytorch::SkipMlpScoreNet::load(path, device)?),
+        _ => Box::new(mlp::MlpScoreNet::load(path, device)?),
     })
 }
 
@@ -116,18 +109,6 @@ pub trait ScoreModel: Send + Sync {
 
     /// One line describing the model (architecture, SDE, parameterisation).
     fn describe(&self) -> String;
-}
-
-/// Fails unless a model of dimension `expected` can take points of dimension `found`.
-pub fn check_dim(expected: usize, found: usize, context: &str) -> Result<()> {
-    if expected != found {
-        return Err(Error::DimensionMismatch {
-            context: context.to_string(),
-            expected,
-            found,
-        });
-    }
-    Ok(())
 }
 
 impl<M: ScoreModel + ?Sized> ScoreModel for Box<M> {

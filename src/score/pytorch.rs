@@ -18,7 +18,8 @@
 //!    layout's own convention. Anything still unknown is listed with the flag that supplies it.
 //!
 //! ```no_run
-//! use scoregeo::score::pytorch::{self, Overrides, SdeKind};
+//! use scoregeo::score::pytorch::{self, Overrides};
+//! use scoregeo::sde::SdeKind;
 //! use scoregeo::score::ScoreModel;
 //!
 //! let overrides = Overrides { sde: Some(SdeKind::Ve), sigma_max: Some(4.0), time_scale: Some(999.0), ..Default::default() };
@@ -41,7 +42,7 @@ pub use skip_mlp::{SkipMlpConfig, SkipMlpScoreNet, SkipTime};
 use crate::error::{Error, Result};
 use crate::score::mlp::{self, Activation, MlpConfig, MlpScoreNet, Prediction, TimeInput};
 use crate::score::ScoreModel;
-use crate::sde::{Frame, Kernel, Sde};
+use crate::sde::{Frame, Kernel, Sde, SdeKind};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use checkpoint::Checkpoint;
@@ -51,31 +52,6 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// SDE families that a flag or a description file can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SdeKind {
-    /// Variance exploding (σ_min, σ_max).
-    Ve,
-    /// Variance preserving (β_min, β_max).
-    Vp,
-    /// Sub-variance preserving (β_min, β_max).
-    Subvp,
-}
-
-impl std::str::FromStr for SdeKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "ve" | "vesde" => Ok(SdeKind::Ve),
-            "vp" | "vpsde" => Ok(SdeKind::Vp),
-            "subvp" | "sub-vp" | "subvpsde" => Ok(SdeKind::Subvp),
-            _ => Err(format!("`{s}`: expected ve, vp or subvp")),
-        }
-    }
-}
 
 /// Settings given by the user that complete or override what a checkpoint says.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -524,7 +500,7 @@ fn resolve(
                 ("σ_min", "σ_max", "--sigma-min", "--sigma-max"),
             )
         }
-        SdeKind::Vp | SdeKind::Subvp => {
+        SdeKind::Vp | SdeKind::SubVp => {
             if ov.sigma_min.is_some() || ov.sigma_max.is_some() {
                 r.problems.push(format!("--sigma-min/--sigma-max apply to a VE SDE, but the SDE is {kind:?} ({kind_from})"));
             }
@@ -538,7 +514,7 @@ fn resolve(
     let family = match kind {
         SdeKind::Ve => "VE",
         SdeKind::Vp => "VP",
-        SdeKind::Subvp => "sub-VP",
+        SdeKind::SubVp => "sub-VP",
     };
     match (a, b) {
         (Some((lo, lo_from)), Some((hi, hi_from))) => {
@@ -551,7 +527,7 @@ fn resolve(
                     beta_min: lo,
                     beta_max: hi,
                 },
-                SdeKind::Subvp => Sde::SubVp {
+                SdeKind::SubVp => Sde::SubVp {
                     beta_min: lo,
                     beta_max: hi,
                 },
@@ -920,19 +896,6 @@ pub fn convert(
     })
 }
 
-/// Whether `path` names a PyTorch checkpoint (by extension, else by the zip signature).
-pub fn is_checkpoint(path: &Path) -> bool {
-    let by_name = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["pt", "pth", "ckpt", "bin"].contains(&e.to_ascii_lowercase().as_str()));
-    by_name
-        || std::fs::File::open(path).is_ok_and(|mut f| {
-            let mut magic = [0u8; 4];
-            std::io::Read::read_exact(&mut f, &mut magic).is_ok() && &magic == b"PK\x03\x04"
-        })
-}
-
 /// Lists a native safetensors model's tensors and config, for `inspect-model` on converted files.
 pub fn describe_native(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -1152,17 +1115,5 @@ mod tests {
             e.contains("m.pth.json:2:") && e.contains("sigma_maks"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn checkpoint_detection_by_name_and_magic() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("weights.data");
-        std::fs::write(&p, b"PK\x03\x04rest").unwrap();
-        assert!(is_checkpoint(&p));
-        std::fs::write(&p, b"\x10\x00\x00\x00\x00\x00\x00\x00{}").unwrap();
-        assert!(!is_checkpoint(&p));
-        assert!(is_checkpoint(Path::new("missing.CKPT")));
-        assert!(!is_checkpoint(Path::new("missing.safetensors")));
     }
 }

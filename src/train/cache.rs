@@ -83,7 +83,7 @@ pub fn default_model(
         let path = dir.join(format!("{hash}.safetensors"));
         if path.is_file() {
             let net = MlpScoreNet::load(&path, &device)?;
-            crate::score::check_dim(net.config().dim, data.dim(), "the shipped model")?;
+            crate::check::check_dim(net.config().dim, data.dim(), "the shipped model")?;
             return Ok((net, path, Provenance::Shipped));
         }
     }

@@ -12,15 +12,15 @@
 
 use super::optim::ParamState;
 use super::params::TrainParams;
-use crate::data::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::score::mlp::{MlpConfig, CONFIG_KEY};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Metadata key of the [`TrainState`] JSON.
-pub const TRAIN_STATE_KEY: &str = "scoregeo_train";
+pub use crate::io::keys::TRAIN_STATE as TRAIN_STATE_KEY;
 
 /// What a checkpoint file contains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

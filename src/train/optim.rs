@@ -1,30 +1,79 @@
 //! Adam(W) with linear warm-up and global gradient-norm clipping, plus an exponential moving
 //! average (EMA) of the weights.
 //!
-//! The state lives in plain `f32` vectors, updated element-wise in a fixed order, so that a step
-//! is bit-reproducible and the whole state can be written to (and restored from) a checkpoint.
+//! The state lives in plain vectors (`f32` for the score networks, `f64` for the flows), updated
+//! element-wise in a fixed order, so that a step is bit-reproducible and the whole state can be
+//! written to (and restored from) a checkpoint. Score training and flow training share it.
+
+use std::ops::{Add, Div, Mul, Sub};
+
+/// The floating-point types the optimiser updates in (`f32` or `f64`).
+pub(crate) trait Element:
+    Copy
+    + PartialEq
+    + std::fmt::Debug
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+{
+    /// The value of an `f64` setting in this type.
+    fn from_f64(v: f64) -> Self;
+    /// The value as `f64`.
+    fn to_f64(self) -> f64;
+    /// √self.
+    fn sqrt(self) -> Self;
+    /// 0.
+    fn zero() -> Self {
+        Self::from_f64(0.0)
+    }
+}
+
+impl Element for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+}
+
+impl Element for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+}
 
 /// One trainable tensor with its optimiser state.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct ParamState {
+pub(crate) struct ParamState<T = f32> {
     /// Checkpoint key, e.g. `layers.0.weight`.
     pub name: String,
     /// Tensor shape.
     pub shape: Vec<usize>,
     /// Current (raw) weights.
-    pub value: Vec<f32>,
+    pub value: Vec<T>,
     /// Exponential moving average of the weights.
-    pub ema: Vec<f32>,
+    pub ema: Vec<T>,
     /// Adam first moment.
-    pub m: Vec<f32>,
+    pub m: Vec<T>,
     /// Adam second moment.
-    pub v: Vec<f32>,
+    pub v: Vec<T>,
 }
 
-impl ParamState {
+impl<T: Element> ParamState<T> {
     /// Fresh state for initial weights: EMA = weights, zero moments.
-    pub fn new(name: String, shape: Vec<usize>, value: Vec<f32>) -> Self {
-        let zeros = vec![0.0; value.len()];
+    pub fn new(name: String, shape: Vec<usize>, value: Vec<T>) -> Self {
+        let zeros = vec![T::zero(); value.len()];
         Self {
             name,
             shape,
@@ -73,11 +122,11 @@ pub(crate) fn learning_rate(lr: f64, warmup: u64, step: u64, cosine: Option<f64>
 }
 
 /// √(Σ g²) over all gradients, accumulated in f64 in a fixed order.
-pub(crate) fn global_norm(grads: &[Vec<f32>]) -> f64 {
+pub(crate) fn global_norm<T: Element>(grads: &[Vec<T>]) -> f64 {
     grads
         .iter()
         .flatten()
-        .map(|&g| (g as f64) * (g as f64))
+        .map(|&g| g.to_f64() * g.to_f64())
         .sum::<f64>()
         .sqrt()
 }
@@ -87,9 +136,9 @@ pub(crate) fn global_norm(grads: &[Vec<f32>]) -> f64 {
 /// Gradients are rescaled by min(1, clip/‖g‖) first; the EMA decay warms up as
 /// min(decay, (1 + t)/(10 + t)) so early averages are not dominated by the initial weights.
 /// Returns the gradient norm before clipping.
-pub(crate) fn adam_step(
-    params: &mut [ParamState],
-    grads: &[Vec<f32>],
+pub(crate) fn adam_step<T: Element>(
+    params: &mut [ParamState<T>],
+    grads: &[Vec<T>],
     step: u64,
     s: StepSettings,
 ) -> f64 {
@@ -98,20 +147,21 @@ pub(crate) fn adam_step(
     let t = (step + 1) as i32;
     let bc1 = 1.0 - BETA1.powi(t);
     let bc2 = 1.0 - BETA2.powi(t);
-    let ema_t = s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)) as f32;
-    let (b1, b2) = (BETA1 as f32, BETA2 as f32);
-    let (factor, lr, eps) = (factor as f32, s.lr as f32, EPS as f32);
-    let (bc1, bc2) = (bc1 as f32, bc2 as f32);
-    let shrink = (1.0 - s.lr * s.weight_decay) as f32;
+    let ema_t = T::from_f64(s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)));
+    let (b1, b2) = (T::from_f64(BETA1), T::from_f64(BETA2));
+    let (factor, lr, eps) = (T::from_f64(factor), T::from_f64(s.lr), T::from_f64(EPS));
+    let (bc1, bc2) = (T::from_f64(bc1), T::from_f64(bc2));
+    let shrink = T::from_f64(1.0 - s.lr * s.weight_decay);
+    let one = T::from_f64(1.0);
     for (p, g) in params.iter_mut().zip(grads) {
         let moments = p.m.iter_mut().zip(p.v.iter_mut());
         for (((w, e), (m, v)), &g) in p.value.iter_mut().zip(p.ema.iter_mut()).zip(moments).zip(g) {
             let g = g * factor;
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
+            *m = b1 * *m + (one - b1) * g;
+            *v = b2 * *v + (one - b2) * g * g;
             let update = (*m / bc1) / ((*v / bc2).sqrt() + eps);
             *w = *w * shrink - lr * update;
-            *e = ema_t * *e + (1.0 - ema_t) * *w;
+            *e = ema_t * *e + (one - ema_t) * *w;
         }
     }
     norm
@@ -146,7 +196,7 @@ mod tests {
     #[test]
     fn first_adam_step_moves_by_lr_times_sign() {
         // oracle: after one step m̂ = g, v̂ = g², so the update is lr·g/(|g| + ε) ≈ lr·sign(g)
-        let mut p = vec![ParamState::new("w".into(), vec![3], vec![1.0, 2.0, 3.0])];
+        let mut p = vec![ParamState::new("w".into(), vec![3], vec![1.0f32, 2.0, 3.0])];
         let norm = adam_step(&mut p, &[vec![0.5, -2.0, 0.0]], 0, settings(f64::INFINITY));
         assert!((norm - 4.25f64.sqrt()).abs() < 1e-9);
         let want = [0.9, 2.1, 3.0];
@@ -161,17 +211,17 @@ mod tests {
     #[test]
     fn clipping_rescales_the_global_norm() {
         // with a clip the moments see the rescaled gradient g·clip/‖g‖
-        let mut a = vec![ParamState::new("a".into(), vec![2], vec![0.0, 0.0])];
+        let mut a = vec![ParamState::new("a".into(), vec![2], vec![0.0f32, 0.0])];
         adam_step(&mut a, &[vec![3.0, 4.0]], 0, settings(1.0));
         assert!((a[0].m[0] - 0.1 * 0.6).abs() < 1e-7 && (a[0].m[1] - 0.1 * 0.8).abs() < 1e-7);
-        let mut b = vec![ParamState::new("a".into(), vec![2], vec![0.0, 0.0])];
+        let mut b = vec![ParamState::new("a".into(), vec![2], vec![0.0f32, 0.0])];
         adam_step(&mut b, &[vec![3.0, 4.0]], 0, settings(10.0));
         assert!((b[0].m[0] - 0.3).abs() < 1e-7);
     }
 
     #[test]
     fn minimises_a_quadratic() {
-        let mut p = vec![ParamState::new("w".into(), vec![2], vec![5.0, -3.0])];
+        let mut p = vec![ParamState::new("w".into(), vec![2], vec![5.0f32, -3.0])];
         for step in 0..500 {
             let g = vec![p[0].value.iter().map(|w| 2.0 * w).collect()];
             adam_step(&mut p, &g, step, settings(f64::INFINITY));
@@ -181,5 +231,17 @@ mod tests {
             "{:?}",
             p[0].value
         );
+        // the f64 state follows the same path, to f32 rounding
+        let mut q = vec![ParamState::new("w".into(), vec![2], vec![5.0f64, -3.0])];
+        let mut r = vec![ParamState::new("w".into(), vec![2], vec![5.0f32, -3.0])];
+        for step in 0..50 {
+            let gq = vec![q[0].value.iter().map(|w| 2.0 * w).collect()];
+            let gr = vec![r[0].value.iter().map(|w| 2.0 * w).collect()];
+            adam_step(&mut q, &gq, step, settings(f64::INFINITY));
+            adam_step(&mut r, &gr, step, settings(f64::INFINITY));
+        }
+        for (a, b) in q[0].value.iter().zip(&r[0].value) {
+            assert!((a - *b as f64).abs() < 1e-4, "{a} vs {b}");
+        }
     }
 }

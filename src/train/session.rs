@@ -164,7 +164,7 @@ impl Session {
         state: Vec<ParamState>,
         data: &Dataset,
     ) -> Result<Self> {
-        crate::score::check_dim(config.dim, data.dim(), "the training config")?;
+        crate::check::check_dim(config.dim, data.dim(), "the training config")?;
         if data.is_empty() {
             return Err(Error::InvalidData("the dataset has no points".into()));
         }

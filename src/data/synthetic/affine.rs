@@ -58,7 +58,7 @@ mod tests {
             .map(|j| data.rows().map(|r| r[j]).sum::<f64>() / n as f64)
             .collect();
         let centred = faer::Mat::from_fn(n, d, |i, j| data.row(i)[j] - mean[j]);
-        crate::id::spectrum::singular_values(centred.as_ref()).unwrap()
+        crate::linalg::singular_values(centred.as_ref()).unwrap()
     }
 
     #[test]

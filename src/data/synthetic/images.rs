@@ -65,7 +65,7 @@ fn square_layout(seed: u64, k: usize, s: usize) -> Result<Vec<Square>> {
                 (q.row..q.row + q.side).contains(&r) && (q.col..q.col + q.side).contains(&c),
             ))
         });
-        let sv = crate::id::spectrum::singular_values(templates.as_ref())?;
+        let sv = crate::linalg::singular_values(templates.as_ref())?;
         if sv[k - 1] > 1e-9 * sv[0] {
             return Ok(squares);
         }
@@ -169,7 +169,7 @@ pub(super) fn blobs(p: &Params) -> Result<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::spectrum::singular_values;
+    use crate::linalg::singular_values;
 
     #[test]
     fn squares_are_a_k_dimensional_box() {

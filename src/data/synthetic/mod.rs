@@ -51,10 +51,11 @@ mod spaghetti;
 mod sphere;
 mod swiss_roll;
 
-pub use mala::ShearedGaussian;
+pub use mala::{ShearProfile, ShearedGaussian};
 
-use super::{write_atomic, Dataset};
+use super::Dataset;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::rng::stream;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -295,6 +296,26 @@ impl TrueId {
         match self {
             TrueId::Global(k) => Some(*k),
             TrueId::PerPoint(_) => None,
+        }
+    }
+
+    /// The true IDs of the rows `indices`, in that order (a global ID stays global); fails when a
+    /// row lies beyond the per-point list.
+    pub fn select(&self, indices: &[usize]) -> Result<TrueId> {
+        match self {
+            TrueId::Global(k) => Ok(TrueId::Global(*k)),
+            TrueId::PerPoint(ids) => indices
+                .iter()
+                .map(|&i| {
+                    ids.get(i).copied().ok_or_else(|| {
+                        Error::InvalidData(format!(
+                            "the true IDs cover {} rows, not row {i}",
+                            ids.len()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(TrueId::PerPoint),
         }
     }
 
@@ -650,6 +671,13 @@ mod tests {
         assert_eq!(serde_json::to_string(&per).unwrap(), "[2,1,2,0]");
         assert_eq!(serde_json::from_str::<TrueId>("[2,1,2,0]").unwrap(), per);
         assert_eq!(per.counts(4), vec![(0, 1), (1, 1), (2, 2)]);
+        assert_eq!(per.select(&[3, 0]).unwrap(), TrueId::PerPoint(vec![0, 2]));
+        assert!(per
+            .select(&[4])
+            .unwrap_err()
+            .to_string()
+            .contains("not row 4"));
+        assert_eq!(TrueId::Global(3).select(&[9]).unwrap(), TrueId::Global(3));
         assert_eq!(per.to_string(), "0 (1 point), 1 (1 point), 2 (2 points)");
     }
 

@@ -162,7 +162,7 @@ mod tests {
             assert!((norm - 2.5).abs() < 1e-12, "norm {norm}");
         }
         let data = crate::data::Dataset::from_row_major(s.values, 200, 9).unwrap();
-        let sv = crate::id::spectrum::singular_values(data.as_mat()).unwrap();
+        let sv = crate::linalg::singular_values(data.as_mat()).unwrap();
         assert!(sv[3] > 1e-3 * sv[0] && sv[4] < 1e-10 * sv[0], "{sv:?}");
     }
 

@@ -20,8 +20,6 @@ use super::{local, Distinct};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::id::{median, IdEstimate, LocalEstimate};
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
@@ -166,25 +164,8 @@ fn local_spectrum(rows: &[&[f64]]) -> Result<Vec<f64>> {
             Par::Seq,
         );
     }
-    let mut eigenvalues = Mat::<f64>::zeros(size, 1);
-    let req = self_adjoint_evd_scratch::<f64>(
-        size,
-        ComputeEigenvectors::No,
-        Par::Seq,
-        Default::default(),
-    );
-    let mut buffer = MemBuffer::new(req);
-    self_adjoint_evd(
-        cov.as_ref(),
-        eigenvalues.as_mut().col_mut(0).as_diagonal_mut(),
-        None,
-        Par::Seq,
-        MemStack::new(&mut buffer),
-        Default::default(),
-    )
-    .map_err(|e| Error::Numerical(format!("local covariance eigenvalues: {e:?}")))?;
-    // faer returns them ascending.
-    Ok(eigenvalues.col_as_slice(0).iter().rev().copied().collect())
+    // descending, as the count above α·λ₁ reads them
+    crate::linalg::symmetric_eigenvalues(cov.as_ref())
 }
 
 #[cfg(test)]
