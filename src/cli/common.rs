@@ -6,8 +6,7 @@ use crate::io::write_atomic;
 use crate::score::analytic::GaussianMixture;
 use crate::score::mlp::{default_device, Prediction};
 use crate::score::pytorch::Overrides;
-use crate::score::{load_score_model, ScoreModel};
-use crate::sde::Sde;
+use crate::score::{load_score_model, NoiseLevel, ScoreModel};
 use crate::sde::SdeKind;
 use anyhow::Context;
 use std::io::Write;
@@ -87,29 +86,6 @@ impl std::str::FromStr for ModelSpec {
     }
 }
 
-/// The SDE of the mixture oracle on `data`: VE from σ_min = 10⁻³·diameter to σ_max = diameter.
-pub fn mixture_sde(data: &Dataset) -> Sde {
-    let d = data.dim();
-    let (mut lo, mut hi) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
-    for row in data.rows() {
-        for j in 0..d {
-            lo[j] = lo[j].min(row[j]);
-            hi[j] = hi[j].max(row[j]);
-        }
-    }
-    let diameter = lo
-        .iter()
-        .zip(&hi)
-        .map(|(a, b)| (b - a).powi(2))
-        .sum::<f64>()
-        .sqrt()
-        .max(1e-12);
-    Sde::Ve {
-        sigma_min: 1e-3 * diameter,
-        sigma_max: diameter,
-    }
-}
-
 /// Loads the model that `spec` names, for use on `data`.
 pub fn load_model(spec: &ModelSpec, data: &Dataset) -> anyhow::Result<Box<dyn ScoreModel>> {
     load_model_with(spec, data, &ModelOverrides::default())
@@ -123,11 +99,7 @@ pub fn load_model_with(
 ) -> anyhow::Result<Box<dyn ScoreModel>> {
     Ok(match spec {
         ModelSpec::Default => Box::new(default_model(data)?),
-        ModelSpec::Mixture { h } => Box::new(GaussianMixture::new(
-            data.clone(),
-            h * h,
-            mixture_sde(data),
-        )?),
+        ModelSpec::Mixture { h } => Box::new(GaussianMixture::oracle(data.clone(), *h)?),
         ModelSpec::File(path) => {
             let net = load_score_model(path, &overrides.to_library(), &default_device())
                 .with_context(|| format!("cannot load the score model {}", path.display()))?;
@@ -236,57 +208,31 @@ pub fn model_required() -> anyhow::Error {
     )
 }
 
-/// The time at which `model`'s kernel has standard deviation `sigma` in data units.
-pub fn time_for_data_sigma(model: &dyn ScoreModel, sigma: f64) -> anyhow::Result<f64> {
-    let scale = model.frame().map_or(1.0, |f| f.scale);
-    Ok(model.sde().time_for_sigma(sigma / scale)?)
-}
-
-/// The mixture oracle's default noise scale: the median distance to the 5th nearest other point
-/// (over up to 256 query points drawn with `seed`), and at least the component std `h`. The
-/// empirical mixture looks like a manifold only above the point spacing, and the 5th neighbour
-/// copes with uneven spacing where the nearest one does not.
-pub fn mixture_sigma(data: &Dataset, h: f64, seed: u64) -> anyhow::Result<f64> {
-    let spacing = median_knn_distance(data, 5, seed);
-    if !(spacing.is_finite() && spacing > 0.0) {
-        return Err(Error::param(
-            "sigma",
-            "DATA has too few distinct points to choose the mixture oracle's σ: pass --sigma or --t0",
-        )
-        .into());
-    }
-    Ok(spacing.max(h))
-}
-
-/// Says on stderr which σ the mixture oracle uses.
-pub fn note_mixture_sigma(sigma: f64) {
-    eprintln!(
-        "mixture oracle: σ = {sigma:.4e} (median distance to the 5th neighbour; set --sigma to change)"
-    );
-}
-
-/// Median distance to the k-th nearest distinct other point, over up to 256 query points drawn
-/// with `seed` (all points when there are fewer); NaN when no point has a distinct neighbour.
-fn median_knn_distance(data: &Dataset, k: usize, seed: u64) -> f64 {
-    let queries = crate::rng::choose_indices(data.len(), 256, seed);
-    let dists: Vec<f64> = queries
-        .iter()
-        .filter_map(|&i| {
-            let mut d2: Vec<f64> = data
-                .rows()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, r)| {
-                    r.iter()
-                        .zip(data.row(i))
-                        .map(|(a, b)| (a - b).powi(2))
-                        .sum::<f64>()
-                })
-                .filter(|&d2| d2 > 0.0)
-                .collect();
-            let kk = k.min(d2.len()).checked_sub(1)?;
-            Some(d2.select_nth_unstable_by(kk, f64::total_cmp).1.sqrt())
-        })
-        .collect();
-    crate::id::median(&dists)
+/// The t₀ the flags ask for: `--t0`, else the time of `--sigma` (data units), else for the mixture
+/// oracle the time of its default σ on `data` (drawn with `seed`, said once on stderr); `None`
+/// leaves the library default.
+pub fn resolve_t0(
+    t0: Option<f64>,
+    sigma: Option<f64>,
+    spec: &ModelSpec,
+    model: &dyn ScoreModel,
+    data: Option<&Dataset>,
+    seed: u64,
+) -> anyhow::Result<Option<f64>> {
+    let level = match (t0, sigma, spec, data) {
+        (Some(t0), ..) => NoiseLevel::Time(t0),
+        (None, Some(sigma), ..) => NoiseLevel::Sigma(sigma),
+        (None, None, ModelSpec::Mixture { h }, Some(data)) => {
+            let sigma = GaussianMixture::default_sigma(data, *h, seed)?;
+            static NOTE: std::sync::Once = std::sync::Once::new();
+            NOTE.call_once(|| {
+                eprintln!(
+                    "mixture oracle: σ = {sigma:.4e} (median distance to the 5th neighbour; set --sigma to change)"
+                )
+            });
+            NoiseLevel::Sigma(sigma)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(level.t0(model)?))
 }

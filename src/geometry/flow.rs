@@ -44,6 +44,7 @@
 //! [`FLOW_CONFIG_KEY`], written atomically.
 
 use super::diffeo::{finite, Diffeomorphism};
+use super::metric::{Euclidean, PullbackMetric};
 use super::rae::RiemannianAutoencoder;
 use super::{check_points, check_same_shape};
 use crate::data::Dataset;
@@ -745,6 +746,12 @@ impl AnisotropicFlow {
         let s2 = self.config.scale * self.config.scale;
         let la: Vec<f64> = self.log_a.as_tensor().to_vec1()?;
         Ok(la.iter().map(|v| s2 * v.exp()).collect())
+    }
+
+    /// The closed-form pullback metric of this flow and its variances (the pullback of ℓ² through
+    /// x ↦ A⁻¹φ(x)).
+    pub fn metric(&self) -> Result<PullbackMetric<&Self, Euclidean>> {
+        PullbackMetric::closed_form(self, &self.variances()?)
     }
 
     /// The Riemannian autoencoder of this flow and its variances at tolerance ε.

@@ -38,6 +38,7 @@ pub mod densities;
 pub mod diffeo;
 pub mod discrete;
 pub mod flow;
+pub mod geodesic;
 pub mod graph;
 pub mod metric;
 pub mod rae;
@@ -50,6 +51,7 @@ pub use discrete::{
     Initialisation, Preconditioner,
 };
 pub use flow::{AnisotropicFlow, FlowConfig, FlowLoss, FlowTrainParams, FlowTrainReport};
+pub use geodesic::{Geodesic, SolverRun};
 pub use graph::KnnGraph;
 pub use metric::{Euclidean, Metric, PullbackMetric};
 pub use rae::{rae_dim, RiemannianAutoencoder, VarianceProfile};

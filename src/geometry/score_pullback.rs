@@ -89,6 +89,11 @@ impl<'m, M: ScoreModel + ?Sized> ScoreImmersion<'m, M> {
     pub fn t0(&self) -> f64 {
         self.t0
     }
+
+    /// σ(t₀): the standard deviation of the model's kernel at t₀, in data units.
+    pub fn sigma(&self) -> f64 {
+        self.model.kernel(self.t0).std
+    }
 }
 
 impl<M: ScoreModel + ?Sized> Immersion for ScoreImmersion<'_, M> {

@@ -3,13 +3,11 @@
 //! time t₀, the point selection, the seed and the batch size, checked once; the batched loop over
 //! the selected points; and the settings every estimate reports.
 
-use super::{IdEstimate, LocalEstimate, PointSelection};
+use super::{LocalEstimate, MethodSettings, PointSelection, Settings};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::ScoreModel;
 use faer::Mat;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// The settings every score-based estimator has.
 #[derive(Clone, Debug)]
@@ -64,8 +62,8 @@ impl ScoreEstimatorCommon {
         self.points.indices(data.len(), self.seed)
     }
 
-    /// The settings every estimate reports; `global` says how the global ID summarises the
-    /// local ones.
+    /// The settings every estimate reports, with the method's `options`; `global` says how the
+    /// global ID summarises the local ones.
     pub(crate) fn settings(
         &self,
         model: &dyn ScoreModel,
@@ -73,16 +71,19 @@ impl ScoreEstimatorCommon {
         sigma_t0: f64,
         points_evaluated: usize,
         global: &str,
-    ) -> BTreeMap<String, Value> {
-        BTreeMap::from([
-            ("t0".to_string(), json!(t0)),
-            ("sigma_t0".to_string(), json!(sigma_t0)),
-            ("seed".to_string(), json!(self.seed)),
-            ("points_evaluated".to_string(), json!(points_evaluated)),
-            ("sde".to_string(), json!(model.sde().name())),
-            ("model".to_string(), json!(model.describe())),
-            ("global".to_string(), json!(global)),
-        ])
+        options: MethodSettings,
+    ) -> Settings {
+        Settings {
+            t0: Some(t0),
+            sigma_t0: Some(sigma_t0),
+            seed: Some(self.seed),
+            points_evaluated: Some(points_evaluated),
+            sde: Some(model.sde().kind()),
+            model: Some(model.describe()),
+            global: Some(global.to_string()),
+            options: Some(options),
+            ..Settings::default()
+        }
     }
 }
 
@@ -153,17 +154,6 @@ pub(crate) fn evaluate_in_batches(
     }
     bar.finish_and_clear();
     Ok(points)
-}
-
-/// An estimate whose global ID is the mean of the local ones.
-pub(crate) fn mean_estimate(
-    method: &str,
-    ambient_dim: usize,
-    points: Vec<LocalEstimate>,
-    settings: BTreeMap<String, Value>,
-) -> IdEstimate {
-    let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
-    IdEstimate::new(method, ambient_dim, super::mean(&ids), points, settings)
 }
 
 /// Checks a normal floor ν ∈ [0, 1).

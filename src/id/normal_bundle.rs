@@ -24,11 +24,11 @@
 //! ```
 
 use super::common::{
-    check_inputs, check_normal_floor, evaluate_in_batches, mean_estimate, readoff_setters,
+    check_inputs, check_normal_floor, evaluate_in_batches, readoff_setters,
     score_estimator_setters, ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
-use super::{IdEstimate, LocalEstimate};
+use super::{require_model, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::linalg::singular_values_via_gram;
@@ -37,7 +37,6 @@ use crate::score::ScoreModel;
 use faer::Mat;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-use serde_json::json;
 
 /// The default number of samples K = max(4·D, 64).
 ///
@@ -180,21 +179,37 @@ impl NormalBundle {
                         index: i,
                         local_id: cut.intrinsic_dim as f64,
                         spectrum: p.keep_spectra.then_some(spectrum),
-                        readoff: Some(serde_json::to_value(&cut).expect("serialisable")),
+                        readoff: Some(cut),
+                        detail: None,
                     })
                 })
                 .collect();
             // the first failing point in order, whatever the threads did
             local.into_iter().collect()
         })?;
-        let mut settings =
-            p.common
-                .settings(model, t0, kernel.std, points.len(), "mean of local IDs");
-        settings.extend([
-            ("samples".to_string(), json!(k)),
-            ("rule".to_string(), json!(p.rule.to_string())),
-            ("normal_floor".to_string(), json!(p.normal_floor)),
-        ]);
-        Ok(mean_estimate("nb", d, points, settings))
+        let options = MethodSettings::Nb {
+            samples: k,
+            rule: p.rule,
+            normal_floor: p.normal_floor,
+        };
+        let settings = p.common.settings(
+            model,
+            t0,
+            kernel.std,
+            points.len(),
+            "mean of local IDs",
+            options,
+        );
+        Ok(IdEstimate::mean_of(Method::Nb, d, points, settings))
+    }
+}
+
+impl IdEstimator for NormalBundle {
+    fn method(&self) -> Method {
+        Method::Nb
+    }
+
+    fn fit(&self, data: &Dataset, model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
+        NormalBundle::fit(self, require_model(Method::Nb, model)?, data)
     }
 }

@@ -340,14 +340,9 @@ mod tests {
         let points = [2.0, 3.0]
             .iter()
             .enumerate()
-            .map(|(i, &l)| LocalEstimate {
-                index: i,
-                local_id: l,
-                spectrum: None,
-                readoff: None,
-            })
+            .map(|(i, &l)| LocalEstimate::new(i, l))
             .collect();
-        let est = IdEstimate::new("lpca", 4, 2.5, points, Default::default());
+        let est = IdEstimate::new(crate::id::Method::Lpca, 4, 2.5, points, Default::default());
         let h = IdHistogram::from_estimate(&est);
         assert_eq!(
             (h.local_ids, h.method, h.truth),

@@ -45,6 +45,30 @@ pub fn load_score_model(
     })
 }
 
+/// Where a score is read: at a diffusion time t₀, or at the time whose forward kernel has
+/// standard deviation σ in data units (whatever frame the model standardised the data with).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NoiseLevel {
+    /// The diffusion time t₀ itself.
+    Time(f64),
+    /// The kernel standard deviation σ in data units.
+    Sigma(f64),
+}
+
+impl NoiseLevel {
+    /// The diffusion time of this level for `model` (σ through the inverse of the model's
+    /// marginal, in model units σ/scale).
+    pub fn t0(self, model: &dyn ScoreModel) -> Result<f64> {
+        match self {
+            NoiseLevel::Time(t0) => Ok(t0),
+            NoiseLevel::Sigma(sigma) => {
+                let scale = model.frame().map_or(1.0, |f| f.scale);
+                model.sde().time_for_sigma(sigma / scale)
+            }
+        }
+    }
+}
+
 /// A (possibly learned) score function of a diffusion, batched over points.
 pub trait ScoreModel: Send + Sync {
     /// Ambient dimension D.
