@@ -30,7 +30,9 @@ use scoregeo::id::{
 use scoregeo::io::write_atomic;
 use scoregeo::plot::{self, Figure, MethodComparison, MethodResult};
 use scoregeo::score::mlp::MlpScoreNet;
-use scoregeo::train::{default_model, read_state, Budget, CacheOptions, Provenance, TrainParams};
+use scoregeo::train::{
+    default_model, read_state, Budget, CacheOptions, DefaultModel, Provenance, TrainParams,
+};
 use scoregeo::{Dataset, ScoreModel};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -249,7 +251,11 @@ fn model_for(data: &Dataset, recipe: &TrainParams, cache: &Path) -> Res<(MlpScor
         shipped: Vec::new(),
         recipe: recipe.clone(),
     };
-    let (net, file, provenance) = default_model(data, &opts)?;
+    let DefaultModel {
+        model: net,
+        path: file,
+        provenance,
+    } = default_model(data, &opts)?;
     // the training record is stored in the file, so a cached model reports its original run
     let (_, state) = read_state(&file)?;
     let state = state.ok_or("the cached model carries no training record")?;

@@ -107,6 +107,7 @@ pub mod knn;
 pub mod linalg;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod prelude;
 pub mod progress;
 pub mod rng;
 pub mod score;

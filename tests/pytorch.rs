@@ -12,7 +12,7 @@ use scoregeo::id::NormalBundle;
 use scoregeo::linalg::singular_values_via_gram;
 use scoregeo::score::mlp::{MlpScoreNet, Prediction};
 use scoregeo::score::pytorch::{self, Description, Overrides, SkipMlpScoreNet};
-use scoregeo::score::{load_score_model, ScoreModel};
+use scoregeo::score::{Loader, ScoreModel};
 use scoregeo::sde::SdeKind;
 use scoregeo::{Dataset, Sde};
 use serde_json::Value;
@@ -232,7 +232,7 @@ fn converted_models_load_natively_and_agree() {
         let out = dir.path().join(format!("{name}.safetensors"));
         let done = pytorch::convert(&path, &ov, &out).unwrap();
         assert_eq!(done.native_type, native);
-        let model = load_score_model(&out, &Overrides::default(), &Device::Cpu).unwrap();
+        let model = Loader::new(&out).device(Device::Cpu).load().unwrap();
         assert_scores(model.as_ref(), case, "scores", 1e-5);
         let direct = pytorch::load(&path, &ov, &Device::Cpu).unwrap();
         let x = matrix(&case["inputs"]);
@@ -241,14 +241,7 @@ fn converted_models_load_natively_and_agree() {
             direct.score(x.as_ref(), 0.3).unwrap()
         );
         // flags are for checkpoints: a native file fixes its own settings
-        let e = load_score_model(
-            &out,
-            &Overrides {
-                time_scale: Some(2.0),
-                ..Default::default()
-            },
-            &Device::Cpu,
-        );
+        let e = Loader::new(&out).time_scale(2.0).device(Device::Cpu).load();
         assert!(e.err().unwrap().to_string().contains("native model"));
     }
     assert!(MlpScoreNet::load(dir.path().join("fcn_lightning.safetensors"), &Device::Cpu).is_ok());

@@ -9,7 +9,8 @@ use assert_cmd::Command;
 use scoregeo::id::{NormalBundle, PointSelection};
 use scoregeo::score::mlp::{default_device, MlpScoreNet};
 use scoregeo::train::{
-    default_model, read_state, Budget, CacheOptions, Provenance, SaveMode, Session, TrainParams,
+    default_model, read_state, Budget, CacheOptions, DefaultModel, Provenance, SaveMode, Session,
+    TrainParams,
 };
 use scoregeo::{Dataset, ScoreModel};
 use std::collections::HashMap;
@@ -244,13 +245,21 @@ fn default_model_is_cached_and_reused() {
         shipped: vec![],
         recipe: small().steps(20),
     };
-    let (_, first_path, p1) = default_model(&data, &opts).unwrap();
+    let DefaultModel {
+        path: first_path,
+        provenance: p1,
+        ..
+    } = default_model(&data, &opts).unwrap();
     assert!(
         matches!(p1, Provenance::Trained(ref r) if r.steps == 20),
         "{p1:?}"
     );
     assert!(first_path.starts_with(cache.path()));
-    let (net, second_path, p2) = default_model(&data, &opts).unwrap();
+    let DefaultModel {
+        model: net,
+        path: second_path,
+        provenance: p2,
+    } = default_model(&data, &opts).unwrap();
     assert_eq!(p2, Provenance::Cached);
     assert_eq!(second_path, first_path);
     assert_eq!(net.config().dim, 3);
@@ -259,7 +268,11 @@ fn default_model_is_cached_and_reused() {
         recipe: small().steps(21),
         ..opts.clone()
     };
-    let (_, third_path, p3) = default_model(&data, &other).unwrap();
+    let DefaultModel {
+        path: third_path,
+        provenance: p3,
+        ..
+    } = default_model(&data, &other).unwrap();
     assert!(matches!(p3, Provenance::Trained(_)));
     assert_ne!(third_path, first_path);
     // a shipped model named by the content hash wins over the cache
@@ -275,7 +288,11 @@ fn default_model_is_cached_and_reused() {
         shipped: vec![PathBuf::from("/nonexistent"), shipped.path().into()],
         ..opts
     };
-    let (_, path, p4) = default_model(&data, &with_shipped).unwrap();
+    let DefaultModel {
+        path,
+        provenance: p4,
+        ..
+    } = default_model(&data, &with_shipped).unwrap();
     assert_eq!(p4, Provenance::Shipped);
     assert!(path.starts_with(shipped.path()));
 }

@@ -4,9 +4,9 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::io::write_atomic;
 use crate::score::analytic::GaussianMixture;
-use crate::score::mlp::{default_device, Prediction};
+use crate::score::mlp::Prediction;
 use crate::score::pytorch::Overrides;
-use crate::score::{load_score_model, NoiseLevel, ScoreModel};
+use crate::score::{Loader, NoiseLevel, ScoreModel};
 use crate::sde::SdeKind;
 use anyhow::Context;
 use std::io::Write;
@@ -18,6 +18,50 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         Some(Error::InvalidParameter { .. }) => 2,
         _ => 1,
     }
+}
+
+/// The library's words for what is a flag here: backticked parameter names (and the origin of an
+/// overridden setting), each with the flag that sets it.
+const FLAG_WORDS: [(&str, &str); 13] = [
+    ("`sde`", "--sde"),
+    ("`sigma_min`", "--sigma-min"),
+    ("`sigma_max`", "--sigma-max"),
+    ("`sigma_*`", "--sigma-*"),
+    ("`beta_min`", "--beta-min"),
+    ("`beta_max`", "--beta-max"),
+    ("`beta_*`", "--beta-*"),
+    ("`time_scale`", "--time-scale"),
+    ("`prediction`", "--prediction"),
+    ("`lr`", "--lr"),
+    ("`sigma`", "--sigma"),
+    ("`t0`", "--t0"),
+    ("(override)", "(flag)"),
+];
+
+/// A library message in the words of this command line: parameter names become the flags that
+/// set them, except in the `invalid parameter `name`` header, which names the parameter itself.
+pub fn cli_words(text: &str) -> String {
+    const HEADER: &str = "invalid parameter ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = FLAG_WORDS
+            .iter()
+            .filter_map(|&(word, flag)| rest.find(word).map(|at| (at, word, flag)))
+            .min_by_key(|&(at, word, _)| (at, std::cmp::Reverse(word.len())));
+        let Some((at, word, flag)) = next else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..at]);
+        if out.ends_with(HEADER) {
+            out.push_str(word);
+        } else {
+            out.push_str(flag);
+        }
+        rest = &rest[at + word.len()..];
+    }
+    out
 }
 
 /// Whether the error is a closed stdout pipe (e.g. `| head`), which is not a failure.
@@ -101,7 +145,9 @@ pub fn load_model_with(
         ModelSpec::Default => Box::new(default_model(data)?),
         ModelSpec::Mixture { h } => Box::new(GaussianMixture::oracle(data.clone(), *h)?),
         ModelSpec::File(path) => {
-            let net = load_score_model(path, &overrides.to_library(), &default_device())
+            let net = Loader::new(path)
+                .overrides(overrides.to_library())
+                .load()
                 .with_context(|| format!("cannot load the score model {}", path.display()))?;
             if crate::io::is_pytorch_checkpoint(path) {
                 eprintln!("model: {}", net.describe());
@@ -183,7 +229,11 @@ pub fn default_model(data: &Dataset) -> anyhow::Result<crate::score::mlp::MlpSco
         shipped,
         ..CacheOptions::default()
     };
-    let (net, path, provenance) = crate::train::default_model(data, &options)
+    let crate::train::DefaultModel {
+        model: net,
+        path,
+        provenance,
+    } = crate::train::default_model(data, &options)
         .context("cannot make the default score model")?;
     match provenance {
         Provenance::Shipped => eprintln!("model: shipped pre-trained model {}", path.display()),
@@ -235,4 +285,22 @@ pub fn resolve_t0(
         _ => return Ok(None),
     };
     Ok(Some(level.t0(model)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_words_become_flags_outside_the_header() {
+        assert_eq!(
+            cli_words("invalid parameter `lr`: too large; try a smaller `lr`"),
+            "invalid parameter `lr`: too large; try a smaller --lr"
+        );
+        assert_eq!(
+            cli_words("pass `sde` ve `sigma_min` … (override), `sigma_*` and `k`"),
+            "pass --sde ve --sigma-min … (flag), --sigma-* and `k`"
+        );
+        assert_eq!(cli_words("no parameters"), "no parameters");
+    }
 }

@@ -21,8 +21,7 @@ use crate::geometry::discrete::Initialisation;
 use crate::geometry::{AnisotropicFlow, Geodesic, ScorePullback};
 use crate::io::{write_atomic, ModelFile};
 use crate::plot::{Figure, GeodesicPath, GeodesicPlot, ImageFormat};
-use crate::score::mlp::default_device;
-use crate::score::{load_score_model, ScoreModel};
+use crate::score::{Loader, ScoreModel};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
@@ -298,7 +297,9 @@ fn load_geometry(args: &GeodesicArgs, data: Option<&Dataset>) -> anyhow::Result<
             .with_context(|| format!("cannot load the flow {}", path.display()))?;
         return Ok(Geometry::Flow(flow));
     }
-    let net = load_score_model(path, &args.model_overrides.to_library(), &default_device())
+    let net = Loader::new(path)
+        .overrides(args.model_overrides.to_library())
+        .load()
         .with_context(|| format!("cannot load the score model {}", path.display()))?;
     if kind == ModelFile::PyTorch {
         eprintln!("model: {}", net.describe());

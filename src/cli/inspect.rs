@@ -22,5 +22,5 @@ pub fn run(args: InspectModelArgs) -> anyhow::Result<()> {
     } else {
         pytorch::describe_native(&args.model)?
     };
-    common::emit(None, &report)
+    common::emit(None, &common::cli_words(&report))
 }

@@ -84,7 +84,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if common::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", common::cli_words(&format!("{e:#}")));
             ExitCode::from(common::exit_code(&e))
         }
     }

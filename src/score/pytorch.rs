@@ -13,9 +13,9 @@
 //! 3. the tensor names and shapes are matched against the known layouts ([`layouts`]); EMA
 //!    weights are preferred when present, and the choice is reported;
 //! 4. what the weights cannot say — the SDE, how the time enters, what the output means — comes,
-//!    in this order of precedence, from [`Overrides`] (the CLI flags), a [`Description`] file
+//!    in this order of precedence, from [`Overrides`] (the caller's settings), a [`Description`] file
 //!    `MODEL.pth.json` beside the checkpoint, the checkpoint's training hyper-parameters, or the
-//!    layout's own convention. Anything still unknown is listed with the flag that supplies it.
+//!    layout's own convention. Anything still unknown is listed with the parameter that supplies it.
 //!
 //! ```no_run
 //! use scoregeo::score::pytorch::{self, Overrides};
@@ -94,7 +94,7 @@ pub enum WeightChoice {
 
 /// A description file `MODEL.pth.json` beside a checkpoint: what its tensors cannot say.
 ///
-/// Every field is optional; flags override it. Example for the official code's networks:
+/// Every field is optional; [`Overrides`] override it. Example for the official code's networks:
 /// `{"sde": "ve", "sigma_min": 0.01, "sigma_max": 4, "time_scale": 999}`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,8 +164,8 @@ impl Description {
 /// Where a setting's value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// A command-line flag ([`Overrides`]).
-    Flag,
+    /// The caller's [`Overrides`].
+    Override,
     /// The description file.
     Description,
     /// The checkpoint's training hyper-parameters.
@@ -177,7 +177,7 @@ pub enum Origin {
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Origin::Flag => "flag",
+            Origin::Override => "override",
             Origin::Description => "description file",
             Origin::HyperParameters => "checkpoint hyper-parameters",
             Origin::Layout => "layout convention",
@@ -217,9 +217,10 @@ pub struct Inspection {
     pub rejected: Vec<String>,
     /// The resolved settings, one line each (what the output means, the time input, the SDE).
     pub settings: Vec<(String, String)>,
-    /// What is still unknown, each with the flag that supplies it.
+    /// What is still unknown, each with the parameter that supplies it.
     pub missing: Vec<String>,
-    /// Why the checkpoint cannot be used whatever the flags (no layout, ambiguous weights, bad flags).
+    /// Why the checkpoint cannot be used whatever the overrides (no layout, ambiguous weights, bad
+    /// overrides).
     pub problems: Vec<String>,
 }
 
@@ -374,7 +375,7 @@ fn resolve(
     };
     let (prediction, from) = pick(
         [
-            (ov.prediction, Origin::Flag),
+            (ov.prediction, Origin::Override),
             (desc.prediction, Origin::Description),
             (None, Origin::HyperParameters),
         ],
@@ -392,7 +393,7 @@ fn resolve(
         .push(("output".into(), format!("{meaning} ({from})")));
     let (activation, from) = pick(
         [
-            (None, Origin::Flag),
+            (None, Origin::Override),
             (desc.activation, Origin::Description),
             (None, Origin::HyperParameters),
         ],
@@ -422,7 +423,7 @@ fn resolve(
         Some((1.0, Origin::Layout))
     };
     match pick(
-        [(ov.time_scale, Origin::Flag), (desc.time_scale, Origin::Description), (hp_scale, Origin::HyperParameters)],
+        [(ov.time_scale, Origin::Override), (desc.time_scale, Origin::Description), (hp_scale, Origin::HyperParameters)],
         layout_scale,
     ) {
         Some((s, from)) if s.is_finite() && s > 0.0 => {
@@ -438,8 +439,8 @@ fn resolve(
         }
         Some((s, from)) => r.problems.push(format!("time scale {s} ({from}) must be positive and finite")),
         None => r.missing.push(
-            "time input unknown: pass --time-scale 1 (t itself, as the clean re-implementation feeds it) \
-             or --time-scale 999 (999·t, as the official code feeds it)"
+            "time input unknown: pass `time_scale` 1 (t itself, as the clean re-implementation feeds it) \
+             or `time_scale` 999 (999·t, as the official code feeds it)"
                 .into(),
         ),
     }
@@ -456,7 +457,7 @@ fn resolve(
     let (ov_implied, ov_clash) = implied(
         ov.sigma_min.is_some() || ov.sigma_max.is_some(),
         ov.beta_min.is_some() || ov.beta_max.is_some(),
-        Origin::Flag,
+        Origin::Override,
     );
     let (desc_implied, desc_clash) = implied(
         desc.sigma_min.is_some() || desc.sigma_max.is_some(),
@@ -467,7 +468,7 @@ fn resolve(
     r.problems.extend(desc_clash);
     let (kind, kind_from) = pick(
         [
-            (ov.sde.or(ov_implied), Origin::Flag),
+            (ov.sde.or(ov_implied), Origin::Override),
             (desc.sde.or(desc_implied), Origin::Description),
             (
                 hp.sde.as_deref().and_then(sde_from_name),
@@ -477,10 +478,10 @@ fn resolve(
         Some((if fcn { SdeKind::Ve } else { SdeKind::Vp }, Origin::Layout)),
     )
     .expect("a default");
-    let param = |flag: Option<f64>, d: Option<f64>, h: Option<f64>, default: Option<f64>| {
+    let param = |given: Option<f64>, d: Option<f64>, h: Option<f64>, default: Option<f64>| {
         pick(
             [
-                (flag, Origin::Flag),
+                (given, Origin::Override),
                 (d, Origin::Description),
                 (h, Origin::HyperParameters),
             ],
@@ -491,23 +492,23 @@ fn resolve(
         SdeKind::Ve => {
             if ov.beta_min.is_some() || ov.beta_max.is_some() {
                 r.problems.push(format!(
-                    "--beta-min/--beta-max apply to a VP SDE, but the SDE is VE ({kind_from})"
+                    "`beta_min`/`beta_max` apply to a VP SDE, but the SDE is VE ({kind_from})"
                 ));
             }
             (
                 param(ov.sigma_min, desc.sigma_min, hp.sigma_min, Some(0.01)),
                 param(ov.sigma_max, desc.sigma_max, hp.sigma_max, None),
-                ("σ_min", "σ_max", "--sigma-min", "--sigma-max"),
+                ("σ_min", "σ_max", "`sigma_min`", "`sigma_max`"),
             )
         }
         SdeKind::Vp | SdeKind::SubVp => {
             if ov.sigma_min.is_some() || ov.sigma_max.is_some() {
-                r.problems.push(format!("--sigma-min/--sigma-max apply to a VE SDE, but the SDE is {kind:?} ({kind_from})"));
+                r.problems.push(format!("`sigma_min`/`sigma_max` apply to a VE SDE, but the SDE is {kind:?} ({kind_from})"));
             }
             (
                 param(ov.beta_min, desc.beta_min, hp.beta_min, Some(0.1)),
                 param(ov.beta_max, desc.beta_max, hp.beta_max, Some(20.0)),
-                ("β_min", "β_max", "--beta-min", "--beta-max"),
+                ("β_min", "β_max", "`beta_min`", "`beta_max`"),
             )
         }
     };
@@ -558,7 +559,7 @@ fn resolve(
                 format!("{family} ({kind_from}), {} unknown", names.1),
             ));
             r.missing.push(format!(
-                "SDE {} unknown: pass --sde {}{with_min} {} … (σ_min defaults to 0.01, β to 0.1 and 20)",
+                "SDE {} unknown: pass `sde` {}{with_min} {} … (σ_min defaults to 0.01, β to 0.1 and 20)",
                 names.1,
                 family.to_ascii_lowercase().replace('-', ""),
                 names.3
@@ -830,7 +831,7 @@ impl ScoreModel for ImportedModel {
 
 /// Loads a PyTorch checkpoint as a score model (EMA weights when present).
 ///
-/// Fails with a message listing the flags to pass when the SDE or the time input is unknown.
+/// Fails with a message listing the parameters to give when the SDE or the time input is unknown.
 pub fn load(
     path: impl AsRef<Path>,
     overrides: &Overrides,
@@ -870,7 +871,7 @@ pub struct Conversion {
 ///
 /// The reference layout becomes a file that [`MlpScoreNet::load`] reads; the skip-connection MLP
 /// one that [`SkipMlpScoreNet::load`] reads. Both are read by
-/// [`load_score_model`](crate::score::load_score_model).
+/// [`score::load`](crate::score::load).
 pub fn convert(
     path: impl AsRef<Path>,
     overrides: &Overrides,
@@ -958,7 +959,7 @@ mod tests {
     }
 
     #[test]
-    fn precedence_flag_description_hyperparameters_layout() {
+    fn precedence_override_description_hyperparameters_layout() {
         let hp = HyperParameters {
             sde: Some("vesde".into()),
             sigma_min: Some(0.02),
@@ -1000,12 +1001,12 @@ mod tests {
         );
         assert_eq!(r.time_scale, Some(1.0));
         assert!(r.settings.iter().any(|(k, v)| k == "SDE"
-            && v.contains("σ_max = 16 (flag)")
+            && v.contains("σ_max = 16 (override)")
             && v.contains("σ_min = 0.02 (checkpoint hyper-parameters)")));
     }
 
     #[test]
-    fn missing_settings_name_their_flags() {
+    fn missing_settings_name_their_parameters() {
         let r = resolve(
             &fcn(),
             &HyperParameters::default(),
@@ -1013,11 +1014,11 @@ mod tests {
             &Overrides::default(),
         );
         assert_eq!(r.missing.len(), 2, "{:?}", r.missing);
-        assert!(r.missing.iter().any(|m| m.contains("--time-scale 999")));
+        assert!(r.missing.iter().any(|m| m.contains("`time_scale` 999")));
         assert!(r
             .missing
             .iter()
-            .any(|m| m.contains("--sde ve") && m.contains("--sigma-max")));
+            .any(|m| m.contains("`sde` ve") && m.contains("`sigma_max`")));
         assert_eq!(r.prediction, Prediction::Noise);
         assert_eq!(r.activation, Activation::Elu);
         let skip = Architecture::SkipMlp {
@@ -1037,7 +1038,7 @@ mod tests {
     }
 
     #[test]
-    fn conflicting_flags_are_problems() {
+    fn conflicting_overrides_are_problems() {
         let ov = Overrides {
             sde: Some(SdeKind::Vp),
             sigma_max: Some(4.0),
@@ -1052,7 +1053,7 @@ mod tests {
         assert!(
             r.problems
                 .iter()
-                .any(|p| p.contains("--sigma-min/--sigma-max apply to a VE SDE")),
+                .any(|p| p.contains("`sigma_min`/`sigma_max` apply to a VE SDE")),
             "{:?}",
             r.problems
         );

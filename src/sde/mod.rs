@@ -41,7 +41,7 @@ pub enum Sde {
     },
 }
 
-/// An SDE family without its parameters: what a flag, a description file or a training recipe
+/// An SDE family without its parameters: what an override, a description file or a training recipe
 /// names (`ve`, `vp`, `subvp`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

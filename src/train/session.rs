@@ -350,7 +350,7 @@ impl Session {
             if !loss.is_finite() {
                 bar.abandon();
                 return Err(Error::Numerical(format!(
-                    "training loss became {loss} at step {}; try a smaller --lr",
+                    "training loss became {loss} at step {}; try a smaller `lr`",
                     self.step
                 )));
             }
