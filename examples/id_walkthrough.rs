@@ -488,12 +488,15 @@ fn truth_for(e: &IdEstimate, truth: &TrueId) -> Res<TrueId> {
 
 /// The generator settings of an experiment.
 fn experiment_params(exp: &Experiment, s: &Settings) -> Params {
-    Params {
-        n: s.sizes().n,
-        seed: s.seed,
-        dim: exp.dim,
-        ambient: (!exp.image).then_some(100),
-        ..Params::default()
+    let p = Params::default().n(s.sizes().n).seed(s.seed);
+    let p = match exp.dim {
+        Some(k) => p.dim(k),
+        None => p,
+    };
+    if exp.image {
+        p
+    } else {
+        p.ambient(100)
     }
 }
 

@@ -459,3 +459,95 @@ fn id_estimate_uses_a_cached_or_shipped_default_model() {
     let err = String::from_utf8(estimate(dir.path())).unwrap();
     assert!(err.contains("shipped pre-trained model"), "{err}");
 }
+
+/// `path` with its stored training parameter `name` set to `value` (JSON), written to `out`.
+fn tamper(path: &Path, out: &Path, name: &str, value: serde_json::Value) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let key = scoregeo::train::TRAIN_STATE_KEY;
+    let mut state: serde_json::Value =
+        serde_json::from_str(header["__metadata__"][key].as_str().unwrap()).unwrap();
+    assert!(state["params"].get(name).is_some(), "no stored `{name}`");
+    state["params"][name] = value;
+    header["__metadata__"][key] = state.to_string().into();
+    let mut text = header.to_string();
+    // the header stays 8-byte aligned, as safetensors writes it
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut file = (text.len() as u64).to_le_bytes().to_vec();
+    file.extend(text.as_bytes());
+    file.extend(&bytes[8 + n..]);
+    std::fs::write(out, file).unwrap();
+}
+
+#[test]
+fn resuming_rejects_every_tampered_stored_parameter() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_file(dir.path());
+    let model = dir.path().join("m.safetensors");
+    let train = |file: &Path| {
+        let mut c = scoregeo();
+        c.args([
+            "train",
+            data.to_str().unwrap(),
+            "-o",
+            file.to_str().unwrap(),
+        ])
+        .args(["--hidden", "8", "--depth", "1", "--batch", "16"]);
+        c
+    };
+    train(&model).args(["--steps", "2"]).assert().success();
+    // every stored setting, each with a value that the checks (or the types) reject
+    let cases = [
+        ("sde", json!("subvp")),
+        ("sigma_min", json!(0.0)),
+        ("beta_min", json!(-1.0)),
+        ("beta_max", json!(-5.0)),
+        ("t_min", json!(1.0)),
+        ("time_sampling", json!("sideways")),
+        ("hidden", json!(0)),
+        ("depth", json!(0)),
+        ("residual", json!("yes")),
+        ("activation", json!("sigmoidish")),
+        ("prediction", json!("banana")),
+        ("budget", json!("soon")),
+        ("batch", json!(0)),
+        ("lr", json!(-1.0)),
+        ("warmup", json!(-3)),
+        ("schedule", json!("zigzag")),
+        ("grad_clip", json!(0.0)),
+        ("ema_decay", json!(1.5)),
+        ("weight_decay", json!(-0.5)),
+        ("val_fraction", json!(2.0)),
+        ("max_val", json!("many")),
+        ("eval_every", json!(0)),
+        ("seed", json!(-1)),
+    ];
+    let stored: serde_json::Value =
+        serde_json::to_value(read_state(&model).unwrap().1.unwrap().params).unwrap();
+    assert_eq!(
+        stored.as_object().unwrap().len(),
+        cases.len(),
+        "a stored parameter is not tampered with"
+    );
+    for (name, value) in cases {
+        let bad = dir.path().join(format!("bad_{name}.safetensors"));
+        tamper(&model, &bad, name, value);
+        let out = train(&bad)
+            .args(["--resume", "--steps", "4"])
+            .assert()
+            .code(1)
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert!(
+            err.contains(name) && err.contains(&format!("bad_{name}.safetensors")),
+            "`{name}`: {err}"
+        );
+        assert!(!err.contains("panicked"), "`{name}`: {err}");
+    }
+}

@@ -50,7 +50,9 @@ pub use discrete::{
     DiscreteGeodesic, DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion,
     Initialisation, Preconditioner,
 };
-pub use flow::{AnisotropicFlow, FlowConfig, FlowLoss, FlowTrainParams, FlowTrainReport};
+pub use flow::{
+    AnisotropicFlow, FlowConfig, FlowLoss, FlowTrainParams, FlowTrainReport, FlowTrainer,
+};
 pub use geodesic::{Geodesic, SolverRun};
 pub use graph::KnnGraph;
 pub use metric::{Euclidean, Metric, PullbackMetric};

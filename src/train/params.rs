@@ -260,13 +260,12 @@ impl TrainParams {
                 "training supports ve and vp, got subvp",
             ));
         }
-        if self.sde == SdeKind::Vp {
-            Sde::Vp {
-                beta_min: self.beta_min,
-                beta_max: self.beta_max,
-            }
-            .check()?;
+        // β is checked whatever the family, so a stored recipe never holds an unusable one
+        Sde::Vp {
+            beta_min: self.beta_min,
+            beta_max: self.beta_max,
         }
+        .check()?;
         if let Some(t) = self.t_min {
             if !(0.0..1.0).contains(&t) {
                 return Err(Error::param(
@@ -316,7 +315,7 @@ impl TrainParams {
             return Err(Error::param(
                 "validation",
                 format!(
-                    "the fraction must lie in [0, 0.5], got {}",
+                    "the fraction (val_fraction) must lie in [0, 0.5], got {}",
                     self.val_fraction
                 ),
             ));
@@ -487,6 +486,7 @@ mod tests {
         rejects(d().validation(0.9, 10), "validation");
         rejects(d().eval_every(0), "eval_every");
         rejects(d().sde(SdeKind::Vp).beta(5.0, 1.0), "sde");
+        rejects(d().beta(-1.0, 1.0), "sde");
         rejects(d().sde(SdeKind::SubVp), "sde");
         assert!(d().check().is_ok());
         assert!(d().grad_clip(f64::INFINITY).check().is_ok());

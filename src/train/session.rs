@@ -122,6 +122,11 @@ impl Session {
                 "saved without optimiser state (EMA weights only): it cannot be resumed".into(),
             ));
         }
+        // settings written by hand or by another build are checked like fresh ones
+        ts.params
+            .clone()
+            .check()
+            .map_err(|e| bad(format!("the stored training settings are unusable: {e}")))?;
         let hash = data.content_hash();
         if ts.data_hash != hash {
             return Err(bad(format!(

@@ -87,6 +87,9 @@ pub(super) fn squares(p: &Params) -> Result<Sample> {
     let s = image_side(p, 7)?;
     let k = at_least_one("dim", p.dim.unwrap_or(10))?;
     let layout = square_layout(p.seed, k, s)?;
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, s * s, p.seed, |_, rng, img| {
         for q in &layout {
             let c: f64 = rng.random();
@@ -148,6 +151,9 @@ pub(super) fn blobs(p: &Params) -> Result<Sample> {
         .into_iter()
         .map(|px| (px / s, px % s))
         .collect();
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, s * s, p.seed, |_, rng, img| {
         let stds: Vec<f64> = (0..k)
             .map(|_| rng.random_range(BLOB_STD.0..BLOB_STD.1))

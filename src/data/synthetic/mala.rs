@@ -253,6 +253,9 @@ fn sheared(p: &Params, kind: Kind, target: ShearedGaussian, curve: &str) -> Resu
     fixed("dim", p.dim, 2, kind)?;
     fixed("ambient", p.ambient, 2, kind)?;
     let mala = mala_settings(p)?;
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let (values, mut details) = sample_mala(&target, p.n, p.seed, mala);
     details["concentrates_along"] = json!(curve);
     let a = target.variances();

@@ -44,6 +44,9 @@ pub(super) fn sphere(p: &Params) -> Result<Sample> {
     check_fits(k, d)?;
     let radius = positive("radius", p.radius.unwrap_or(1.0))?;
     let embedding = Isometry::random(&mut layout_rng(p.seed, 0), d, k + 1);
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, d, p.seed, |_, rng, row| {
         embedding.apply(&uniform_on_sphere(rng, k, radius), row);
     });
@@ -119,6 +122,9 @@ pub(super) fn spheres(p: &Params) -> Result<Sample> {
         starts.push(starts[j] + p.n / m + usize::from(j < p.n % m));
     }
     let sphere_of = |i: usize| starts.partition_point(|&s| s <= i) - 1;
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, d, p.seed, |i, rng, row| {
         let j = sphere_of(i);
         embeddings[j].apply(&uniform_on_sphere(rng, dims[j], radii[j]), row);
