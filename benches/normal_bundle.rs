@@ -25,7 +25,21 @@ fn main() {
         .unwrap_or(80);
     let config = MlpConfig::new(d, h, depth, Sde::vp_default());
     let flops_per_row = config.flops_per_point();
-    let (net, _vm) = MlpScoreNet::init(config, &candle_core::Device::Cpu).unwrap();
+    // fixed weights, as a loaded model has them, so the fused engine serves the network
+    let (_, vm) = MlpScoreNet::init(config.clone(), &candle_core::Device::Cpu).unwrap();
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = vm
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    let vb = candle_nn::VarBuilder::from_tensors(
+        tensors,
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    );
+    let net = MlpScoreNet::new(config, vb).unwrap();
     let data = Dataset::from_row_major(
         (0..n_points * d)
             .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)

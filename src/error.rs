@@ -1,4 +1,8 @@
 //! Library errors: every failure names the file, line, column or tensor at fault.
+//!
+//! Each message is complete: it already ends with its cause (the I/O or candle error), so
+//! [`std::error::Error::source`] is `None` for every variant. A printer that walks the chain of
+//! causes (anyhow's `{:#}`) therefore shows each cause once.
 
 use std::path::PathBuf;
 
@@ -7,12 +11,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be opened, read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file at fault.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (printed in the message, so not a `source`).
+        cause: std::io::Error,
     },
     /// A data file is malformed at a known place.
     #[error("{path}:{line}:{column}: {message}")]
@@ -74,9 +78,15 @@ pub enum Error {
     /// A numerical routine failed (non-convergence, non-finite result).
     #[error("numerical failure: {0}")]
     Numerical(String),
-    /// An error raised inside candle.
+    /// An error raised inside candle (printed in the message, so not a `source`).
     #[error("candle: {0}")]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(e)
+    }
 }
 
 /// Result with the library [`Error`].
@@ -84,10 +94,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An I/O error attached to its file.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 
@@ -97,5 +107,23 @@ impl Error {
             name,
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_printed_once_and_not_chained() {
+        let e = Error::io(
+            "missing.csv",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file"),
+        );
+        assert_eq!(e.to_string(), "missing.csv: No such file");
+        assert!(std::error::Error::source(&e).is_none());
+        let e = Error::from(candle_core::Error::Msg("boom".into()));
+        assert_eq!(e.to_string(), "candle: boom");
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

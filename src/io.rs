@@ -7,7 +7,9 @@
 
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Metadata keys of scoregeo's safetensors files: each names the JSON config stored under it.
 pub mod keys {
@@ -71,7 +73,57 @@ pub fn is_pytorch_checkpoint(path: impl AsRef<Path>) -> bool {
         })
 }
 
+/// Temporary files and directories of outputs being written, by registration number: what
+/// [`exit_abandoning_partial_outputs`] removes when the process is interrupted.
+static PARTIAL: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+static NEXT_PARTIAL: AtomicU64 = AtomicU64::new(0);
+
+fn partial_outputs() -> MutexGuard<'static, Vec<(u64, PathBuf)>> {
+    // the list stays valid whatever a panicking holder was doing
+    PARTIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A temporary file or directory registered as part of an output being written; dropping the
+/// guard forgets it (the temporary itself is removed or renamed by its owner).
+pub(crate) struct PartialOutput(u64);
+
+impl PartialOutput {
+    /// Registers `path` for removal should the process be interrupted before it is done.
+    pub(crate) fn register(path: &Path) -> Self {
+        let id = NEXT_PARTIAL.fetch_add(1, Ordering::Relaxed);
+        partial_outputs().push((id, path.to_path_buf()));
+        Self(id)
+    }
+
+    fn forget_in(&self, list: &mut Vec<(u64, PathBuf)>) {
+        list.retain(|(id, _)| *id != self.0);
+    }
+}
+
+impl Drop for PartialOutput {
+    fn drop(&mut self) {
+        self.forget_in(&mut partial_outputs());
+    }
+}
+
+/// Removes the temporary files of every output still being written and exits with `code`,
+/// letting no rename happen after: every output is then complete (renamed before) or absent.
+/// For signal handlers (the CLI calls it on SIGINT, SIGTERM and SIGHUP).
+pub fn exit_abandoning_partial_outputs(code: i32) -> ! {
+    let list = partial_outputs();
+    for (_, path) in list.iter() {
+        if path.is_dir() {
+            let _ = std::fs::remove_dir_all(path);
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    // exit holding the lock, so that no atomic write completes a rename meanwhile
+    std::process::exit(code)
+}
+
 /// Writes `path` atomically: the bytes go to a temporary file beside it, which is then renamed.
+/// The temporary file is removed on failure and by [`exit_abandoning_partial_outputs`].
 pub fn write_atomic(
     path: impl AsRef<Path>,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
@@ -86,6 +138,7 @@ pub fn write_atomic(
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, e))?;
+    let partial = PartialOutput::register(tmp.path());
     {
         let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
         write(&mut buf).map_err(|e| Error::io(path, e))?;
@@ -100,8 +153,11 @@ pub fn write_atomic(
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(|e| Error::io(path, e))?;
     }
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+    // rename under the lock: an interruption finds the output renamed or its temporary listed
+    let mut list = partial_outputs();
+    let persisted = tmp.persist(path).map_err(|e| Error::io(path, e.error));
+    partial.forget_in(&mut list);
+    persisted.map(drop)
 }
 
 #[cfg(test)]

@@ -100,6 +100,8 @@
 pub mod check;
 pub mod data;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geometry;
 pub mod id;
 pub mod io;

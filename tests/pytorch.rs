@@ -177,7 +177,7 @@ fn hyper_parameters_supply_the_sde_and_time_and_flags_override_them() {
 }
 
 #[test]
-fn missing_settings_are_listed_with_their_flags() {
+fn missing_settings_are_listed_with_their_parameters() {
     let path = fixture("fcn_epoch.pth");
     let report = pytorch::inspect(&path, &Overrides::default()).unwrap();
     assert!(!report.is_ready());
@@ -192,11 +192,11 @@ fn missing_settings_are_listed_with_their_flags() {
         "{text}"
     );
     assert!(
-        text.contains("SDE σ_max unknown: pass --sde ve --sigma-max"),
+        text.contains("SDE σ_max unknown: pass `sde` ve `sigma_max`"),
         "{text}"
     );
     assert!(
-        text.contains("--time-scale 1") && text.contains("--time-scale 999"),
+        text.contains("`time_scale` 1") && text.contains("`time_scale` 999"),
         "{text}"
     );
     let e = pytorch::load(&path, &Overrides::default(), &Device::Cpu)
@@ -204,7 +204,7 @@ fn missing_settings_are_listed_with_their_flags() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("fcn_epoch.pth") && e.contains("--sigma-max") && e.contains("--time-scale"),
+        e.contains("fcn_epoch.pth") && e.contains("`sigma_max`") && e.contains("`time_scale`"),
         "{e}"
     );
     // the skip MLP's reference code fixes everything but says nothing in the file: its defaults apply

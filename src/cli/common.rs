@@ -66,9 +66,10 @@ pub fn cli_words(text: &str) -> String {
 
 /// Whether the error is a closed stdout pipe (e.g. `| head`), which is not a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || matches!(c.downcast_ref::<Error>(), Some(Error::Io { cause, .. }) if broken(cause))
     })
 }
 
@@ -148,7 +149,7 @@ pub fn load_model_with(
             let net = Loader::new(path)
                 .overrides(overrides.to_library())
                 .load()
-                .with_context(|| format!("cannot load the score model {}", path.display()))?;
+                .context("cannot load the score model")?;
             if crate::io::is_pytorch_checkpoint(path) {
                 eprintln!("model: {}", net.describe());
             }

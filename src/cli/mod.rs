@@ -71,8 +71,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: removes the temporary files of outputs being written and
+/// exits with 128 + the signal number, so every output is complete or absent.
+#[cfg(unix)]
+fn abandon_partial_outputs_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                eprintln!("\ninterrupted (signal {signal}): outputs being written were removed");
+                crate::io::exit_abandoning_partial_outputs(128 + signal);
+            }
+        });
+    }
+}
+
 /// Entry point of the binary: parses `std::env::args`, runs, and maps errors to exit codes.
 pub fn main() -> ExitCode {
+    #[cfg(unix)]
+    abandon_partial_outputs_on_signals();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

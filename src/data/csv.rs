@@ -42,14 +42,19 @@ fn parse_cell(cell: &str) -> Option<f64> {
 pub fn read_csv(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::Format {
+    parse_csv_bytes(path, &bytes)
+}
+
+/// Parses the bytes of a CSV file; `path` names it in messages.
+pub(crate) fn parse_csv_bytes(path: &Path, bytes: &[u8]) -> Result<Dataset> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::Format {
         path: path.into(),
         message: format!(
             "not UTF-8 text (byte {}); is this a binary file?",
-            e.utf8_error().valid_up_to()
+            e.valid_up_to()
         ),
     })?;
-    parse_csv(path, &text)
+    parse_csv(path, text)
 }
 
 fn parse_csv(path: &Path, text: &str) -> Result<Dataset> {

@@ -8,7 +8,9 @@ mod csv;
 mod npy;
 pub mod synthetic;
 
+pub(crate) use self::csv::parse_csv_bytes;
 pub use self::csv::{read_csv, write_csv};
+pub(crate) use self::npy::parse_npy;
 pub use self::npy::{read_npy, write_npy};
 
 use crate::error::{Error, Result};

@@ -26,7 +26,8 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Dataset> {
     parse_npy(path, &bytes)
 }
 
-fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
+/// Parses the bytes of a `.npy` file; `path` names it in messages.
+pub(crate) fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
     let bad = |message: String| Error::Format {
         path: path.into(),
         message,
@@ -72,6 +73,11 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
             "expected a 2-D array, found shape {shape_text}"
         )));
     };
+    if n == 0 || dim == 0 {
+        return Err(bad(format!(
+            "shape {shape_text} has no data: need at least one row and one column"
+        )));
+    }
     let (size, little) = match descr {
         "<f8" | "=f8" | "|f8" => (8, true),
         ">f8" => (8, false),
@@ -79,15 +85,17 @@ fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
         ">f4" => (4, false),
         other => return Err(bad(format!("unsupported dtype '{other}' (need f4 or f8)"))),
     };
-    let count = n
+    // the data must be as long as the shape says: nothing is allocated for a shape it cannot fill
+    let needed = n
         .checked_mul(dim)
-        .ok_or_else(|| bad("shape overflows".into()))?;
+        .and_then(|count| count.checked_mul(size))
+        .ok_or_else(|| bad(format!("shape {shape_text} of {descr} overflows")))?;
+    let count = n * dim;
     let body = &bytes[header_end..];
-    if body.len() != count * size {
+    if body.len() != needed {
         return Err(bad(format!(
-            "data holds {} bytes, shape {shape_text} of {descr} needs {}",
+            "data holds {} bytes, shape {shape_text} of {descr} needs {needed}",
             body.len(),
-            count * size
         )));
     }
     let flat: Vec<f64> = body
@@ -184,6 +192,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("2-D"), "{e}");
+        for shape in ["(3, 0)", "(0, 3)"] {
+            let e = parse_npy(p, &npy("<f8", false, shape, &[]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("a.npy") && e.contains("no data"), "{e}");
+        }
         let nan: Vec<u8> = [1.0f64, f64::NAN]
             .iter()
             .flat_map(|v| v.to_le_bytes())

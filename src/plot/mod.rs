@@ -149,6 +149,7 @@ fn png_bytes<F: Figure>(fig: &F, size: (u32, u32), path: &Path) -> Result<Vec<u8
         .prefix(".scoregeo-plot-")
         .tempdir_in(dir)
         .map_err(|e| Error::io(path, e))?;
+    let _partial = crate::io::PartialOutput::register(tmp.path());
     let file = tmp.path().join("figure.png");
     {
         let area = BitMapBackend::new(&file, size).into_drawing_area();
@@ -161,9 +162,7 @@ fn png_bytes<F: Figure>(fig: &F, size: (u32, u32), path: &Path) -> Result<Vec<u8
 /// Attaches the output path to a drawing error raised before the path was known.
 fn at_path(e: Error, path: &Path) -> Error {
     match e {
-        Error::Io { path: p, source } if p == Path::new(style::IN_MEMORY) => {
-            Error::io(path, source)
-        }
+        Error::Io { path: p, cause } if p == Path::new(style::IN_MEMORY) => Error::io(path, cause),
         other => other,
     }
 }

@@ -92,8 +92,9 @@ fn input_gradient<'a>(grads: &'a candle_core::backprop::GradStore, y: &Var) -> R
 /// `impl ScoreModel` blocks: `dim`, `sde`, `frame`, `score`, `score_jacobians` and `describe`.
 ///
 /// The network needs a `config` with `dim`, `sde` and `frame`, a `device`, an `origin` (the file
-/// it was loaded from), `score_tensor(y, ts)` (the score in model coordinates) and
-/// `description()`; `$context` names the model in dimension errors.
+/// it was loaded from), `fused` (the [fused engine](super::fused), used when present),
+/// `score_tensor(y, ts)` (the score in model coordinates) and `description()`; `$context` names
+/// the model in dimension errors.
 macro_rules! network_score_methods {
     ($context:literal) => {
         fn dim(&self) -> usize {
@@ -110,6 +111,9 @@ macro_rules! network_score_methods {
 
         fn score(&self, x: faer::MatRef<'_, f64>, t: f64) -> $crate::error::Result<faer::Mat<f64>> {
             $crate::check::check_dim(self.dim(), x.ncols(), $context)?;
+            if let Some(f) = &self.fused {
+                return f.score(x, t);
+            }
             $crate::score::autodiff::score(&self.config.frame, &self.device, x, t, |y, ts| {
                 self.score_tensor(y, ts)
             })
@@ -121,6 +125,9 @@ macro_rules! network_score_methods {
             t: f64,
         ) -> $crate::error::Result<Vec<faer::Mat<f64>>> {
             $crate::check::check_dim(self.dim(), x.ncols(), $context)?;
+            if let Some(f) = &self.fused {
+                return f.jacobians(x, t);
+            }
             $crate::score::autodiff::jacobians(&self.config.frame, &self.device, x, t, |y, ts| {
                 self.score_tensor(y, ts)
             })

@@ -7,6 +7,7 @@
 
 pub mod analytic;
 mod autodiff;
+pub(crate) mod fused;
 pub mod mlp;
 pub mod pytorch;
 pub mod tensor;
@@ -158,7 +159,7 @@ impl NoiseLevel {
             NoiseLevel::Time(t0) => Ok(t0),
             NoiseLevel::Sigma(sigma) => {
                 let scale = model.frame().map_or(1.0, |f| f.scale);
-                model.sde().time_for_sigma(sigma / scale)
+                model.sde().time_for_scaled_sigma(sigma, scale)
             }
         }
     }

@@ -35,6 +35,8 @@ mod pickle;
 pub mod skip_mlp;
 mod zip;
 
+pub(crate) use zip::stored_archive;
+
 pub use checkpoint::HyperParameters;
 pub use layouts::{Architecture, LayoutKind};
 pub use skip_mlp::{SkipMlpConfig, SkipMlpScoreNet, SkipTime};
@@ -582,8 +584,16 @@ fn tensor_infos<'a>(
 }
 
 fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
-    let checkpoint = Checkpoint::open(path)?;
-    let desc_file = Description::read(path)?;
+    plan_from(Checkpoint::open(path)?, Description::read(path)?, path, ov)
+}
+
+/// The plan for an opened checkpoint with its description file (if any); `path` names it.
+fn plan_from(
+    checkpoint: Checkpoint,
+    desc_file: Option<Description>,
+    path: &Path,
+    ov: &Overrides,
+) -> Result<Plan> {
     let desc = desc_file.clone().unwrap_or_default();
     let mut tensors: Vec<(String, Vec<TensorInfo>)> = checkpoint
         .groups()
@@ -749,6 +759,21 @@ fn plan(path: &Path, ov: &Overrides) -> Result<Plan> {
     })
 }
 
+impl Native {
+    /// The network with these tensors (under native names).
+    fn build(
+        self,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Box<dyn ScoreModel>> {
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        Ok(match self {
+            Native::Mlp(config) => Box::new(MlpScoreNet::new(config, vb)?),
+            Native::Skip(config) => Box::new(SkipMlpScoreNet::new(config, vb)?),
+        })
+    }
+}
+
 /// Reads a checkpoint and reports its tensors, architecture, weights, settings and what is missing.
 ///
 /// Fails only when the file cannot be read as a PyTorch checkpoint; an unusable but readable
@@ -839,11 +864,7 @@ pub fn load(
 ) -> Result<ImportedModel> {
     let path = path.as_ref();
     let (native, tensors, inspection) = plan(path, overrides)?.materialise(device)?;
-    let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-    let inner: Box<dyn ScoreModel> = match native {
-        Native::Mlp(config) => Box::new(MlpScoreNet::new(config, vb)?),
-        Native::Skip(config) => Box::new(SkipMlpScoreNet::new(config, vb)?),
-    };
+    let inner = native.build(tensors, device)?;
     let origin = format!(
         "PyTorch checkpoint {}, {}",
         path.display(),
@@ -942,6 +963,102 @@ pub fn describe_native(path: &Path) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// Storage bytes the fuzzing entry [`load_pickle_program`] fills in at most (4 MiB).
+const FUZZ_STORAGE_BYTES: u64 = 1 << 22;
+
+/// Runs a pickle program as the `data.pkl` of a `torch.save` archive built around it, whose
+/// storages hold the sizes the program declares (zeros, 4 MiB in all at most; a larger storage
+/// gets 1 byte): inspection, tensor reads and the model, with the default overrides and then
+/// with every setting given. The fuzzing entry of the pickle reader and the layout mapping.
+pub(crate) fn load_pickle_program(program: &[u8]) -> Result<Vec<Box<dyn ScoreModel>>> {
+    let path = Path::new("fuzz.pth");
+    let pk = pickle::parse(program).map_err(|e| Error::Format {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let mut storages: Vec<(String, u64)> = Vec::new();
+    for id in 0.. {
+        match pk.node(pickle::Value::Node(id)) {
+            None => break,
+            Some(pickle::Node::Tensor(t)) if !storages.iter().any(|(k, _)| *k == t.storage_key) => {
+                let size = match t.dtype {
+                    pickle::StorageType::F64 => 8,
+                    pickle::StorageType::F16 | pickle::StorageType::Bf16 => 2,
+                    _ => 4,
+                };
+                storages.push((t.storage_key.clone(), t.storage_numel.saturating_mul(size)));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut budget = FUZZ_STORAGE_BYTES;
+    let data: Vec<(String, Vec<u8>)> = storages
+        .into_iter()
+        .map(|(key, bytes)| {
+            let len = if bytes <= budget { bytes } else { 1 };
+            budget -= len.min(budget);
+            (format!("archive/data/{key}"), vec![0u8; len as usize])
+        })
+        .collect();
+    let mut entries: Vec<(&str, &[u8])> = vec![
+        ("archive/data.pkl", program),
+        ("archive/byteorder", b"little"),
+    ];
+    entries.extend(data.iter().map(|(k, v)| (k.as_str(), v.as_slice())));
+    let bytes = zip::stored_archive(&entries);
+    let complete = Overrides {
+        sde: Some(SdeKind::Ve),
+        sigma_min: Some(0.01),
+        sigma_max: Some(10.0),
+        time_scale: Some(1.0),
+        ..Overrides::default()
+    };
+    let mut models = Vec::new();
+    for ov in [Overrides::default(), complete] {
+        let archive = zip::Archive::from_bytes(bytes.clone(), path)?;
+        let plan = plan_from(Checkpoint::from_archive(archive, path)?, None, path, &ov)?;
+        let _ = plan.inspection.to_string();
+        if plan.native.is_some() {
+            let (native, tensors, _) = plan.materialise(&Device::Cpu)?;
+            models.push(native.build(tensors, &Device::Cpu)?);
+        }
+    }
+    Ok(models)
+}
+
+/// Opens a zip archive held in memory, reads every entry (checking its CRC) and indexes it as a
+/// checkpoint: the fuzzing entry of the zip reader. Returns the bytes read.
+pub(crate) fn read_every_entry(bytes: &[u8]) -> Result<usize> {
+    let path = Path::new("fuzz.pth");
+    let mut archive = zip::Archive::from_bytes(bytes.to_vec(), path)?;
+    let entries = archive.entries().to_vec();
+    let read: usize = entries
+        .iter()
+        .filter_map(|e| archive.read(e).ok())
+        .map(|b| b.len())
+        .sum();
+    let checkpoint = Checkpoint::from_archive(archive, path)?;
+    Ok(read + checkpoint.groups().len())
+}
+
+/// Runs a pickle program through the interpreter and describes every value it made: the
+/// fuzzing entry of the pickle interpreter alone.
+pub(crate) fn describe_pickle_program(program: &[u8]) -> std::result::Result<usize, String> {
+    let pk = pickle::parse(program).map_err(|e| e.to_string())?;
+    let mut text = pk.describe(pk.root).len();
+    for id in 0.. {
+        let v = pickle::Value::Node(id);
+        if pk.node(v).is_none() {
+            break;
+        }
+        text += pk.describe(v).len();
+        if let Some(t) = pk.tensor(v) {
+            text += t.numel().unwrap_or(0).min(1) as usize;
+        }
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -183,10 +183,22 @@ impl Sde {
 
     /// The time at which σ(t) equals `sigma` (inverse of the marginal standard deviation).
     pub fn time_for_sigma(&self, sigma: f64) -> Result<f64> {
+        self.time_for_scaled_sigma(sigma, 1.0)
+    }
+
+    /// The time at which `scale`·σ(t) equals `sigma`: the inverse for a model whose coordinates
+    /// are the data's divided by `scale` (a [`Frame`]), with `sigma` and the range in errors
+    /// stated in data units, as the user gave them.
+    pub fn time_for_scaled_sigma(&self, sigma: f64, scale: f64) -> Result<f64> {
         let bad = |why: String| Error::param("sigma", why);
         if !(sigma > 0.0 && sigma.is_finite()) {
             return Err(bad(format!("must be positive, got {sigma}")));
         }
+        if !(scale > 0.0 && scale.is_finite()) {
+            return Err(bad(format!("the model's scale {scale} is not positive")));
+        }
+        let data_sigma = sigma;
+        let sigma = sigma / scale;
         let t = match *self {
             Sde::Ve {
                 sigma_min,
@@ -205,7 +217,9 @@ impl Sde {
                     sigma
                 };
                 if one_minus >= 1.0 {
-                    return Err(bad(format!("σ = {sigma} is beyond this SDE's range (< 1)")));
+                    return Err(bad(format!(
+                        "σ = {data_sigma} is beyond this SDE's range (< {scale})"
+                    )));
                 }
                 let b = -(-one_minus).ln_1p();
                 let a = 0.5 * (beta_max - beta_min);
@@ -217,10 +231,11 @@ impl Sde {
             }
         };
         if !(0.0..=1.0).contains(&t) {
-            let m0 = self.marginal(0.0).sigma;
-            let m1 = self.marginal(1.0).sigma;
+            let m0 = scale * self.marginal(0.0).sigma;
+            let m1 = scale * self.marginal(1.0).sigma;
+            let units = if scale == 1.0 { "" } else { " in data units" };
             return Err(bad(format!(
-                "σ = {sigma} lies outside [{m0:.3e}, {m1:.3e}], the range of this SDE"
+                "σ = {data_sigma} lies outside [{m0:.3e}, {m1:.3e}], the range of this SDE{units}"
             )));
         }
         Ok(t)
@@ -346,6 +361,26 @@ mod tests {
             }
         }
         assert!(Sde::ve(20.0).time_for_sigma(1e-4).is_err());
+        // a model in units 4.5× the data's: the user's σ and the range stay in data units
+        let sde = Sde::Ve {
+            sigma_min: 0.02,
+            sigma_max: 2.0,
+        };
+        let t = sde.time_for_scaled_sigma(0.9, 4.5).unwrap();
+        assert!((sde.marginal(t).sigma - 0.2).abs() < 1e-12);
+        let e = sde
+            .time_for_scaled_sigma(0.01, 4.5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("σ = 0.01 lies outside [9.000e-2, 9.000e0]") && e.contains("data units"),
+            "{e}"
+        );
+        let e = Sde::vp_default()
+            .time_for_scaled_sigma(3.0, 2.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("σ = 3 is beyond this SDE's range (< 2)"), "{e}");
         assert!(Sde::vp_default().time_for_sigma(1.5).is_err());
     }
 

@@ -22,9 +22,11 @@
 //! # Reproducibility
 //! Batch indices, times and noise of step k come from [`crate::rng::stream`]`(seed', k)`; the
 //! initial weights, the validation split and the validation noise from further fixed streams. The
-//! optimiser works element-wise on `f32` vectors in a fixed order, and candle's CPU kernels used
-//! here do not split reductions by thread, so one seed gives bit-identical weights whatever the
-//! number of threads, and a resumed run equals an uninterrupted one (the tests check both).
+//! optimiser works element-wise on `f32` vectors, and on the CPU the loss and gradients come from
+//! the fused engine in fixed chunks of the batch whose gradients are summed in chunk order (see
+//! `dsm.rs`), so one seed gives bit-identical weights whatever the number of threads, and a
+//! resumed run equals an uninterrupted one (the tests check both). On a CUDA device candle's
+//! autograd computes them.
 //!
 //! # Example
 //! ```
@@ -53,6 +55,7 @@
 
 mod cache;
 mod checkpoint;
+mod dsm;
 pub(crate) mod optim;
 mod params;
 mod session;

@@ -3,41 +3,35 @@
 //!
 //! The state lives in plain vectors (`f32` for the score networks, `f64` for the flows), updated
 //! element-wise in a fixed order, so that a step is bit-reproducible and the whole state can be
-//! written to (and restored from) a checkpoint. Score training and flow training share it.
+//! written to (and restored from) a checkpoint. Score training and flow training share it; the
+//! `f32` path runs in fixed blocks on vectorised kernels, in parallel.
 
-use std::ops::{Add, Div, Mul, Sub};
+use crate::score::fused::kernels::multiversion;
+use rayon::prelude::*;
 
 /// The floating-point types the optimiser updates in (`f32` or `f64`).
-pub(crate) trait Element:
-    Copy
-    + PartialEq
-    + std::fmt::Debug
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-{
+pub(crate) trait Element: Copy + PartialEq + std::fmt::Debug + Send + Sync {
     /// The value of an `f64` setting in this type.
     fn from_f64(v: f64) -> Self;
-    /// The value as `f64`.
-    fn to_f64(self) -> f64;
-    /// √self.
-    fn sqrt(self) -> Self;
     /// 0.
     fn zero() -> Self {
         Self::from_f64(0.0)
     }
+    /// √(Σ g²) over all gradients, accumulated in f64 in a fixed order.
+    fn global_norm(grads: &[Vec<Self>]) -> f64;
+    /// Adam(W) and the EMA on every tensor with the step's constants `u`.
+    fn update(params: &mut [ParamState<Self>], grads: &[Vec<Self>], u: &Update);
 }
 
 impl Element for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
-    fn to_f64(self) -> f64 {
-        self as f64
+    fn global_norm(grads: &[Vec<f32>]) -> f64 {
+        global_norm_f32(grads)
     }
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
+    fn update(params: &mut [ParamState<f32>], grads: &[Vec<f32>], u: &Update) {
+        update_f32(params, grads, u)
     }
 }
 
@@ -45,11 +39,24 @@ impl Element for f64 {
     fn from_f64(v: f64) -> Self {
         v
     }
-    fn to_f64(self) -> f64 {
-        self
+    fn global_norm(grads: &[Vec<f64>]) -> f64 {
+        grads.iter().flatten().map(|&g| g * g).sum::<f64>().sqrt()
     }
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
+    fn update(params: &mut [ParamState<f64>], grads: &[Vec<f64>], u: &Update) {
+        // the flows' tensors are small: one thread, in order
+        for (p, g) in params.iter_mut().zip(grads) {
+            let moments = p.m.iter_mut().zip(p.v.iter_mut());
+            for (((w, e), (m, v)), &g) in
+                p.value.iter_mut().zip(p.ema.iter_mut()).zip(moments).zip(g)
+            {
+                let g = g * u.factor;
+                *m = u.b1 * *m + (1.0 - u.b1) * g;
+                *v = u.b2 * *v + (1.0 - u.b2) * g * g;
+                let update = (*m / u.bc1) / ((*v / u.bc2).sqrt() + u.eps);
+                *w = *w * u.shrink - u.lr * update;
+                *e = u.ema_t * *e + (1.0 - u.ema_t) * *w;
+            }
+        }
     }
 }
 
@@ -121,14 +128,109 @@ pub(crate) fn learning_rate(lr: f64, warmup: u64, step: u64, cosine: Option<f64>
     lr * warm * decay
 }
 
-/// √(Σ g²) over all gradients, accumulated in f64 in a fixed order.
-pub(crate) fn global_norm<T: Element>(grads: &[Vec<T>]) -> f64 {
-    grads
-        .iter()
-        .flatten()
-        .map(|&g| g.to_f64() * g.to_f64())
-        .sum::<f64>()
-        .sqrt()
+/// Elements per parallel task of the norm and the update: fixed, so that how the work is split
+/// between threads never changes a result.
+const BLOCK: usize = 16 * 1024;
+
+multiversion! {
+    /// Σ g² over a block in f64, in eight interleaved partial sums (a fixed order that vectorises).
+    fn sum_squares(g: &[f32], out: &mut f64) {
+        let mut lanes = [0f64; 8];
+        for c in g.chunks(8) {
+            for (l, &x) in lanes.iter_mut().zip(c) {
+                *l += (x as f64) * (x as f64);
+            }
+        }
+        *out = lanes.iter().sum();
+    }
+}
+
+/// √(Σ g²) over f32 gradients, accumulated in f64 in a fixed order (blocks of [`BLOCK`]
+/// elements, their sums added in order).
+fn global_norm_f32(grads: &[Vec<f32>]) -> f64 {
+    let blocks: Vec<&[f32]> = grads.iter().flat_map(|g| g.chunks(BLOCK)).collect();
+    let sums: Vec<f64> = blocks
+        .par_iter()
+        .map(|b| {
+            let mut s = 0.0;
+            sum_squares(b, &mut s);
+            s
+        })
+        .collect();
+    sums.iter().sum::<f64>().sqrt()
+}
+
+/// The per-step constants of the element-wise update, in f32.
+#[derive(Clone, Copy, Debug)]
+struct UpdateF32 {
+    factor: f32,
+    b1: f32,
+    b2: f32,
+    bc1: f32,
+    bc2: f32,
+    lr: f32,
+    eps: f32,
+    shrink: f32,
+    ema_t: f32,
+}
+
+multiversion! {
+    /// Adam(W) and the EMA on one block of a tensor: weights w, EMA e, moments m and v, gradient g.
+    fn update_block(w: &mut [f32], e: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: UpdateF32) {
+        let moments = m.iter_mut().zip(v.iter_mut());
+        for (((w, e), (m, v)), &g) in w.iter_mut().zip(e.iter_mut()).zip(moments).zip(g) {
+            let g = g * u.factor;
+            *m = u.b1 * *m + (1.0 - u.b1) * g;
+            *v = u.b2 * *v + (1.0 - u.b2) * g * g;
+            let update = (*m / u.bc1) / ((*v / u.bc2).sqrt() + u.eps);
+            *w = *w * u.shrink - u.lr * update;
+            *e = u.ema_t * *e + (1.0 - u.ema_t) * *w;
+        }
+    }
+}
+
+/// The per-step constants of the element-wise update.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Update {
+    factor: f64,
+    b1: f64,
+    b2: f64,
+    bc1: f64,
+    bc2: f64,
+    lr: f64,
+    eps: f64,
+    shrink: f64,
+    ema_t: f64,
+}
+
+/// The f32 update: blocks of [`BLOCK`] elements of every tensor, in parallel.
+fn update_f32(params: &mut [ParamState<f32>], grads: &[Vec<f32>], u: &Update) {
+    let u = UpdateF32 {
+        factor: u.factor as f32,
+        b1: u.b1 as f32,
+        b2: u.b2 as f32,
+        bc1: u.bc1 as f32,
+        bc2: u.bc2 as f32,
+        lr: u.lr as f32,
+        eps: u.eps as f32,
+        shrink: u.shrink as f32,
+        ema_t: u.ema_t as f32,
+    };
+    let mut blocks = Vec::new();
+    for (p, g) in params.iter_mut().zip(grads) {
+        let ParamState {
+            value, ema, m, v, ..
+        } = p;
+        let parts = value
+            .chunks_mut(BLOCK)
+            .zip(ema.chunks_mut(BLOCK))
+            .zip(m.chunks_mut(BLOCK).zip(v.chunks_mut(BLOCK)))
+            .zip(g.chunks(BLOCK));
+        blocks.extend(parts);
+    }
+    blocks
+        .into_par_iter()
+        .for_each(|(((w, e), (m, v)), g)| update_block(w, e, m, v, g, u));
 }
 
 /// One Adam(W) update of every tensor (`step` = number of updates done before), then the EMA.
@@ -142,28 +244,21 @@ pub(crate) fn adam_step<T: Element>(
     step: u64,
     s: StepSettings,
 ) -> f64 {
-    let norm = global_norm(grads);
+    let norm = T::global_norm(grads);
     let factor = if norm > s.clip { s.clip / norm } else { 1.0 };
     let t = (step + 1) as i32;
-    let bc1 = 1.0 - BETA1.powi(t);
-    let bc2 = 1.0 - BETA2.powi(t);
-    let ema_t = T::from_f64(s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)));
-    let (b1, b2) = (T::from_f64(BETA1), T::from_f64(BETA2));
-    let (factor, lr, eps) = (T::from_f64(factor), T::from_f64(s.lr), T::from_f64(EPS));
-    let (bc1, bc2) = (T::from_f64(bc1), T::from_f64(bc2));
-    let shrink = T::from_f64(1.0 - s.lr * s.weight_decay);
-    let one = T::from_f64(1.0);
-    for (p, g) in params.iter_mut().zip(grads) {
-        let moments = p.m.iter_mut().zip(p.v.iter_mut());
-        for (((w, e), (m, v)), &g) in p.value.iter_mut().zip(p.ema.iter_mut()).zip(moments).zip(g) {
-            let g = g * factor;
-            *m = b1 * *m + (one - b1) * g;
-            *v = b2 * *v + (one - b2) * g * g;
-            let update = (*m / bc1) / ((*v / bc2).sqrt() + eps);
-            *w = *w * shrink - lr * update;
-            *e = ema_t * *e + (one - ema_t) * *w;
-        }
-    }
+    let u = Update {
+        factor,
+        b1: BETA1,
+        b2: BETA2,
+        bc1: 1.0 - BETA1.powi(t),
+        bc2: 1.0 - BETA2.powi(t),
+        lr: s.lr,
+        eps: EPS,
+        shrink: 1.0 - s.lr * s.weight_decay,
+        ema_t: s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)),
+    };
+    T::update(params, grads, &u);
     norm
 }
 

@@ -1,6 +1,7 @@
 //! A training session: the network, its optimiser state, the standardised data and the loop.
 
 use super::checkpoint::{self, HistoryEntry, SaveMode, TrainState};
+use super::dsm::FusedDsm;
 use super::optim::{adam_step, learning_rate, ParamState, StepSettings};
 use super::params::{Budget, Schedule, TimeSampling, TrainParams};
 use crate::data::Dataset;
@@ -52,8 +53,7 @@ pub struct Session {
     params: TrainParams,
     config: MlpConfig,
     device: Device,
-    net: MlpScoreNet,
-    vars: Vec<Var>,
+    engine: Engine,
     state: Vec<ParamState>,
     step: u64,
     /// Training points in model coordinates, row-major f32.
@@ -67,6 +67,17 @@ pub struct Session {
     budget_origin: Duration,
     /// Sum and count of training losses since the last evaluation.
     running: (f64, u64),
+}
+
+/// What computes the loss and its gradients.
+enum Engine {
+    /// The fused CPU engine (the default on a CPU).
+    Fused(FusedDsm),
+    /// candle's autograd on the network's device (e.g. CUDA), with the weights as variables.
+    Candle {
+        net: Box<MlpScoreNet>,
+        vars: Vec<Var>,
+    },
 }
 
 /// The validation batch: noised points, noise and times drawn once from a fixed stream.
@@ -207,34 +218,16 @@ impl Session {
             }
             Validation { y, z, ts }
         });
-        let tensors: HashMap<String, Tensor> = state
-            .iter()
-            .map(|p| {
-                Ok((
-                    p.name.clone(),
-                    Tensor::from_slice(&p.value, p.shape.as_slice(), &device)?,
-                ))
-            })
-            .collect::<Result<_>>()?;
-        let vars: Vec<Var> = state
-            .iter()
-            .map(|p| Var::from_tensor(&tensors[&p.name]))
-            .collect::<candle_core::Result<_>>()?;
-        let named: HashMap<String, Tensor> = state
-            .iter()
-            .zip(&vars)
-            .map(|(p, v)| (p.name.clone(), v.as_tensor().clone()))
-            .collect();
-        let net = MlpScoreNet::new(
-            config.clone(),
-            VarBuilder::from_tensors(named, DType::F32, &device),
-        )?;
+        let engine = if device.is_cpu() {
+            Engine::Fused(FusedDsm::new(&config))
+        } else {
+            candle_engine(&config, &state, &device)?
+        };
         Ok(Self {
             params,
             config,
             device,
-            net,
-            vars,
+            engine,
             state,
             step: 0,
             train,
@@ -429,8 +422,11 @@ impl Session {
     fn evaluate(&mut self) -> Result<()> {
         let train_loss = (self.running.1 > 0).then(|| self.running.0 / self.running.1 as f64);
         self.running = (0.0, 0);
-        let val_loss = match &self.val {
-            Some(val) => {
+        let val_loss = match (&self.val, &mut self.engine) {
+            (Some(val), Engine::Fused(dsm)) => {
+                Some(dsm.ema_loss(&self.state, &val.y, &val.z, &val.ts))
+            }
+            (Some(val), Engine::Candle { .. }) => {
                 let net = self.model()?;
                 let d = self.config.dim;
                 let mut total = 0.0;
@@ -442,7 +438,7 @@ impl Session {
                 }
                 Some(total / val.ts.len() as f64)
             }
-            None => None,
+            (None, _) => None,
         };
         self.history.push(HistoryEntry {
             step: self.step,
@@ -477,34 +473,64 @@ impl Session {
             );
             ts.push(t);
         }
-        let loss = dsm_loss(&self.net, &y, &z, &ts, &self.device)?;
-        let grads = loss.backward()?;
-        let grads: Vec<Vec<f32>> = self
-            .vars
-            .iter()
-            .zip(&self.state)
-            .map(|(var, p)| match grads.get(var.as_tensor()) {
-                Some(g) => Ok(g.flatten_all()?.to_vec1::<f32>()?),
-                None => Ok(vec![0.0; p.value.len()]),
-            })
-            .collect::<Result<_>>()?;
         let settings = StepSettings {
             lr,
             clip: self.params.grad_clip,
             weight_decay: self.params.weight_decay,
             ema_decay: self.params.ema_decay,
         };
-        adam_step(&mut self.state, &grads, self.step, settings);
-        for (var, p) in self.vars.iter().zip(&self.state) {
-            var.set(&Tensor::from_slice(
-                &p.value,
-                p.shape.as_slice(),
-                &self.device,
-            )?)?;
-        }
+        let loss = match &mut self.engine {
+            Engine::Fused(dsm) => {
+                let (loss, grads) = dsm.step(&self.state, &y, &z, &ts);
+                adam_step(&mut self.state, grads, self.step, settings);
+                loss
+            }
+            Engine::Candle { net, vars } => {
+                let loss = dsm_loss(net, &y, &z, &ts, &self.device)?;
+                let grads = loss.backward()?;
+                let grads: Vec<Vec<f32>> = vars
+                    .iter()
+                    .zip(&self.state)
+                    .map(|(var, p)| match grads.get(var.as_tensor()) {
+                        Some(g) => Ok(g.flatten_all()?.to_vec1::<f32>()?),
+                        None => Ok(vec![0.0; p.value.len()]),
+                    })
+                    .collect::<Result<_>>()?;
+                adam_step(&mut self.state, &grads, self.step, settings);
+                for (var, p) in vars.iter().zip(&self.state) {
+                    var.set(&Tensor::from_slice(
+                        &p.value,
+                        p.shape.as_slice(),
+                        &self.device,
+                    )?)?;
+                }
+                loss.to_scalar::<f32>()? as f64
+            }
+        };
         self.step += 1;
-        Ok(loss.to_scalar::<f32>()? as f64)
+        Ok(loss)
     }
+}
+
+/// candle's engine: the weights as variables of a network on `device`.
+fn candle_engine(config: &MlpConfig, state: &[ParamState], device: &Device) -> Result<Engine> {
+    let vars: Vec<Var> = state
+        .iter()
+        .map(|p| Var::from_slice(&p.value, p.shape.as_slice(), device))
+        .collect::<candle_core::Result<_>>()?;
+    let named: HashMap<String, Tensor> = state
+        .iter()
+        .zip(&vars)
+        .map(|(p, v)| (p.name.clone(), v.as_tensor().clone()))
+        .collect();
+    let net = MlpScoreNet::new(
+        config.clone(),
+        VarBuilder::from_tensors(named, DType::F32, device),
+    )?;
+    Ok(Engine::Candle {
+        net: Box::new(net),
+        vars,
+    })
 }
 
 /// A training time: uniform in [t_min, 1], or with log σ uniform.

@@ -83,7 +83,11 @@ impl Checkpoint {
     /// Opens a `torch.save` archive and indexes its tensors (no tensor data is read yet).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let mut archive = Archive::open(path)?;
+        Self::from_archive(Archive::open(path)?, path)
+    }
+
+    /// Indexes an opened archive; `path` names it in messages.
+    pub fn from_archive(mut archive: Archive, path: &Path) -> Result<Self> {
         let pkl = archive
             .entries()
             .iter()

@@ -941,6 +941,18 @@ mod tests {
     }
 
     #[test]
+    fn an_arena_node_is_small_enough_for_the_stated_memory_bound() {
+        // README: at most ~200 bytes per program byte (one node, one stack or memo slot, one
+        // small container allocation per opcode)
+        assert!(
+            std::mem::size_of::<Node>() <= 128,
+            "{}",
+            std::mem::size_of::<Node>()
+        );
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+    }
+
+    #[test]
     fn self_reference_and_deep_nesting_are_harmless() {
         // l = []; l.append(l)  then 100 000 nested 1-tuples: no recursion anywhere
         let mut p = vec![0x80, 2, b']', b'q', 0, b'h', 0, b'a'];

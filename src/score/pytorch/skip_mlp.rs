@@ -15,6 +15,7 @@ use super::layouts::skip_mlp_plan;
 use crate::check::check_dim;
 use crate::error::{Error, Result};
 use crate::score::autodiff::{self, network_score_methods};
+use crate::score::fused::FusedNet;
 use crate::score::mlp::{
     check_frame_and_sde, linear_layer, write_safetensors, Activation, ModelFile, Prediction,
 };
@@ -171,6 +172,8 @@ pub struct SkipMlpScoreNet {
     layers: Vec<(Linear, Option<usize>)>,
     device: Device,
     origin: Option<PathBuf>,
+    /// The fused CPU engine, for fixed weights on the CPU.
+    fused: Option<FusedNet>,
 }
 
 impl SkipMlpScoreNet {
@@ -182,12 +185,15 @@ impl SkipMlpScoreNet {
             .layers()
             .into_iter()
             .map(|(name, shape, skip)| Ok((linear_layer(&vb, &name, shape)?, skip)))
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<(Linear, Option<usize>)>>>()?;
+        let linears: Vec<&Linear> = layers.iter().map(|(l, _)| l).collect();
+        let fused = FusedNet::for_skip(&config, &linears)?;
         Ok(Self {
             config,
             layers,
             device,
             origin: None,
+            fused,
         })
     }
 
@@ -275,6 +281,9 @@ impl ScoreModel for SkipMlpScoreNet {
         check_dim(self.dim(), x.ncols(), "the skip-connection MLP score model")?;
         check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
         check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
+        if let Some(f) = &self.fused {
+            return f.vjp(x, t, v);
+        }
         autodiff::vjp(&self.config.frame, &self.device, x, t, v, |y, ts| {
             self.score_tensor(y, ts)
         })
@@ -347,11 +356,19 @@ mod tests {
         let back = SkipMlpScoreNet::load(&p, &Device::Cpu).unwrap();
         assert_eq!(back.config(), net.config());
         let x = Mat::from_fn(2, 3, |i, j| 0.2 * i as f64 - 0.1 * j as f64);
-        assert_eq!(
+        // candle (trainable weights) against the fused engine (loaded ones): equal to rounding
+        assert!(net.fused.is_none() && back.fused.is_some());
+        let (a, b) = (
             net.score(x.as_ref(), 0.4).unwrap(),
-            back.score(x.as_ref(), 0.4).unwrap()
+            back.score(x.as_ref(), 0.4).unwrap(),
         );
+        for i in 0..2 {
+            for j in 0..3 {
+                assert!((a[(i, j)] - b[(i, j)]).abs() < 1e-5 * (1.0 + a[(i, j)].abs()));
+            }
+        }
         crate::score::autodiff::tests::check_derivatives(&net, 0.4, "skip MLP");
+        crate::score::autodiff::tests::check_derivatives(&back, 0.4, "loaded skip MLP");
     }
 
     #[test]

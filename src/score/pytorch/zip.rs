@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 const EOCD_SIG: u32 = 0x0605_4b50;
@@ -36,9 +36,13 @@ pub(crate) struct Entry {
     crc: u32,
 }
 
+/// What an archive is read from: a file, or bytes already in memory.
+trait Source: Read + Seek + Send {}
+impl<T: Read + Seek + Send> Source for T {}
+
 /// An opened archive: the central directory is read and checked, contents are read on demand.
 pub(crate) struct Archive {
-    file: File,
+    file: Box<dyn Source>,
     path: PathBuf,
     len: u64,
     entries: Vec<Entry>,
@@ -63,6 +67,16 @@ impl Archive {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        Self::read_from(Box::new(file), path, len)
+    }
+
+    /// Reads an archive held in memory; `path` names it in messages.
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Self> {
+        let len = bytes.len() as u64;
+        Self::read_from(Box::new(Cursor::new(bytes)), path, len)
+    }
+
+    fn read_from(file: Box<dyn Source>, path: &Path, len: u64) -> Result<Self> {
         let mut archive = Archive {
             file,
             path: path.to_path_buf(),
@@ -316,6 +330,54 @@ pub(crate) fn crc32(data: &[u8]) -> u32 {
     })
 }
 
+/// A zip archive of stored (uncompressed) entries laid out as `torch.save` writes them (no zip64),
+/// for tests and fuzzing harnesses.
+pub(crate) fn stored_archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for (name, data) in entries {
+        let (offset, crc, size) = (out.len() as u32, crc32(data), data.len() as u32);
+        let name_len = name.len() as u16;
+        // local header: version, flags, method, time, date, CRC, sizes, name and extra lengths
+        out.extend(LOCAL_SIG.to_le_bytes());
+        for v in [20u16, 0, 0, 0, 0] {
+            out.extend(v.to_le_bytes());
+        }
+        for v in [crc, size, size] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(name_len.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out.extend(name.as_bytes());
+        out.extend(*data);
+        // central record: made-by, needed, flags, method, time, date, CRC, sizes, lengths, disk,
+        // attributes, local-header offset
+        central.extend(CENTRAL_SIG.to_le_bytes());
+        for v in [20u16, 20, 0, 0, 0, 0] {
+            central.extend(v.to_le_bytes());
+        }
+        for v in [crc, size, size] {
+            central.extend(v.to_le_bytes());
+        }
+        for v in [name_len, 0, 0, 0, 0] {
+            central.extend(v.to_le_bytes());
+        }
+        central.extend(0u32.to_le_bytes());
+        central.extend(offset.to_le_bytes());
+        central.extend(name.as_bytes());
+    }
+    let (cd_offset, cd_size, count) =
+        (out.len() as u32, central.len() as u32, entries.len() as u16);
+    out.extend(central);
+    out.extend(EOCD_SIG.to_le_bytes());
+    for v in [0u16, 0, count, count] {
+        out.extend(v.to_le_bytes());
+    }
+    out.extend(cd_size.to_le_bytes());
+    out.extend(cd_offset.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +405,15 @@ mod tests {
         std::fs::write(&p, b"PK\x03\x04 and then nothing that ends a zip archive").unwrap();
         let e = Archive::open(&p).err().unwrap().to_string();
         assert!(e.contains("no end-of-central-directory"), "{e}");
+    }
+
+    #[test]
+    fn stored_archives_read_back() {
+        let bytes = stored_archive(&[("a/data.pkl", b"\x80\x02N."), ("a/data/0", &[7; 12])]);
+        let mut archive = Archive::from_bytes(bytes, Path::new("m.pth")).unwrap();
+        let names: Vec<String> = archive.entries().iter().map(|e| e.name.clone()).collect();
+        assert_eq!(names, ["a/data.pkl", "a/data/0"]);
+        let entry = archive.entry("a/data/0").cloned().unwrap();
+        assert_eq!(archive.read(&entry).unwrap(), [7; 12]);
     }
 }

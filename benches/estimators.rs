@@ -1,0 +1,97 @@
+//! Criterion benches of the three score-based estimators and of training on the fused engine,
+//! so that regressions show: `cargo bench --bench estimators`.
+//!
+//! The network is a fixed-weight MLP (D = 32, width 128, depth 3, SiLU) as a loaded model would
+//! be; the sizes keep one sample under a second on two cores.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::Rng;
+use scoregeo::id::{Flipd, JacobianSpectrum, NormalBundle, PointSelection};
+use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
+use scoregeo::train::TrainParams;
+use scoregeo::{Dataset, Sde};
+use std::collections::HashMap;
+
+const D: usize = 32;
+
+/// A fixed-weight network with seeded U(±1/√fan_in) weights.
+fn network() -> MlpScoreNet {
+    let config = MlpConfig::new(D, 128, 3, Sde::ve(4.0));
+    let mut rng = scoregeo::rng::stream(1, 0);
+    let mut tensors = HashMap::new();
+    for (name, (out, inp)) in config.weight_shapes() {
+        let bound = 1.0 / (inp as f32).sqrt();
+        let mut draw =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+        let w = Tensor::from_vec(draw(out * inp), (out, inp), &Device::Cpu).unwrap();
+        let b = Tensor::from_vec(draw(out), out, &Device::Cpu).unwrap();
+        tensors.insert(format!("{name}.weight"), w);
+        tensors.insert(format!("{name}.bias"), b);
+    }
+    MlpScoreNet::new(
+        config,
+        VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+    )
+    .unwrap()
+}
+
+fn points(n: usize) -> Dataset {
+    let mut rng = scoregeo::rng::stream(2, 0);
+    Dataset::from_row_major(
+        (0..n * D).map(|_| rng.random_range(-1.0..1.0)).collect(),
+        n,
+        D,
+    )
+    .unwrap()
+}
+
+fn estimators(c: &mut Criterion) {
+    scoregeo::progress::set_quiet(true);
+    let net = network();
+    let data = points(256);
+    let nb = NormalBundle::params()
+        .samples(400)
+        .points(PointSelection::Count(16))
+        .check()
+        .unwrap();
+    c.bench_function("normal bundle, K = 400, 16 points", |b| {
+        b.iter(|| nb.fit(&net, &data).unwrap())
+    });
+    let jac = JacobianSpectrum::params()
+        .points(PointSelection::Count(64))
+        .check()
+        .unwrap();
+    c.bench_function("jacobian spectrum, 64 points", |b| {
+        b.iter(|| jac.fit(&net, &data).unwrap())
+    });
+    let flipd = Flipd::params().check().unwrap();
+    c.bench_function("flipd (exact trace), 256 points", |b| {
+        b.iter(|| flipd.fit(&net, &data).unwrap())
+    });
+}
+
+fn training(c: &mut Criterion) {
+    scoregeo::progress::set_quiet(true);
+    let data = points(2000);
+    let mut session = TrainParams::default()
+        .hidden(128)
+        .depth(3)
+        .steps(u64::MAX / 2)
+        .eval_every(u64::MAX / 2)
+        .check()
+        .unwrap()
+        .start(&data)
+        .unwrap();
+    c.bench_function("training, 10 steps of batch 256 (D = 32, width 128)", |b| {
+        b.iter(|| session.run_for(10, None).unwrap())
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10);
+    targets = estimators, training
+}
+criterion_main!(benches);
