@@ -10,8 +10,8 @@ use common::best_of;
 
 use faer::Mat;
 use scoregeo::data::Dataset;
-use scoregeo::id::spectrum::singular_values_via_gram;
 use scoregeo::id::{Derivative, Flipd, JacobianSpectrum, NormalBundle, PointSelection};
+use scoregeo::linalg::singular_values_via_gram;
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
 use scoregeo::score::ScoreModel;
 use scoregeo::Sde;

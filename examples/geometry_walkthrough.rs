@@ -22,10 +22,10 @@
 
 use faer::{Mat, MatRef, Side};
 use scoregeo::data::synthetic::{generate, Kind, Params};
-use scoregeo::data::write_atomic;
 use scoregeo::geometry::{
     rae_dim, AnisotropicFlow, Diffeomorphism, FlowTrainParams, Metric, PullbackMetric, Shear,
 };
+use scoregeo::io::write_atomic;
 use scoregeo::plot::{
     Figure, GeodesicPath, GeodesicPlot, KMark, RaeSeries, ReconstructionPlot, VarianceProfilePlot,
 };
@@ -80,18 +80,9 @@ impl Settings {
 
     /// The flow recipe: the library default with the seed (tiny for `--quick`).
     fn recipe(&self) -> FlowTrainParams {
-        let r = FlowTrainParams {
-            seed: self.seed,
-            ..FlowTrainParams::default()
-        };
+        let r = FlowTrainParams::default().seed(self.seed);
         if self.quick {
-            FlowTrainParams {
-                steps: 80,
-                batch: 128,
-                hidden: 32,
-                layers: 4,
-                ..r
-            }
+            r.steps(80).batch(128).hidden(32).layers(4)
         } else {
             r
         }
@@ -132,6 +123,7 @@ struct Trained {
 
 /// Trains a flow on `data` with `params`, or loads it from the cache.
 fn flow_for(slug: &str, data: &Dataset, params: &FlowTrainParams, cache: &Path) -> Res<Trained> {
+    let trainer = params.clone().check()?;
     let mut h = Sha256::new();
     h.update(data.content_hash().as_bytes());
     h.update(serde_json::to_string(params)?.as_bytes());
@@ -147,7 +139,7 @@ fn flow_for(slug: &str, data: &Dataset, params: &FlowTrainParams, cache: &Path) 
         let flow = AnisotropicFlow::load(&file)?;
         let record = serde_json::from_str(&std::fs::read_to_string(&sidecar)?)?;
         return Ok(Trained {
-            seed: params.seed,
+            seed: trainer.seed(),
             flow,
             record,
             cached: true,
@@ -157,16 +149,15 @@ fn flow_for(slug: &str, data: &Dataset, params: &FlowTrainParams, cache: &Path) 
     std::fs::create_dir_all(cache)?;
     eprintln!(
         "training the {slug} flow (seed {}, {} steps)…",
-        params.seed, params.steps
+        trainer.seed(),
+        trainer.steps()
     );
-    let bar = scoregeo::progress::bar(params.steps as u64, slug);
-    let (flow, report) = AnisotropicFlow::train(data, params, Some(&bar))?;
-    bar.finish_and_clear();
+    let (flow, report) = trainer.fit(data)?;
     flow.save(&file)?;
     let l = report.final_loss;
     let record = TrainingRecord {
         seconds: report.elapsed_s,
-        steps: params.steps,
+        steps: trainer.steps(),
         nll: l.nll,
         isometry: l.isometry,
         volume: l.volume,
@@ -174,7 +165,7 @@ fn flow_for(slug: &str, data: &Dataset, params: &FlowTrainParams, cache: &Path) 
     let text = serde_json::to_string_pretty(&record)?;
     write_atomic(&sidecar, |w| w.write_all(text.as_bytes()))?;
     Ok(Trained {
-        seed: params.seed,
+        seed: trainer.seed(),
         flow,
         record,
         cached: false,
@@ -348,13 +339,11 @@ fn run_rae(
 ) -> Res<RaeOutcome> {
     let (n_train, n_test) = s.sizes();
     let t = Instant::now();
-    let params = Params {
-        n: n_train + n_test,
-        dim: Some(5),
-        ambient: Some(20),
-        seed: s.seed,
-        ..Params::default()
-    };
+    let params = Params::default()
+        .n(n_train + n_test)
+        .dim(5)
+        .ambient(20)
+        .seed(s.seed);
     let (all, manifest) = generate(kind, &params)?;
     let true_id = manifest
         .true_id
@@ -366,7 +355,7 @@ fn run_rae(
 
     let mut runs = Vec::new();
     for seed in s.seed..s.seed + flow_seeds {
-        let recipe = FlowTrainParams { seed, ..s.recipe() };
+        let recipe = s.recipe().seed(seed);
         let trained = flow_for(slug, &train, &recipe, &s.cache)?;
         let t = Instant::now();
         let flow = &trained.flow;
@@ -462,14 +451,7 @@ fn run_geodesics(
 ) -> Res<GeodesicOutcome> {
     let t = Instant::now();
     let n = if s.quick { 600 } else { 3000 };
-    let (data, _) = generate(
-        kind,
-        &Params {
-            n,
-            seed: s.seed,
-            ..Params::default()
-        },
-    )?;
+    let (data, _) = generate(kind, &Params::default().n(n).seed(s.seed))?;
     let truth = PullbackMetric::closed_form(shear, &variances)?;
     let trained = if learn {
         Some(flow_for(slug, &data, &s.recipe(), &s.cache)?)

@@ -7,7 +7,8 @@
 //!     [--out benchmark-results] [--cache DIR] [--baseline]
 //! ```
 //!
-//! `--baseline` reproduces the recipe and read-out before the accuracy work (data-predicting head,
+//! `--nb centred|pull|raw` picks the normal-bundle read-out (default centred; see
+//! `NormalBundleParams::centred` and `mean_pull`). `--baseline` reproduces the recipe and read-out before the accuracy work (data-predicting head,
 //! 6000 steps without early stopping, uncentred normal bundle), for before/after tables.
 //!
 //! For each dataset it draws `n` points, takes the default model exactly as `scoregeo id-estimate`
@@ -17,6 +18,7 @@
 //! rounding, time) and `results.svg` (estimate against truth).
 
 use scoregeo::data::synthetic::benchmark::Benchmark;
+use scoregeo::id::reliability::cut_margin;
 use scoregeo::id::classic::{LocalPca, Mle, TwoNn};
 use scoregeo::id::{Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::score::ScoreModel;
@@ -37,6 +39,7 @@ struct Options {
     out: PathBuf,
     cache: Option<PathBuf>,
     baseline: bool,
+    nb: String,
 }
 
 fn parse() -> Result<Options, String> {
@@ -49,6 +52,7 @@ fn parse() -> Result<Options, String> {
         out: PathBuf::from("benchmark-results"),
         cache: None,
         baseline: false,
+        nb: "centred".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -62,6 +66,7 @@ fn parse() -> Result<Options, String> {
             "--out" => o.out = PathBuf::from(value()?),
             "--cache" => o.cache = Some(PathBuf::from(value()?)),
             "--baseline" => o.baseline = true,
+            "--nb" => o.nb = value()?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -77,12 +82,13 @@ fn run_method(
     model: &dyn ScoreModel,
     data: &scoregeo::Dataset,
     points: PointSelection,
-    baseline: bool,
+    nb: &str,
 ) -> scoregeo::Result<IdEstimate> {
     match name {
         "nb" => NormalBundle::params()
             .points(points)
-            .centred(!baseline)
+            .centred(nb != "raw")
+            .mean_pull(nb == "pull")
             .check()?
             .fit(model, data),
         "jacobian" => JacobianSpectrum::params().points(points).check()?.fit(model, data),
@@ -129,7 +135,7 @@ fn main() {
         let data = b.sample(o.n, o.seed);
         let truth = b.intrinsic_dim() as f64;
         let started = Instant::now();
-        let (net, _, provenance) = match default_model(&data, &opts) {
+        let scoregeo::train::DefaultModel { model: net, provenance, .. } = match default_model(&data, &opts) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("{}: default model failed: {e}", b.name());
@@ -146,14 +152,17 @@ fn main() {
         for m in &o.methods {
             let t = Instant::now();
             let points = PointSelection::Count(o.points.min(data.len()));
-            match run_method(m, &net, &data, points, o.baseline) {
+            match run_method(m, &net, &data, points, if o.baseline { "raw" } else { &o.nb }) {
                 Ok(e) => {
                     let (estimate, secs) = (e.global_id(), t.elapsed().as_secs_f64());
                     line += &format!("  {m} {estimate:6.2}");
-                    results.insert(
-                        m.clone(),
-                        json!({"estimate": estimate, "error": estimate - truth, "seconds": secs}),
-                    );
+                    let mut entry =
+                        json!({"estimate": estimate, "error": estimate - truth, "seconds": secs});
+                    if let Some(clear) = clear_fraction(&e) {
+                        entry["clear_fraction"] = json!(clear);
+                        line += &format!(" ({:.0}% clear)", 100.0 * clear);
+                    }
+                    results.insert(m.clone(), entry);
                 }
                 Err(err) => {
                     line += &format!("  {m} failed");
@@ -179,7 +188,7 @@ fn main() {
     }
     let summary = summarise(&rows, &o.methods);
     let report = json!({
-        "n": o.n, "seed": o.seed, "points": o.points, "baseline": o.baseline,
+        "n": o.n, "seed": o.seed, "points": o.points, "baseline": o.baseline, "nb": o.nb,
         "datasets": rows, "summary": summary,
     });
     if let Err(e) = write_all(&o, &report) {
@@ -187,6 +196,22 @@ fn main() {
         std::process::exit(1);
     }
     print!("{}", markdown(&report, &o.methods));
+}
+
+/// The fraction of points whose normal-bundle cut is clear ([`cut_margin`] > 0).
+fn clear_fraction(e: &IdEstimate) -> Option<f64> {
+    let k = e.settings().samples()?;
+    let points = e.points();
+    let clear = points
+        .iter()
+        .filter(|p| match (&p.spectrum, &p.readoff) {
+            (Some(s), Some(r)) => r
+                .ceiling
+                .is_some_and(|reference| cut_margin(s, r.normal_dim, reference, k) > 0.0),
+            _ => false,
+        })
+        .count();
+    Some(clear as f64 / points.len().max(1) as f64)
 }
 
 /// Per method: mean absolute error, datasets read exactly after rounding, total seconds.
@@ -258,7 +283,7 @@ fn write_all(o: &Options, report: &serde_json::Value) -> Result<(), String> {
     std::fs::create_dir_all(&o.out).map_err(|e| format!("{}: {e}", o.out.display()))?;
     let write = |name: &str, text: String| {
         let path = o.out.join(name);
-        scoregeo::data::write_atomic(&path, |w| w.write_all(text.as_bytes()))
+        scoregeo::io::write_atomic(&path, |w| w.write_all(text.as_bytes()))
             .map_err(|e| e.to_string())
     };
     write("results.json", serde_json::to_string_pretty(report).unwrap_or_default())?;

@@ -23,15 +23,16 @@
 
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, WHITE};
 use scoregeo::data::synthetic::{generate, Kind, Params, TrueId};
-use scoregeo::data::write_atomic;
 use scoregeo::id::classic::{Mle, TwoNn};
 use scoregeo::id::{
-    read_off, Flipd, IdEstimate, JacobianSpectrum, LocalEstimate, NormalBundle, PointSelection,
-    Rule, Sweep,
+    Flipd, IdEstimate, JacobianSpectrum, LocalEstimate, NormalBundle, PointSelection, Rule, Sweep,
 };
+use scoregeo::io::write_atomic;
 use scoregeo::plot::{self, Figure, MethodComparison, MethodResult};
 use scoregeo::score::mlp::MlpScoreNet;
-use scoregeo::train::{default_model, read_state, Budget, CacheOptions, Provenance, TrainParams};
+use scoregeo::train::{
+    default_model, read_state, Budget, CacheOptions, DefaultModel, Provenance, TrainParams,
+};
 use scoregeo::{Dataset, ScoreModel};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -250,7 +251,11 @@ fn model_for(data: &Dataset, recipe: &TrainParams, cache: &Path) -> Res<(MlpScor
         shipped: Vec::new(),
         recipe: recipe.clone(),
     };
-    let (net, file, provenance) = default_model(data, &opts)?;
+    let DefaultModel {
+        model: net,
+        path: file,
+        provenance,
+    } = default_model(data, &opts)?;
     // the training record is stored in the file, so a cached model reports its original run
     let (_, state) = read_state(&file)?;
     let state = state.ok_or("the cached model carries no training record")?;
@@ -286,38 +291,11 @@ fn timed(f: impl FnOnce() -> scoregeo::Result<IdEstimate>) -> Res<Timed> {
 
 /// The reference scale r = √K/σ of a normal-bundle estimate's spectra and its normal floor ν.
 fn normal_scale(nb: &IdEstimate) -> Res<(f64, f64)> {
-    let k = nb.settings()["samples"].as_f64().ok_or("no K recorded")?;
-    let sigma = nb.settings()["sigma_t0"].as_f64().ok_or("no σ recorded")?;
-    let floor = nb.settings()["normal_floor"]
-        .as_f64()
-        .ok_or("no floor recorded")?;
-    Ok((k.sqrt() / sigma, floor))
-}
-
-/// Re-reads the spectra of a normal-bundle estimate with another rule (no new score evaluations).
-fn reread(nb: &IdEstimate, rule: Rule, name: &str) -> Res<IdEstimate> {
-    let (reference, floor) = normal_scale(nb)?;
-    let mut points = Vec::with_capacity(nb.points().len());
-    for p in nb.points() {
-        let spectrum = p.spectrum.as_deref().ok_or("spectra were not kept")?;
-        let cut = read_off(spectrum, rule, Some(reference), floor)?;
-        points.push(LocalEstimate {
-            index: p.index,
-            local_id: cut.intrinsic_dim as f64,
-            spectrum: None,
-            readoff: Some(serde_json::to_value(&cut)?),
-        });
-    }
-    let ids: Vec<f64> = points.iter().map(|p| p.local_id).collect();
-    let mut settings = nb.settings().clone();
-    settings.insert("rule".into(), json!(rule.to_string()));
-    Ok(IdEstimate::new(
-        name,
-        nb.ambient_dim(),
-        scoregeo::id::mean(&ids),
-        points,
-        settings,
-    ))
+    let settings = nb.settings();
+    let k = settings.samples().ok_or("no K recorded")?;
+    let sigma = settings.sigma_t0.ok_or("no σ recorded")?;
+    let floor = settings.normal_floor().ok_or("no floor recorded")?;
+    Ok(((k as f64).sqrt() / sigma, floor))
 }
 
 /// The max-gap reading without the tangent ceiling (scoregeo before it had one): the same floor,
@@ -341,16 +319,11 @@ fn maxgap_without_ceiling(nb: &IdEstimate) -> Res<IdEstimate> {
                 }
             })
             .0;
-        points.push(LocalEstimate {
-            index: p.index,
-            local_id: (d - normal_dim) as f64,
-            spectrum: None,
-            readoff: None,
-        });
+        points.push(LocalEstimate::new(p.index, (d - normal_dim) as f64));
     }
     let ids: Vec<f64> = points.iter().map(|p| p.local_id).collect();
     Ok(IdEstimate::new(
-        "nb (max-gap, no ceiling)",
+        nb.method(),
         nb.ambient_dim(),
         scoregeo::id::mean(&ids),
         points,
@@ -508,26 +481,22 @@ impl Outcome {
 }
 
 /// The true IDs of the evaluated points of `e`, for the histogram.
-fn truth_for(e: &IdEstimate, truth: &TrueId) -> plot::TrueId {
-    match truth {
-        TrueId::Global(k) => plot::TrueId::Global(*k as f64),
-        TrueId::PerPoint(_) => plot::TrueId::PerPoint(
-            e.points()
-                .iter()
-                .map(|p| truth.at(p.index) as f64)
-                .collect(),
-        ),
-    }
+fn truth_for(e: &IdEstimate, truth: &TrueId) -> Res<TrueId> {
+    let indices: Vec<usize> = e.points().iter().map(|p| p.index).collect();
+    Ok(truth.select(&indices)?)
 }
 
 /// The generator settings of an experiment.
 fn experiment_params(exp: &Experiment, s: &Settings) -> Params {
-    Params {
-        n: s.sizes().n,
-        seed: s.seed,
-        dim: exp.dim,
-        ambient: (!exp.image).then_some(100),
-        ..Params::default()
+    let p = Params::default().n(s.sizes().n).seed(s.seed);
+    let p = match exp.dim {
+        Some(k) => p.dim(k),
+        None => p,
+    };
+    if exp.image {
+        p
+    } else {
+        p.ambient(100)
     }
 }
 
@@ -566,7 +535,7 @@ fn run_experiment(exp: &'static Experiment, s: &Settings) -> Res<Outcome> {
             .check()?
             .fit(&model, &data)
     })?;
-    let ratio = reread(&nb.estimate, Rule::Ratio, "nb (ratio)")?;
+    let ratio = nb.estimate.reread(Rule::Ratio)?;
     let unceiled = maxgap_without_ceiling(&nb.estimate)?;
     eprintln!(
         "   nb: mean {:.2}, median {} ({:.0} s)",
@@ -729,7 +698,7 @@ fn figures(o: &Outcome, out: &Path) -> Res<()> {
     spec.render(out.join(format!("{slug}-spectrum.png")))?;
 
     let mut hist = plot::IdHistogram::from_estimate(&o.nb.estimate);
-    hist.truth = Some(truth_for(&o.nb.estimate, &o.truth));
+    hist.truth = Some(truth_for(&o.nb.estimate, &o.truth)?);
     hist.method = Some("normal bundle, max-gap".into());
     hist.title = Some(format!("{} — local IDs", o.exp.title));
     let path = out.join(format!("{slug}-histogram.png"));
@@ -743,11 +712,7 @@ fn figures(o: &Outcome, out: &Path) -> Res<()> {
     comparison(o).render(out.join(format!("{slug}-methods.png")))?;
 
     if let Some(sw) = &o.sweep {
-        let mut fig = plot::LidCurves::new(sw.sweep.t0s().to_vec(), sw.sweep.curves());
-        fig.plateau = Some(plot::Plateau {
-            t0: sw.plateau.t0,
-            lid: sw.plateau.value,
-        });
+        let mut fig = plot::LidCurves::from_sweep(&sw.sweep);
         fig.truth = o.global_truth();
         fig.ambient_dim = Some(o.dim);
         fig.title = Some(format!("{} — normal bundle across σ", o.exp.title));
@@ -1298,7 +1263,7 @@ fn experiment_section(r: &mut String, o: &Outcome) -> Res<()> {
 /// "s89 = …" of the score-Jacobian spectra in units of 1/σ² (a clean normal direction reads 1),
 /// medians over points, around the true cut after n̂ = D − k.
 fn jacobian_cut_text(jac: &IdEstimate, d: usize, k: usize) -> String {
-    let sigma = jac.settings()["sigma_t0"].as_f64().unwrap_or(f64::NAN);
+    let sigma = jac.settings().sigma_t0.unwrap_or(f64::NAN);
     let n = d - k;
     [1, n - 1, n, n + 1]
         .iter()
@@ -1348,11 +1313,10 @@ fn sphere_theory(k: usize, radius: f64, d: usize, sigma: f64, samples: f64) -> (
 /// The theory line for a sphere experiment (empty for others).
 fn theory_text(o: &Outcome) -> String {
     let settings = o.nb.estimate.settings();
-    let (Some(sigma), Some(samples)) =
-        (settings["sigma_t0"].as_f64(), settings["samples"].as_f64())
-    else {
+    let (Some(sigma), Some(samples)) = (settings.sigma_t0, settings.samples()) else {
         return String::new();
     };
+    let samples = samples as f64;
     let parts: Vec<String> = spheres_of(o)
         .into_iter()
         .map(|(k, radius)| {
@@ -1436,7 +1400,7 @@ fn sphere50_section(r: &mut String, o: &Outcome) -> Res<()> {
     writeln!(
         r,
         "| default: max-gap with the tangent ceiling, K = {} | {} | {} | {} | {} | {} |",
-        o.nb.estimate.settings()["samples"],
+        o.nb.estimate.settings().samples().unwrap_or(0),
         o.nb.estimate.points().len(),
         fmt(base.mean),
         fmt(base.median),

@@ -22,11 +22,10 @@ use candle_nn::VarBuilder;
 use faer::Mat;
 use rand::Rng;
 use rayon::prelude::*;
-use scoregeo::id::spectrum::singular_values_via_gram;
 use scoregeo::id::{Derivative, Flipd, JacobianSpectrum, NormalBundle, PointSelection};
+use scoregeo::linalg::singular_values_via_gram;
 use scoregeo::score::mlp::{Activation, MlpConfig, MlpScoreNet, Prediction, TimeInput};
-use scoregeo::score::pytorch::Overrides;
-use scoregeo::score::{load_score_model, ScoreModel};
+use scoregeo::score::{Loader, ScoreModel};
 use scoregeo::train::TrainParams;
 use scoregeo::{Dataset, Sde};
 use std::collections::HashMap;
@@ -338,11 +337,9 @@ fn main() -> Res<()> {
     let dir = tempfile::tempdir()?;
     let d = dir.path().to_str().ok_or("temporary path")?;
     run_python(&py, &["make", "--dir", d])?;
-    let model = load_score_model(
-        &dir.path().join("fcn.pth"),
-        &Overrides::default(),
-        &Device::Cpu,
-    )?;
+    let model = Loader::new(dir.path().join("fcn.pth"))
+        .device(Device::Cpu)
+        .load()?;
     let agreement = check_scores(model.as_ref(), &dir.path().join("check.json"))?;
     let f = measure(model.as_ref(), nb_points, train_steps)?;
     let torch: serde_json::Value = serde_json::from_str(&run_python(

@@ -53,11 +53,9 @@ pub fn native_model(bytes: &[u8]) -> Result<usize> {
         write(&path.with_extension("json"), json)?;
     }
     let _ = crate::score::pytorch::describe_native(&path);
-    let model = crate::score::load_score_model(
-        &path,
-        &crate::score::pytorch::Overrides::default(),
-        &Device::Cpu,
-    )?;
+    let model = crate::score::Loader::new(&path)
+        .device(Device::Cpu)
+        .load()?;
     evaluate(model.as_ref())
 }
 

@@ -97,15 +97,19 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod data;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod geometry;
 pub mod id;
+pub mod io;
 pub mod knn;
+pub mod linalg;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod prelude;
 pub mod progress;
 pub mod rng;
 pub mod score;

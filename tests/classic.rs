@@ -16,7 +16,7 @@
 use rand::Rng;
 use rand_distr::StandardNormal;
 use scoregeo::id::classic::{LocalPca, Mle, TwoNn, TwoNnForm};
-use scoregeo::id::IdEstimate;
+use scoregeo::id::{IdEstimate, MethodSettings};
 use scoregeo::knn::k_nearest;
 use scoregeo::Dataset;
 
@@ -110,12 +110,24 @@ fn check_mle(shape: Shape) {
     }
 }
 
+/// The maximum-likelihood and linear-fit estimates a TwoNN estimate records.
+fn twonn_forms(est: &IdEstimate) -> (f64, f64) {
+    match est.settings().options {
+        Some(MethodSettings::TwoNn {
+            ml_id: Some(ml),
+            linear_fit_id: Some(fit),
+            ..
+        }) => (ml, fit),
+        ref other => panic!("not TwoNN settings: {other:?}"),
+    }
+}
+
 fn check_twonn(shape: Shape) {
     for (d, window) in TWONN_WINDOWS {
         let est = twonn(&uniform(shape, d));
         let what = format!("TwoNN {shape:?} d={d}");
         assert_within(&what, est.global_id(), window);
-        let fit = est.settings()["linear_fit_id"].as_f64().unwrap();
+        let (_, fit) = twonn_forms(&est);
         assert_within(&format!("{what} linear fit"), fit, window);
         // Local values average over 21 points, so only their median is checked, loosely.
         assert_within(
@@ -134,7 +146,11 @@ fn check_lpca(shape: Shape) {
             est.global_id(),
             (d as f64 - 0.15, d as f64),
         );
-        assert_eq!(est.settings()["median_id"], d as f64);
+        assert!(
+            matches!(est.settings().options, Some(MethodSettings::Lpca { median_id, .. }) if median_id == d as f64),
+            "{:?}",
+            est.settings()
+        );
         assert!(est.local_ids().iter().all(|&l| l <= d as f64));
     }
 }
@@ -198,11 +214,9 @@ fn linear_fit_form_is_selectable() {
         .unwrap()
         .fit(&data)
         .unwrap();
-    assert_eq!(
-        est.global_id(),
-        est.settings()["linear_fit_id"].as_f64().unwrap()
-    );
-    assert_ne!(est.global_id(), est.settings()["ml_id"].as_f64().unwrap());
+    let (ml, fit) = twonn_forms(&est);
+    assert_eq!(est.global_id(), fit);
+    assert_ne!(est.global_id(), ml);
 }
 
 #[test]
@@ -228,7 +242,7 @@ fn invariant_under_similarity_transforms() {
             ea.global_id(),
             eb.global_id()
         );
-        assert_eq!(ea.method(), name);
+        assert_eq!(ea.method().name(), name);
     }
 }
 
@@ -262,8 +276,8 @@ fn duplicated_rows_give_finite_results() {
             );
             assert_eq!(with.points()[1000 + c].index, 1000 + c);
         }
-        assert_eq!(with.settings()["duplicate_rows"], 300, "{name}");
-        assert_eq!(with.settings()["distinct_points"], 1000, "{name}");
+        assert_eq!(with.settings().duplicate_rows, Some(300), "{name}");
+        assert_eq!(with.settings().distinct_points, Some(1000), "{name}");
     }
 }
 

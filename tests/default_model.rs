@@ -4,7 +4,7 @@
 use scoregeo::data::Dataset;
 use scoregeo::id::classic::{LocalPca, Mle, TwoNn};
 use scoregeo::id::{Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection};
-use scoregeo::train::{default_model, CacheOptions, Provenance};
+use scoregeo::train::{default_model, CacheOptions, DefaultModel, Provenance};
 use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -33,7 +33,11 @@ fn every_estimator_reads_4_on_the_shipped_sphere() {
         shipped: vec![Path::new(ROOT).join("datasets/models")],
         ..CacheOptions::default()
     };
-    let (model, path, provenance) = default_model(&data, &options).unwrap();
+    let DefaultModel {
+        model,
+        path,
+        provenance,
+    } = default_model(&data, &options).unwrap();
     assert_eq!(provenance, Provenance::Shipped, "{}", path.display());
     assert!(path.ends_with(format!("{}.safetensors", data.content_hash())));
 

@@ -8,7 +8,7 @@ use faer::Mat;
 use rand::Rng;
 use rand_distr::StandardNormal;
 use scoregeo::data::Dataset;
-use scoregeo::geometry::{AnisotropicFlow, Diffeomorphism, FlowTrainParams};
+use scoregeo::geometry::{AnisotropicFlow, Diffeomorphism, FlowTrainParams, FlowTrainReport};
 
 /// n points of a 2-D Gaussian with variances (4, 0.01) along axes rotated by 30°.
 fn tilted_gaussian(n: usize, seed: u64) -> Dataset {
@@ -25,14 +25,17 @@ fn tilted_gaussian(n: usize, seed: u64) -> Dataset {
 }
 
 fn quick(steps: usize, seed: u64) -> FlowTrainParams {
-    FlowTrainParams {
-        steps,
-        batch: 128,
-        hidden: 16,
-        layers: 4,
-        seed,
-        ..Default::default()
-    }
+    FlowTrainParams::default()
+        .steps(steps)
+        .batch(128)
+        .hidden(16)
+        .layers(4)
+        .seed(seed)
+}
+
+/// Trains a flow with settings that must pass their checks.
+fn train(data: &scoregeo::Dataset, params: FlowTrainParams) -> (AnisotropicFlow, FlowTrainReport) {
+    params.check().unwrap().fit(data).unwrap()
 }
 
 fn max_abs_diff(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
@@ -48,7 +51,7 @@ fn max_abs_diff(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
 #[test]
 fn trained_flow_inverts_exactly_on_random_inputs() {
     let data = tilted_gaussian(500, 1);
-    let (flow, _) = AnisotropicFlow::train(&data, &quick(50, 3), None).unwrap();
+    let (flow, _) = train(&data, quick(50, 3));
     let mut rng = scoregeo::rng::stream(9, 0);
     let x = Mat::from_fn(200, 2, |_, _| 3.0 * rng.sample::<f64, _>(StandardNormal));
     let z = flow.forward(x.as_ref()).unwrap();
@@ -71,15 +74,15 @@ fn trained_flow_inverts_exactly_on_random_inputs() {
 #[test]
 fn save_load_round_trip_and_seeded_determinism() {
     let data = tilted_gaussian(400, 2);
-    let (a, report_a) = AnisotropicFlow::train(&data, &quick(30, 7), None).unwrap();
-    let (b, report_b) = AnisotropicFlow::train(&data, &quick(30, 7), None).unwrap();
+    let (a, report_a) = train(&data, quick(30, 7));
+    let (b, report_b) = train(&data, quick(30, 7));
     assert_eq!(
         a.parameters().unwrap(),
         b.parameters().unwrap(),
         "one seed, one set of weights"
     );
     assert_eq!(report_a.losses, report_b.losses);
-    let (c, _) = AnisotropicFlow::train(&data, &quick(30, 8), None).unwrap();
+    let (c, _) = train(&data, quick(30, 8));
     assert_ne!(
         a.parameters().unwrap(),
         c.parameters().unwrap(),
@@ -113,17 +116,15 @@ fn save_load_round_trip_and_seeded_determinism() {
 #[test]
 fn learns_the_anisotropy_of_a_tilted_gaussian() {
     let data = tilted_gaussian(2000, 3);
-    let params = FlowTrainParams {
-        steps: 300,
-        batch: 128,
-        hidden: 16,
-        layers: 4,
-        lr: 3e-3,
-        seed: 1,
-        ..Default::default()
-    };
+    let params = FlowTrainParams::default()
+        .steps(300)
+        .batch(128)
+        .hidden(16)
+        .layers(4)
+        .lr(3e-3)
+        .seed(1);
     let start = std::time::Instant::now();
-    let (flow, report) = AnisotropicFlow::train(&data, &params, None).unwrap();
+    let (flow, report) = train(&data, params);
     let mut a = flow.variances().unwrap();
     a.sort_by(|x, y| y.total_cmp(x));
     eprintln!(
@@ -166,16 +167,14 @@ fn flat_plane(n: usize, seed: u64) -> Dataset {
 #[test]
 fn stays_near_isometric_on_a_flat_plane_in_ten_dimensions() {
     let data = flat_plane(1000, 5);
-    let params = FlowTrainParams {
-        steps: 300,
-        batch: 128,
-        hidden: 16,
-        layers: 4,
-        lr: 3e-3,
-        seed: 2,
-        ..Default::default()
-    };
-    let (flow, report) = AnisotropicFlow::train(&data, &params, None).unwrap();
+    let params = FlowTrainParams::default()
+        .steps(300)
+        .batch(128)
+        .hidden(16)
+        .layers(4)
+        .lr(3e-3)
+        .seed(2);
+    let (flow, report) = train(&data, params);
     let mut a = flow.variances().unwrap();
     a.sort_by(|x, y| y.total_cmp(x));
     eprintln!("a = {a:?}, final loss {:?}", report.final_loss);

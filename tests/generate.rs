@@ -8,10 +8,7 @@ use scoregeo::data::Dataset;
 use scoregeo::Error;
 
 fn params(n: usize) -> Params {
-    Params {
-        n,
-        ..Params::default()
-    }
+    Params::default().n(n)
 }
 
 fn norm(x: &[f64]) -> f64 {
@@ -33,12 +30,12 @@ fn small(kind: Kind) -> Params {
     let mut p = params(60);
     match kind {
         Kind::Squares | Kind::Blobs => {
-            p.dim = Some(3);
-            p.image_size = Some(10);
+            p = p.dim(3);
+            p = p.image_size(10);
         }
         Kind::Banana | Kind::River => {
-            p.burn_in = Some(100);
-            p.thin = Some(2);
+            p = p.burn_in(100);
+            p = p.thin(2);
         }
         _ => {}
     }
@@ -78,14 +75,7 @@ fn same_seed_gives_identical_bytes_and_other_seeds_differ() {
         let p = small(kind);
         let (a, _) = generate(kind, &p).unwrap();
         let (b, _) = generate(kind, &p).unwrap();
-        let (c, _) = generate(
-            kind,
-            &Params {
-                seed: 1,
-                ..p.clone()
-            },
-        )
-        .unwrap();
+        let (c, _) = generate(kind, &p.clone().seed(1)).unwrap();
         assert_ne!(a, c, "{kind}: seeds 0 and 1 agree");
         for ext in ["csv", "npy"] {
             let (pa, pb) = (
@@ -105,12 +95,7 @@ fn same_seed_gives_identical_bytes_and_other_seeds_differ() {
 
 #[test]
 fn sphere_points_have_norm_radius() {
-    let p = Params {
-        dim: Some(10),
-        ambient: Some(100),
-        radius: Some(3.0),
-        ..params(300)
-    };
+    let p = params(300).dim(10).ambient(100).radius(3.0);
     let (data, manifest) = generate(Kind::Sphere, &p).unwrap();
     assert_eq!(data.dim(), 100);
     assert_eq!(manifest.true_id, TrueId::Global(10));
@@ -126,12 +111,7 @@ fn sphere_points_have_norm_radius() {
 
 #[test]
 fn noise_moves_points_off_the_sphere_by_its_scale() {
-    let p = Params {
-        dim: Some(2),
-        ambient: Some(50),
-        noise: Some(0.01),
-        ..params(400)
-    };
+    let p = params(400).dim(2).ambient(50).noise(0.01);
     let (data, manifest) = generate(Kind::Sphere, &p).unwrap();
     assert_eq!(manifest.params["noise"], 0.01);
     // ‖x‖² = 1 + 2⟨y, ε⟩ + ‖ε‖² ≈ 1 + 50σ²: the mean norm moves by ≈ 25σ² = 0.0025
@@ -163,12 +143,7 @@ fn union_of_spheres_has_per_point_ids_and_radii() {
 #[test]
 fn affine_data_have_rank_k() {
     for latent in [Latent::Uniform, Latent::Gaussian] {
-        let p = Params {
-            dim: Some(4),
-            ambient: Some(12),
-            latent: Some(latent),
-            ..params(200)
-        };
+        let p = params(200).dim(4).ambient(12).latent(latent);
         let (data, manifest) = generate(Kind::Affine, &p).unwrap();
         assert_eq!(manifest.true_id, TrueId::Global(4));
         let sv = centred_spectrum(&data);
@@ -179,14 +154,7 @@ fn affine_data_have_rank_k() {
 
 #[test]
 fn spaghetti_coordinates_are_sin_of_multiples() {
-    let (data, manifest) = generate(
-        Kind::Spaghetti,
-        &Params {
-            ambient: Some(100),
-            ..params(100)
-        },
-    )
-    .unwrap();
+    let (data, manifest) = generate(Kind::Spaghetti, &params(100).ambient(100)).unwrap();
     assert_eq!(manifest.true_id, TrueId::Global(1));
     for row in data.rows() {
         let x = row[0].asin(); // x ∈ (0, 1), where sin is invertible
@@ -215,40 +183,17 @@ fn lollipop_ids_match_the_pieces() {
         }
     }
     // embedded in ℝ^5 the distances are unchanged
-    let (wide, _) = generate(
-        Kind::Lollipop,
-        &Params {
-            ambient: Some(5),
-            ..params(500)
-        },
-    )
-    .unwrap();
+    let (wide, _) = generate(Kind::Lollipop, &params(500).ambient(5)).unwrap();
     let d2 = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| (u - v) * (u - v)).sum::<f64>();
     assert!((d2(data.row(3), data.row(490)) - d2(wide.row(3), wide.row(490))).abs() < 1e-12);
 }
 
 #[test]
 fn hemisphere_and_sinusoid_follow_the_pullback_paper() {
-    let (data, manifest) = generate(
-        Kind::Hemisphere,
-        &Params {
-            dim: Some(5),
-            ambient: Some(20),
-            ..params(200)
-        },
-    )
-    .unwrap();
+    let (data, manifest) = generate(Kind::Hemisphere, &params(200).dim(5).ambient(20)).unwrap();
     assert_eq!(manifest.true_id, TrueId::Global(5));
     assert!(data.rows().all(|x| (norm(x) - 1.0).abs() < 1e-12));
-    let (data, manifest) = generate(
-        Kind::Sinusoid,
-        &Params {
-            dim: Some(2),
-            ambient: Some(10),
-            ..params(200)
-        },
-    )
-    .unwrap();
+    let (data, manifest) = generate(Kind::Sinusoid, &params(200).dim(2).ambient(10)).unwrap();
     assert_eq!(manifest.true_id, TrueId::Global(2));
     // off-manifold coordinates are sines plus noise of variance 10⁻³
     assert!(data
@@ -258,10 +203,7 @@ fn hemisphere_and_sinusoid_follow_the_pullback_paper() {
 
 #[test]
 fn squares_have_pixel_range_and_rank_k() {
-    let p = Params {
-        dim: Some(10),
-        ..params(60)
-    };
+    let p = params(60).dim(10);
     let (data, manifest) = generate(Kind::Squares, &p).unwrap();
     assert_eq!(data.dim(), 1024);
     assert_eq!(manifest.true_id, TrueId::Global(10));
@@ -274,7 +216,7 @@ fn squares_have_pixel_range_and_rank_k() {
         &sv[..12]
     );
     // another seed moves the squares, not only their brightness
-    let (other, other_manifest) = generate(Kind::Squares, &Params { seed: 3, ..p }).unwrap();
+    let (other, other_manifest) = generate(Kind::Squares, &p.seed(3)).unwrap();
     assert_ne!(
         manifest.details["squares_row_col_side"],
         other_manifest.details["squares_row_col_side"]
@@ -284,29 +226,14 @@ fn squares_have_pixel_range_and_rank_k() {
 
 #[test]
 fn blobs_are_rescaled_to_unit_range() {
-    let (data, manifest) = generate(
-        Kind::Blobs,
-        &Params {
-            dim: Some(10),
-            ..params(30)
-        },
-    )
-    .unwrap();
+    let (data, manifest) = generate(Kind::Blobs, &params(30).dim(10)).unwrap();
     assert_eq!((data.dim(), manifest.true_id.global()), (1024, Some(10)));
     for img in data.rows() {
         let lo = img.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = img.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         assert!(lo == 0.0 && (hi - 1.0).abs() < 1e-15);
     }
-    let (other, _) = generate(
-        Kind::Blobs,
-        &Params {
-            dim: Some(10),
-            seed: 8,
-            ..params(30)
-        },
-    )
-    .unwrap();
+    let (other, _) = generate(Kind::Blobs, &params(30).dim(10).seed(8)).unwrap();
     assert_ne!(data, other);
 }
 
@@ -406,167 +333,39 @@ fn manifest_round_trips_through_its_sidecar() {
 #[test]
 fn bad_parameters_are_rejected_by_name() {
     let cases: Vec<(Kind, Params, &str)> = vec![
-        (
-            Kind::Sphere,
-            Params {
-                dim: Some(10),
-                ambient: Some(10),
-                ..params(5)
-            },
-            "ambient",
-        ),
-        (Kind::Sphere, Params { n: 0, ..params(5) }, "`n`"),
-        (
-            Kind::Sphere,
-            Params {
-                noise: Some(-0.1),
-                ..params(5)
-            },
-            "noise",
-        ),
-        (
-            Kind::Sphere,
-            Params {
-                noise: Some(f64::NAN),
-                ..params(5)
-            },
-            "noise",
-        ),
-        (
-            Kind::Spaghetti,
-            Params {
-                radius: Some(2.0),
-                ..params(5)
-            },
-            "radius",
-        ),
-        (
-            Kind::Spaghetti,
-            Params {
-                dim: Some(3),
-                ..params(5)
-            },
-            "dim",
-        ),
+        (Kind::Sphere, params(5).dim(10).ambient(10), "ambient"),
+        (Kind::Sphere, params(5).n(0), "`n`"),
+        (Kind::Sphere, params(5).noise(-0.1), "noise"),
+        (Kind::Sphere, params(5).noise(f64::NAN), "noise"),
+        (Kind::Spaghetti, params(5).radius(2.0), "radius"),
+        (Kind::Spaghetti, params(5).dim(3), "dim"),
+        (Kind::Spheres, params(5).dim(3), "dim"),
+        (Kind::Spheres, params(5).dims(vec![]), "dims"),
         (
             Kind::Spheres,
-            Params {
-                dim: Some(3),
-                ..params(5)
-            },
-            "dim",
-        ),
-        (
-            Kind::Spheres,
-            Params {
-                dims: Some(vec![]),
-                ..params(5)
-            },
-            "dims",
-        ),
-        (
-            Kind::Spheres,
-            Params {
-                dims: Some(vec![1, 2]),
-                radii: Some(vec![1.0, 0.0]),
-                ..params(5)
-            },
+            params(5).dims(vec![1, 2]).radii(vec![1.0, 0.0]),
             "radii",
         ),
-        (
-            Kind::Affine,
-            Params {
-                dim: Some(0),
-                ..params(5)
-            },
-            "dim",
-        ),
-        (
-            Kind::Affine,
-            Params {
-                dim: Some(11),
-                ambient: Some(10),
-                ..params(5)
-            },
-            "dim",
-        ),
-        (
-            Kind::SwissRoll,
-            Params {
-                dim: Some(3),
-                ..params(5)
-            },
-            "dim",
-        ),
-        (
-            Kind::Sinusoid,
-            Params {
-                dim: Some(5),
-                ambient: Some(5),
-                ..params(5)
-            },
-            "dim",
-        ),
-        (
-            Kind::Hemisphere,
-            Params {
-                dim: Some(5),
-                ambient: Some(5),
-                ..params(5)
-            },
-            "ambient",
-        ),
-        (
-            Kind::Banana,
-            Params {
-                ambient: Some(3),
-                ..params(5)
-            },
-            "ambient",
-        ),
-        (
-            Kind::River,
-            Params {
-                thin: Some(0),
-                ..params(5)
-            },
-            "thin",
-        ),
-        (
-            Kind::Squares,
-            Params {
-                image_size: Some(6),
-                ..params(5)
-            },
-            "image-size",
-        ),
-        (
-            Kind::Squares,
-            Params {
-                ambient: Some(1000),
-                ..params(5)
-            },
-            "ambient",
-        ),
-        (
-            Kind::Blobs,
-            Params {
-                dim: Some(17),
-                image_size: Some(4),
-                ..params(5)
-            },
-            "dim",
-        ),
-        (
-            Kind::Lollipop,
-            Params {
-                dim: Some(2),
-                ..params(5)
-            },
-            "dim",
-        ),
+        (Kind::Affine, params(5).dim(0), "dim"),
+        (Kind::Affine, params(5).dim(11).ambient(10), "dim"),
+        (Kind::SwissRoll, params(5).dim(3), "dim"),
+        (Kind::Sinusoid, params(5).dim(5).ambient(5), "dim"),
+        (Kind::Hemisphere, params(5).dim(5).ambient(5), "ambient"),
+        (Kind::Banana, params(5).ambient(3), "ambient"),
+        (Kind::River, params(5).thin(0), "thin"),
+        (Kind::Squares, params(5).image_size(6), "image-size"),
+        (Kind::Squares, params(5).ambient(1000), "ambient"),
+        (Kind::Blobs, params(5).dim(17).image_size(4), "dim"),
+        (Kind::Lollipop, params(5).dim(2), "dim"),
     ];
     for (kind, p, name) in cases {
+        // the checked builder refuses before anything is drawn, as `generate` does
+        let checked = p.clone().check(kind).map(|_| ());
+        assert_eq!(
+            checked.map_err(|e| e.to_string()),
+            generate(kind, &p).map(|_| ()).map_err(|e| e.to_string()),
+            "{kind} {p:?}"
+        );
         match generate(kind, &p) {
             Err(e @ Error::InvalidParameter { .. }) => {
                 assert!(e.to_string().contains(name), "{kind} {p:?}: {e}")

@@ -8,7 +8,9 @@
 mod common;
 use common::scoregeo;
 
-use scoregeo::train::{default_model, read_state, CacheOptions, Provenance, TrainParams};
+use scoregeo::train::{
+    default_model, read_state, CacheOptions, DefaultModel, Provenance, TrainParams,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -228,7 +230,7 @@ fn child_abandons_a_write_in_progress() {
     };
     let out = Path::new(&dir).join("out.csv");
     std::thread::spawn(move || {
-        scoregeo::data::write_atomic(&out, |w| {
+        scoregeo::io::write_atomic(&out, |w| {
             w.write_all(b"x1,x2\n1,")?;
             w.flush()?;
             std::thread::sleep(Duration::from_secs(600));
@@ -237,7 +239,7 @@ fn child_abandons_a_write_in_progress() {
     });
     let dir = PathBuf::from(dir);
     assert!(wait_until(Duration::from_secs(10), || !temporaries(&dir).is_empty()));
-    scoregeo::data::exit_abandoning_partial_outputs(7);
+    scoregeo::io::exit_abandoning_partial_outputs(7);
 }
 
 #[test]
@@ -279,7 +281,11 @@ fn child_fills_the_cache() {
         shipped: Vec::new(),
         recipe: tiny_recipe(),
     };
-    let (net, path, provenance) = default_model(&data, &options).unwrap();
+    let DefaultModel {
+        model: net,
+        path,
+        provenance,
+    } = default_model(&data, &options).unwrap();
     assert_eq!(net.config().dim, 3);
     println!("{} {provenance:?}", path.display());
 }
@@ -332,6 +338,8 @@ fn two_processes_filling_the_cache_at_once_leave_one_valid_model() {
         shipped: Vec::new(),
         recipe: tiny_recipe(),
     };
-    let (_, path, provenance) = default_model(&dataset, &options).unwrap();
+    let DefaultModel {
+        path, provenance, ..
+    } = default_model(&dataset, &options).unwrap();
     assert_eq!((path, provenance), (files[0].clone(), Provenance::Cached));
 }

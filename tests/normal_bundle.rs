@@ -190,8 +190,9 @@ fn centring_removes_the_density_gradient_on_full_dimensional_data() {
     let inner = SubspaceGaussian::random(8, 8, sde, 3).unwrap();
     let data = inner.sample(6, 2);
     let t0 = sde.default_t0();
-    // ten times the normal floor ν·√K/σ per sample: far above it
-    let drift = 10.0 * 0.1 / sde.marginal(t0).sigma;
+    // 2.5 times the normal floor ν/σ: a density gradient far steeper than a unit Gaussian's, yet
+    // below the pull of a normal direction (half the lower Marchenko–Pastur edge, ≈ 0.44/σ)
+    let drift = 2.5 * 0.1 / sde.marginal(t0).sigma;
     let model = Drifted { inner, drift };
     let read = |centred: bool| {
         NormalBundle::params()
@@ -205,4 +206,27 @@ fn centring_removes_the_density_gradient_on_full_dimensional_data() {
     };
     assert!(read(true).iter().all(|&k| k == 8.0), "{:?}", read(true));
     assert!(read(false).iter().all(|&k| k == 7.0), "{:?}", read(false));
+}
+
+/// A pull of order 1/σ towards a hyperplane is a normal direction even when its noise response
+/// is missing: the centred read-out counts it apart (the mean pull).
+#[test]
+fn a_pull_of_order_one_over_sigma_counts_as_a_normal_direction() {
+    let sde = Sde::ve(10.0);
+    let inner = SubspaceGaussian::random(8, 8, sde, 3).unwrap();
+    let data = inner.sample(6, 2);
+    let drift = 1.0 / sde.marginal(sde.default_t0()).sigma;
+    let model = Drifted { inner, drift };
+    let est = NormalBundle::params()
+        .mean_pull(true)
+        .seed(4)
+        .check()
+        .unwrap()
+        .fit(&model, &data)
+        .unwrap();
+    assert!(est.local_ids().iter().all(|&k| k == 7.0), "{:?}", est.local_ids());
+    assert!(est.points().iter().all(|p| p.readoff.as_ref().unwrap().mean_pull));
+    // a re-read keeps the pull
+    let again = est.reread(scoregeo::id::Rule::Ratio).unwrap();
+    assert!(again.local_ids().iter().all(|&k| k == 7.0), "{:?}", again.local_ids());
 }

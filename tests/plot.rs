@@ -2,9 +2,11 @@
 //! their key marks, SVGs carry their text, and bad input is an error that names the problem.
 #![cfg(feature = "plot")]
 
+use scoregeo::data::synthetic::TrueId;
+use scoregeo::id::Plateau;
 use scoregeo::plot::{
     Figure, GeodesicPath, GeodesicPlot, IdHistogram, LidCurves, MethodComparison, MethodResult,
-    Plateau, SpectrumPlot, TrueId,
+    SpectrumPlot,
 };
 use scoregeo::Dataset;
 use std::path::{Path, PathBuf};
@@ -79,8 +81,12 @@ fn lid_curves() -> LidCurves {
         .collect();
     let mut c = LidCurves::new(t0, curves);
     c.plateau = Some(Plateau {
+        index: 12,
         t0: 1e-2,
-        lid: 2.02,
+        value: 2.02,
+        spread: 0.01,
+        window: (11, 13),
+        how: "by hand".into(),
     });
     c.truth = Some(2.0);
     c.ambient_dim = Some(5);
@@ -289,7 +295,7 @@ fn spectrum_of_one_point_and_large_d_render() {
 #[test]
 fn histogram_draws_truth_line_or_outline() {
     let dir = tempfile::tempdir().unwrap();
-    let (px, svg) = render_both(&histogram(Some(TrueId::Global(2.0))), dir.path(), "hist");
+    let (px, svg) = render_both(&histogram(Some(TrueId::Global(2))), dir.path(), "hist");
     for text in [
         "Local intrinsic-dimension estimates",
         "number of points",
@@ -302,9 +308,7 @@ fn histogram_draws_truth_line_or_outline() {
     assert!(px.tallest_column(VERMILLION) > 100);
     // per-point truth: an outline, drawn in vermillion with horizontal runs
     let mut u = uniform(5);
-    let truth: Vec<f64> = (0..300)
-        .map(|_| if u() < 0.5 { 2.0 } else { 3.0 })
-        .collect();
+    let truth: Vec<usize> = (0..300).map(|_| if u() < 0.5 { 2 } else { 3 }).collect();
     let (px, svg) = render_both(
         &histogram(Some(TrueId::PerPoint(truth))),
         dir.path(),

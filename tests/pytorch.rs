@@ -8,11 +8,12 @@ use common::{json_of, scoregeo};
 use candle_core::Device;
 use faer::Mat;
 use predicates::prelude::*;
-use scoregeo::id::spectrum::singular_values_via_gram;
 use scoregeo::id::NormalBundle;
+use scoregeo::linalg::singular_values_via_gram;
 use scoregeo::score::mlp::{MlpScoreNet, Prediction};
-use scoregeo::score::pytorch::{self, Description, Overrides, SdeKind, SkipMlpScoreNet};
-use scoregeo::score::{load_score_model, ScoreModel};
+use scoregeo::score::pytorch::{self, Description, Overrides, SkipMlpScoreNet};
+use scoregeo::score::{Loader, ScoreModel};
+use scoregeo::sde::SdeKind;
 use scoregeo::{Dataset, Sde};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ fn hyper_parameters_supply_the_sde_and_time_and_flags_override_them() {
 }
 
 #[test]
-fn missing_settings_are_listed_with_their_flags() {
+fn missing_settings_are_listed_with_their_parameters() {
     let path = fixture("fcn_epoch.pth");
     let report = pytorch::inspect(&path, &Overrides::default()).unwrap();
     assert!(!report.is_ready());
@@ -191,11 +192,11 @@ fn missing_settings_are_listed_with_their_flags() {
         "{text}"
     );
     assert!(
-        text.contains("SDE σ_max unknown: pass --sde ve --sigma-max"),
+        text.contains("SDE σ_max unknown: pass `sde` ve `sigma_max`"),
         "{text}"
     );
     assert!(
-        text.contains("--time-scale 1") && text.contains("--time-scale 999"),
+        text.contains("`time_scale` 1") && text.contains("`time_scale` 999"),
         "{text}"
     );
     let e = pytorch::load(&path, &Overrides::default(), &Device::Cpu)
@@ -203,7 +204,7 @@ fn missing_settings_are_listed_with_their_flags() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("fcn_epoch.pth") && e.contains("--sigma-max") && e.contains("--time-scale"),
+        e.contains("fcn_epoch.pth") && e.contains("`sigma_max`") && e.contains("`time_scale`"),
         "{e}"
     );
     // the skip MLP's reference code fixes everything but says nothing in the file: its defaults apply
@@ -231,7 +232,7 @@ fn converted_models_load_natively_and_agree() {
         let out = dir.path().join(format!("{name}.safetensors"));
         let done = pytorch::convert(&path, &ov, &out).unwrap();
         assert_eq!(done.native_type, native);
-        let model = load_score_model(&out, &Overrides::default(), &Device::Cpu).unwrap();
+        let model = Loader::new(&out).device(Device::Cpu).load().unwrap();
         assert_scores(model.as_ref(), case, "scores", 1e-5);
         let direct = pytorch::load(&path, &ov, &Device::Cpu).unwrap();
         let x = matrix(&case["inputs"]);
@@ -240,14 +241,7 @@ fn converted_models_load_natively_and_agree() {
             direct.score(x.as_ref(), 0.3).unwrap()
         );
         // flags are for checkpoints: a native file fixes its own settings
-        let e = load_score_model(
-            &out,
-            &Overrides {
-                time_scale: Some(2.0),
-                ..Default::default()
-            },
-            &Device::Cpu,
-        );
+        let e = Loader::new(&out).time_scale(2.0).device(Device::Cpu).load();
         assert!(e.err().unwrap().to_string().contains("native model"));
     }
     assert!(MlpScoreNet::load(dir.path().join("fcn_lightning.safetensors"), &Device::Cpu).is_ok());

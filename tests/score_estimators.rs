@@ -2,7 +2,8 @@
 
 use scoregeo::data::Dataset;
 use scoregeo::id::{
-    log_grid, Derivative, Flipd, JacobianSpectrum, NormalBundle, PointSelection, Probe, Sweep,
+    log_grid, Derivative, Flipd, FlipdTrace, JacobianSpectrum, MethodSettings, NormalBundle,
+    PointSelection, Probe, Sweep,
 };
 use scoregeo::score::analytic::{GaussianMixture, SubspaceGaussian};
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
@@ -72,8 +73,19 @@ fn flipd_hutchinson_agrees_with_exact_trace_on_average() {
             .unwrap()
             .fit(&model, &data)
             .unwrap();
+        let Some(MethodSettings::Flipd { trace, .. }) = est.settings().options else {
+            panic!("not FLIPD settings: {:?}", est.settings());
+        };
         assert_eq!(
-            est.settings()["trace"],
+            trace,
+            FlipdTrace::Hutchinson {
+                probes: 16,
+                probe,
+                derivative: Derivative::Difference
+            }
+        );
+        assert_eq!(
+            trace.to_string(),
             format!("hutchinson, 16 {probe:?} probes, difference").to_lowercase()
         );
         // per-point std ≈ √(2·34·6/40/16) ≈ 0.8 for Rademacher; the mean of 200 is within ≈ 0.06

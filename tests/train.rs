@@ -9,7 +9,8 @@ use assert_cmd::Command;
 use scoregeo::id::{NormalBundle, PointSelection};
 use scoregeo::score::mlp::{default_device, MlpScoreNet};
 use scoregeo::train::{
-    default_model, read_state, Budget, CacheOptions, Provenance, SaveMode, Session, TrainParams,
+    default_model, read_state, Budget, CacheOptions, DefaultModel, Provenance, SaveMode, Session,
+    TrainParams,
 };
 use scoregeo::{Dataset, ScoreModel};
 use std::collections::HashMap;
@@ -244,13 +245,21 @@ fn default_model_is_cached_and_reused() {
         shipped: vec![],
         recipe: small().steps(20),
     };
-    let (_, first_path, p1) = default_model(&data, &opts).unwrap();
+    let DefaultModel {
+        path: first_path,
+        provenance: p1,
+        ..
+    } = default_model(&data, &opts).unwrap();
     assert!(
         matches!(p1, Provenance::Trained(ref r) if r.steps == 20),
         "{p1:?}"
     );
     assert!(first_path.starts_with(cache.path()));
-    let (net, second_path, p2) = default_model(&data, &opts).unwrap();
+    let DefaultModel {
+        model: net,
+        path: second_path,
+        provenance: p2,
+    } = default_model(&data, &opts).unwrap();
     assert_eq!(p2, Provenance::Cached);
     assert_eq!(second_path, first_path);
     assert_eq!(net.config().dim, 3);
@@ -259,7 +268,11 @@ fn default_model_is_cached_and_reused() {
         recipe: small().steps(21),
         ..opts.clone()
     };
-    let (_, third_path, p3) = default_model(&data, &other).unwrap();
+    let DefaultModel {
+        path: third_path,
+        provenance: p3,
+        ..
+    } = default_model(&data, &other).unwrap();
     assert!(matches!(p3, Provenance::Trained(_)));
     assert_ne!(third_path, first_path);
     // a shipped model named by the content hash wins over the cache
@@ -275,7 +288,11 @@ fn default_model_is_cached_and_reused() {
         shipped: vec![PathBuf::from("/nonexistent"), shipped.path().into()],
         ..opts
     };
-    let (_, path, p4) = default_model(&data, &with_shipped).unwrap();
+    let DefaultModel {
+        path,
+        provenance: p4,
+        ..
+    } = default_model(&data, &with_shipped).unwrap();
     assert_eq!(p4, Provenance::Shipped);
     assert!(path.starts_with(shipped.path()));
 }
@@ -441,4 +458,96 @@ fn id_estimate_uses_a_cached_or_shipped_default_model() {
     .unwrap();
     let err = String::from_utf8(estimate(dir.path())).unwrap();
     assert!(err.contains("shipped pre-trained model"), "{err}");
+}
+
+/// `path` with its stored training parameter `name` set to `value` (JSON), written to `out`.
+fn tamper(path: &Path, out: &Path, name: &str, value: serde_json::Value) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let key = scoregeo::train::TRAIN_STATE_KEY;
+    let mut state: serde_json::Value =
+        serde_json::from_str(header["__metadata__"][key].as_str().unwrap()).unwrap();
+    assert!(state["params"].get(name).is_some(), "no stored `{name}`");
+    state["params"][name] = value;
+    header["__metadata__"][key] = state.to_string().into();
+    let mut text = header.to_string();
+    // the header stays 8-byte aligned, as safetensors writes it
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut file = (text.len() as u64).to_le_bytes().to_vec();
+    file.extend(text.as_bytes());
+    file.extend(&bytes[8 + n..]);
+    std::fs::write(out, file).unwrap();
+}
+
+#[test]
+fn resuming_rejects_every_tampered_stored_parameter() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_file(dir.path());
+    let model = dir.path().join("m.safetensors");
+    let train = |file: &Path| {
+        let mut c = scoregeo();
+        c.args([
+            "train",
+            data.to_str().unwrap(),
+            "-o",
+            file.to_str().unwrap(),
+        ])
+        .args(["--hidden", "8", "--depth", "1", "--batch", "16"]);
+        c
+    };
+    train(&model).args(["--steps", "2"]).assert().success();
+    // every stored setting, each with a value that the checks (or the types) reject
+    let cases = [
+        ("sde", json!("subvp")),
+        ("sigma_min", json!(0.0)),
+        ("beta_min", json!(-1.0)),
+        ("beta_max", json!(-5.0)),
+        ("t_min", json!(1.0)),
+        ("time_sampling", json!("sideways")),
+        ("hidden", json!(0)),
+        ("depth", json!(0)),
+        ("residual", json!("yes")),
+        ("activation", json!("sigmoidish")),
+        ("prediction", json!("banana")),
+        ("budget", json!("soon")),
+        ("batch", json!(0)),
+        ("lr", json!(-1.0)),
+        ("warmup", json!(-3)),
+        ("schedule", json!("zigzag")),
+        ("grad_clip", json!(0.0)),
+        ("ema_decay", json!(1.5)),
+        ("weight_decay", json!(-0.5)),
+        ("val_fraction", json!(2.0)),
+        ("max_val", json!("many")),
+        ("eval_every", json!(0)),
+        ("seed", json!(-1)),
+    ];
+    let stored: serde_json::Value =
+        serde_json::to_value(read_state(&model).unwrap().1.unwrap().params).unwrap();
+    assert_eq!(
+        stored.as_object().unwrap().len(),
+        cases.len(),
+        "a stored parameter is not tampered with"
+    );
+    for (name, value) in cases {
+        let bad = dir.path().join(format!("bad_{name}.safetensors"));
+        tamper(&model, &bad, name, value);
+        let out = train(&bad)
+            .args(["--resume", "--steps", "4"])
+            .assert()
+            .code(1)
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert!(
+            err.contains(name) && err.contains(&format!("bad_{name}.safetensors")),
+            "`{name}`: {err}"
+        );
+        assert!(!err.contains("panicked"), "`{name}`: {err}");
+    }
 }

@@ -1,12 +1,13 @@
 //! Plumbing shared by the commands: model resolution, output, error classification.
 
-use crate::data::{write_atomic, Dataset};
+use crate::data::Dataset;
 use crate::error::Error;
+use crate::io::write_atomic;
 use crate::score::analytic::GaussianMixture;
-use crate::score::mlp::{default_device, Prediction};
-use crate::score::pytorch::{Overrides, SdeKind};
-use crate::score::{load_score_model, ScoreModel};
-use crate::sde::Sde;
+use crate::score::mlp::Prediction;
+use crate::score::pytorch::Overrides;
+use crate::score::{Loader, NoiseLevel, ScoreModel};
+use crate::sde::SdeKind;
 use anyhow::Context;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,50 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         Some(Error::InvalidParameter { .. }) => 2,
         _ => 1,
     }
+}
+
+/// The library's words for what is a flag here: backticked parameter names (and the origin of an
+/// overridden setting), each with the flag that sets it.
+const FLAG_WORDS: [(&str, &str); 13] = [
+    ("`sde`", "--sde"),
+    ("`sigma_min`", "--sigma-min"),
+    ("`sigma_max`", "--sigma-max"),
+    ("`sigma_*`", "--sigma-*"),
+    ("`beta_min`", "--beta-min"),
+    ("`beta_max`", "--beta-max"),
+    ("`beta_*`", "--beta-*"),
+    ("`time_scale`", "--time-scale"),
+    ("`prediction`", "--prediction"),
+    ("`lr`", "--lr"),
+    ("`sigma`", "--sigma"),
+    ("`t0`", "--t0"),
+    ("(override)", "(flag)"),
+];
+
+/// A library message in the words of this command line: parameter names become the flags that
+/// set them, except in the `invalid parameter `name`` header, which names the parameter itself.
+pub fn cli_words(text: &str) -> String {
+    const HEADER: &str = "invalid parameter ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let next = FLAG_WORDS
+            .iter()
+            .filter_map(|&(word, flag)| rest.find(word).map(|at| (at, word, flag)))
+            .min_by_key(|&(at, word, _)| (at, std::cmp::Reverse(word.len())));
+        let Some((at, word, flag)) = next else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..at]);
+        if out.ends_with(HEADER) {
+            out.push_str(word);
+        } else {
+            out.push_str(flag);
+        }
+        rest = &rest[at + word.len()..];
+    }
+    out
 }
 
 /// Whether the error is a closed stdout pipe (e.g. `| head`), which is not a failure.
@@ -86,29 +131,6 @@ impl std::str::FromStr for ModelSpec {
     }
 }
 
-/// The SDE of the mixture oracle on `data`: VE from σ_min = 10⁻³·diameter to σ_max = diameter.
-pub fn mixture_sde(data: &Dataset) -> Sde {
-    let d = data.dim();
-    let (mut lo, mut hi) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
-    for row in data.rows() {
-        for j in 0..d {
-            lo[j] = lo[j].min(row[j]);
-            hi[j] = hi[j].max(row[j]);
-        }
-    }
-    let diameter = lo
-        .iter()
-        .zip(&hi)
-        .map(|(a, b)| (b - a).powi(2))
-        .sum::<f64>()
-        .sqrt()
-        .max(1e-12);
-    Sde::Ve {
-        sigma_min: 1e-3 * diameter,
-        sigma_max: diameter,
-    }
-}
-
 /// Loads the model that `spec` names, for use on `data`.
 pub fn load_model(spec: &ModelSpec, data: &Dataset) -> anyhow::Result<Box<dyn ScoreModel>> {
     load_model_with(spec, data, &ModelOverrides::default())
@@ -122,15 +144,13 @@ pub fn load_model_with(
 ) -> anyhow::Result<Box<dyn ScoreModel>> {
     Ok(match spec {
         ModelSpec::Default => Box::new(default_model(data)?),
-        ModelSpec::Mixture { h } => Box::new(GaussianMixture::new(
-            data.clone(),
-            h * h,
-            mixture_sde(data),
-        )?),
+        ModelSpec::Mixture { h } => Box::new(GaussianMixture::oracle(data.clone(), *h)?),
         ModelSpec::File(path) => {
-            let net = load_score_model(path, &overrides.to_library(), &default_device())
+            let net = Loader::new(path)
+                .overrides(overrides.to_library())
+                .load()
                 .context("cannot load the score model")?;
-            if crate::score::pytorch::is_checkpoint(path) {
+            if crate::io::is_pytorch_checkpoint(path) {
                 eprintln!("model: {}", net.describe());
             }
             net
@@ -143,7 +163,7 @@ pub fn load_model_with(
 #[derive(clap::Args, Clone, Debug, Default, PartialEq)]
 pub struct ModelOverrides {
     /// SDE of a PyTorch checkpoint: ve, vp or subvp.
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = parse_sde_kind)]
     pub sde: Option<SdeKind>,
     /// σ_min of a VE SDE (PyTorch checkpoints; default 0.01).
     #[arg(long, value_name = "S")]
@@ -178,6 +198,11 @@ impl ModelOverrides {
             prediction: self.prediction,
         }
     }
+}
+
+fn parse_sde_kind(s: &str) -> Result<SdeKind, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}`: expected ve, vp or subvp"))
 }
 
 fn parse_prediction(s: &str) -> Result<Prediction, String> {
@@ -222,7 +247,11 @@ pub fn default_model(data: &Dataset) -> anyhow::Result<crate::score::mlp::MlpSco
         shipped,
         ..CacheOptions::default()
     };
-    let (net, path, provenance) = crate::train::default_model(data, &options)
+    let crate::train::DefaultModel {
+        model: net,
+        path,
+        provenance,
+    } = crate::train::default_model(data, &options)
         .context("cannot make the default score model")?;
     match provenance {
         Provenance::Shipped => eprintln!("model: shipped pre-trained model {}", path.display()),
@@ -247,57 +276,49 @@ pub fn model_required() -> anyhow::Error {
     )
 }
 
-/// The time at which `model`'s kernel has standard deviation `sigma` in data units.
-pub fn time_for_data_sigma(model: &dyn ScoreModel, sigma: f64) -> anyhow::Result<f64> {
-    let scale = model.frame().map_or(1.0, |f| f.scale);
-    Ok(model.sde().time_for_scaled_sigma(sigma, scale)?)
+/// The t₀ the flags ask for: `--t0`, else the time of `--sigma` (data units), else for the mixture
+/// oracle the time of its default σ on `data` (drawn with `seed`, said once on stderr); `None`
+/// leaves the library default.
+pub fn resolve_t0(
+    t0: Option<f64>,
+    sigma: Option<f64>,
+    spec: &ModelSpec,
+    model: &dyn ScoreModel,
+    data: Option<&Dataset>,
+    seed: u64,
+) -> anyhow::Result<Option<f64>> {
+    let level = match (t0, sigma, spec, data) {
+        (Some(t0), ..) => NoiseLevel::Time(t0),
+        (None, Some(sigma), ..) => NoiseLevel::Sigma(sigma),
+        (None, None, ModelSpec::Mixture { h }, Some(data)) => {
+            let sigma = GaussianMixture::default_sigma(data, *h, seed)?;
+            static NOTE: std::sync::Once = std::sync::Once::new();
+            NOTE.call_once(|| {
+                eprintln!(
+                    "mixture oracle: σ = {sigma:.4e} (median distance to the 5th neighbour; set --sigma to change)"
+                )
+            });
+            NoiseLevel::Sigma(sigma)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(level.t0(model)?))
 }
 
-/// The mixture oracle's default noise scale: the median distance to the 5th nearest other point
-/// (over up to 256 query points drawn with `seed`), and at least the component std `h`. The
-/// empirical mixture looks like a manifold only above the point spacing, and the 5th neighbour
-/// copes with uneven spacing where the nearest one does not.
-pub fn mixture_sigma(data: &Dataset, h: f64, seed: u64) -> anyhow::Result<f64> {
-    let spacing = median_knn_distance(data, 5, seed);
-    if !(spacing.is_finite() && spacing > 0.0) {
-        return Err(Error::param(
-            "sigma",
-            "DATA has too few distinct points to choose the mixture oracle's σ: pass --sigma or --t0",
-        )
-        .into());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_words_become_flags_outside_the_header() {
+        assert_eq!(
+            cli_words("invalid parameter `lr`: too large; try a smaller `lr`"),
+            "invalid parameter `lr`: too large; try a smaller --lr"
+        );
+        assert_eq!(
+            cli_words("pass `sde` ve `sigma_min` … (override), `sigma_*` and `k`"),
+            "pass --sde ve --sigma-min … (flag), --sigma-* and `k`"
+        );
+        assert_eq!(cli_words("no parameters"), "no parameters");
     }
-    Ok(spacing.max(h))
-}
-
-/// Says on stderr which σ the mixture oracle uses.
-pub fn note_mixture_sigma(sigma: f64) {
-    eprintln!(
-        "mixture oracle: σ = {sigma:.4e} (median distance to the 5th neighbour; set --sigma to change)"
-    );
-}
-
-/// Median distance to the k-th nearest distinct other point, over up to 256 query points drawn
-/// with `seed` (all points when there are fewer); NaN when no point has a distinct neighbour.
-fn median_knn_distance(data: &Dataset, k: usize, seed: u64) -> f64 {
-    let queries = crate::rng::choose_indices(data.len(), 256, seed);
-    let dists: Vec<f64> = queries
-        .iter()
-        .filter_map(|&i| {
-            let mut d2: Vec<f64> = data
-                .rows()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, r)| {
-                    r.iter()
-                        .zip(data.row(i))
-                        .map(|(a, b)| (a - b).powi(2))
-                        .sum::<f64>()
-                })
-                .filter(|&d2| d2 > 0.0)
-                .collect();
-            let kk = k.min(d2.len()).checked_sub(1)?;
-            Some(d2.select_nth_unstable_by(kk, f64::total_cmp).1.sqrt())
-        })
-        .collect();
-    crate::id::median(&dists)
 }

@@ -1,7 +1,7 @@
 //! `scoregeo generate`: a synthetic manifold with known intrinsic dimension, written as a data
 //! file (CSV, or .npy by extension) with a JSON manifest beside it (`<output>.manifest.json`).
 
-use crate::data::synthetic::{generate, manifest_path, Kind, Latent, Params};
+use crate::data::synthetic::{manifest_path, Kind, Latent, Params};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -64,29 +64,32 @@ pub struct GenerateArgs {
 impl GenerateArgs {
     /// The library parameters these flags ask for (checked by `generate`).
     fn params(&self) -> Params {
-        Params {
-            n: self.n,
-            seed: self.seed,
-            dim: self.dim,
-            ambient: self.ambient,
-            noise: self.noise,
-            radius: self.radius,
-            dims: self.dims.clone(),
-            radii: self.radii.clone(),
-            offset: self.offset,
-            latent: self.latent,
-            image_size: self.image_size,
-            step: self.step,
-            burn_in: self.burn_in,
-            thin: self.thin,
-            chains: self.chains,
+        fn set<T>(p: Params, value: Option<T>, setter: fn(Params, T) -> Params) -> Params {
+            match value {
+                Some(v) => setter(p, v),
+                None => p,
+            }
         }
+        let p = Params::default().n(self.n).seed(self.seed);
+        let p = set(p, self.dim, Params::dim);
+        let p = set(p, self.ambient, Params::ambient);
+        let p = set(p, self.noise, Params::noise);
+        let p = set(p, self.radius, Params::radius);
+        let p = set(p, self.dims.clone(), Params::dims);
+        let p = set(p, self.radii.clone(), Params::radii);
+        let p = set(p, self.offset, Params::offset);
+        let p = set(p, self.latent, Params::latent);
+        let p = set(p, self.image_size, Params::image_size);
+        let p = set(p, self.step, Params::step);
+        let p = set(p, self.burn_in, Params::burn_in);
+        let p = set(p, self.thin, Params::thin);
+        set(p, self.chains, Params::chains)
     }
 }
 
 /// Generates the dataset, writes it and its manifest, and prints a one-line summary to stderr.
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let (data, manifest) = generate(args.kind, &args.params())?;
+    let (data, manifest) = args.params().check(args.kind)?.generate()?;
     data.write(&args.output)?;
     let sidecar = manifest_path(&args.output);
     manifest.write(&sidecar)?;
@@ -128,11 +131,15 @@ mod tests {
             "spheres", "-o", "x.csv", "--dims", "2,3", "--radii", "1,0.5", "--n", "9", "--seed",
             "4",
         ]);
-        let p = args.params();
         assert_eq!(args.kind, Kind::Spheres);
-        assert_eq!((p.n, p.seed), (9, 4));
-        assert_eq!(p.dims, Some(vec![2, 3]));
-        assert_eq!(p.radii, Some(vec![1.0, 0.5]));
+        assert_eq!(
+            args.params(),
+            Params::default()
+                .n(9)
+                .seed(4)
+                .dims(vec![2, 3])
+                .radii(vec![1.0, 0.5])
+        );
         assert_eq!(parse(&["swiss-roll", "-o", "y.npy"]).kind, Kind::SwissRoll);
         assert_eq!(
             parse(&["affine", "-o", "y", "--latent", "gaussian"]).latent,

@@ -14,18 +14,16 @@
 //! is also (up to the discretisation) the fraction of the length covered.
 
 use super::common::{self, ModelOverrides, ModelSpec};
-use crate::data::{write_atomic, Dataset};
+use crate::check::check_dim;
+use crate::data::Dataset;
 use crate::error::Error;
-use crate::geometry::discrete::{DiscreteGeodesic, Immersion, Initialisation};
-use crate::geometry::flow::FLOW_CONFIG_KEY;
-use crate::geometry::{AnisotropicFlow, Metric, PullbackMetric, ScorePullback};
+use crate::geometry::discrete::Initialisation;
+use crate::geometry::{AnisotropicFlow, Geodesic, ScorePullback};
+use crate::io::{write_atomic, ModelFile};
 use crate::plot::{Figure, GeodesicPath, GeodesicPlot, ImageFormat};
-use crate::score::mlp::default_device;
-use crate::score::{check_dim, load_score_model, ScoreModel};
+use crate::score::{Loader, ScoreModel};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use faer::{Mat, MatRef};
-use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -128,7 +126,7 @@ pub fn run_geodesic(args: GeodesicArgs) -> anyhow::Result<()> {
 pub fn run_distance(args: GeodesicArgs) -> anyhow::Result<()> {
     let report = solve(&args)?;
     let text = match args.format {
-        GeodesicFormat::Table => format!("{}\n", report.length),
+        GeodesicFormat::Table => format!("{}\n", report.path.length()),
         GeodesicFormat::Json => report.json("distance"),
     };
     common::emit(None, &text)
@@ -260,24 +258,6 @@ impl Geometry {
     }
 }
 
-/// Whether `path` is a flow written by `scoregeo train-flow` (safetensors with the flow config).
-fn is_flow_file(path: &Path) -> anyhow::Result<bool> {
-    if crate::score::pytorch::is_checkpoint(path) {
-        return Ok(false);
-    }
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::io(path, e))
-        .with_context(|| format!("cannot read the model {}", path.display()))?;
-    Ok(safetensors::SafeTensors::read_metadata(&bytes)
-        .ok()
-        .and_then(|(_, m)| {
-            m.metadata()
-                .as_ref()
-                .map(|m| m.contains_key(FLOW_CONFIG_KEY))
-        })
-        .unwrap_or(false))
-}
-
 /// Loads what `--model` names; `data` is needed by `mixture` and `default`.
 fn load_geometry(args: &GeodesicArgs, data: Option<&Dataset>) -> anyhow::Result<Geometry> {
     let spec = args.model.clone().unwrap_or_default();
@@ -299,7 +279,9 @@ fn load_geometry(args: &GeodesicArgs, data: Option<&Dataset>) -> anyhow::Result<
             )?));
         }
     };
-    if is_flow_file(path)? {
+    let kind = ModelFile::sniff(path)
+        .with_context(|| format!("cannot read the model {}", path.display()))?;
+    if kind == ModelFile::Flow {
         if args.model_overrides != ModelOverrides::default() {
             return Err(Error::param(
                 "model",
@@ -315,9 +297,11 @@ fn load_geometry(args: &GeodesicArgs, data: Option<&Dataset>) -> anyhow::Result<
             .with_context(|| format!("cannot load the flow {}", path.display()))?;
         return Ok(Geometry::Flow(flow));
     }
-    let net = load_score_model(path, &args.model_overrides.to_library(), &default_device())
+    let net = Loader::new(path)
+        .overrides(args.model_overrides.to_library())
+        .load()
         .with_context(|| format!("cannot load the score model {}", path.display()))?;
-    if crate::score::pytorch::is_checkpoint(path) {
+    if kind == ModelFile::PyTorch {
         eprintln!("model: {}", net.describe());
     }
     Ok(Geometry::Score(net))
@@ -330,24 +314,21 @@ struct Report {
     data: Option<PathBuf>,
     from: Endpoint,
     to: Endpoint,
-    /// The nodes c₀ = A, …, c_{N−1} = B.
-    nodes: Vec<Vec<f64>>,
-    length: f64,
-    energy: f64,
-    converged: bool,
-    iterations: u64,
-    gradient_norm: Option<f64>,
-    passes: Option<(u64, u64)>,
-    termination: String,
+    path: Geodesic,
     initialisation: String,
     settings: Vec<(&'static str, Value)>,
     output: Option<PathBuf>,
     seconds: f64,
 }
 
+/// What the closed form says instead of an optimiser's termination.
+const CLOSED_FORM: &str = "closed form: γ(t) = φ⁻¹((1 − t)φ(x) + tφ(y)), d = ‖A⁻¹(φ(x) − φ(y))‖";
+
 impl Report {
-    fn euclidean_length(&self) -> f64 {
-        self.nodes.windows(2).map(|w| distance(&w[0], &w[1])).sum()
+    fn termination(&self) -> &str {
+        self.path
+            .solver()
+            .map_or(CLOSED_FORM, |s| s.termination.as_str())
     }
 
     fn json(&self, command: &str) -> String {
@@ -356,6 +337,7 @@ impl Report {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
+        let run = self.path.solver();
         let v = json!({
             "command": command,
             "method": self.method,
@@ -364,21 +346,21 @@ impl Report {
             "ambient_dim": self.from.point.len(),
             "from": self.from.to_json(),
             "to": self.to.to_json(),
-            "nodes": self.nodes.len(),
-            "length": self.length,
-            "energy": self.energy,
-            "euclidean_length": self.euclidean_length(),
-            "euclidean_distance": distance(&self.from.point, &self.to.point),
-            "converged": self.converged,
-            "iterations": self.iterations,
-            "gradient_norm": self.gradient_norm,
-            "forward_passes": self.passes.map(|p| p.0),
-            "backward_passes": self.passes.map(|p| p.1),
-            "termination": self.termination,
+            "nodes": self.path.nodes().nrows(),
+            "length": self.path.length(),
+            "energy": self.path.energy(),
+            "euclidean_length": self.path.euclidean_length(),
+            "euclidean_distance": self.path.chord(),
+            "converged": self.path.converged(),
+            "iterations": run.map_or(0, |r| r.iterations),
+            "gradient_norm": run.map(|r| r.gradient_norm),
+            "forward_passes": run.map(|r| r.forward_passes),
+            "backward_passes": run.map(|r| r.backward_passes),
+            "termination": self.termination(),
             "initialisation": self.initialisation,
             "settings": settings,
             "output": self.output.as_ref().map(|p| p.display().to_string()),
-            "path": self.nodes,
+            "path": self.path.node_rows(),
         });
         format!(
             "{}\n",
@@ -391,6 +373,7 @@ impl Report {
         let mut line = |k: &str, v: String| {
             let _ = writeln!(s, "{k:<16} {v}");
         };
+        let run = self.path.solver();
         line("method", self.method.to_string());
         line("model", self.model.clone());
         if let Some(d) = &self.data {
@@ -398,35 +381,38 @@ impl Report {
         }
         line("from", self.from.describe());
         line("to", self.to.describe());
-        line("nodes", self.nodes.len().to_string());
-        line("length", self.length.to_string());
-        line("energy", self.energy.to_string());
+        line("nodes", self.path.nodes().nrows().to_string());
+        line("length", self.path.length().to_string());
+        line("energy", self.path.energy().to_string());
         line(
             "euclidean",
             format!(
                 "{} along the path, {} straight",
-                self.euclidean_length(),
-                distance(&self.from.point, &self.to.point)
+                self.path.euclidean_length(),
+                self.path.chord()
             ),
         );
         line(
             "converged",
-            match self.gradient_norm {
-                Some(g) => format!("{} (relative gradient {g:.3e})", self.converged),
-                None => self.converged.to_string(),
+            match run {
+                Some(r) => format!(
+                    "{} (relative gradient {:.3e})",
+                    r.converged, r.gradient_norm
+                ),
+                None => self.path.converged().to_string(),
             },
         );
         line(
             "iterations",
-            match self.passes {
-                Some((f, b)) => format!(
-                    "{} ({f} forward, {b} backward passes, {:.2} s)",
-                    self.iterations, self.seconds
+            match run {
+                Some(r) => format!(
+                    "{} ({} forward, {} backward passes, {:.2} s)",
+                    r.iterations, r.forward_passes, r.backward_passes, self.seconds
                 ),
-                None => self.iterations.to_string(),
+                None => "0".to_string(),
             },
         );
-        line("termination", self.termination.clone());
+        line("termination", self.termination().to_string());
         line("initialisation", self.initialisation.clone());
         for (k, v) in &self.settings {
             line(
@@ -442,7 +428,7 @@ impl Report {
                 format!(
                     "{} ({} rows: node,t,x1..x{})",
                     p.display(),
-                    self.nodes.len(),
+                    self.path.nodes().nrows(),
                     self.from.point.len()
                 ),
             ),
@@ -450,15 +436,6 @@ impl Report {
         }
         s
     }
-}
-
-/// The Euclidean distance ‖a − b‖.
-fn distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt()
 }
 
 /// Reads DATA, resolves the model and the endpoints, solves, and writes `-o` and `--plot`.
@@ -495,7 +472,7 @@ fn solve(args: &GeodesicArgs) -> anyhow::Result<Report> {
     };
     report.data = args.data.clone();
     if let Some(out) = &args.output {
-        write_path_csv(out, &report.nodes)?;
+        write_path_csv(out, &report.path.node_rows())?;
         report.output = Some(out.clone());
     }
     if let Some(figure) = &args.plot {
@@ -540,41 +517,21 @@ fn flow_geodesic(
         )
         .into());
     }
-    let n = args.nodes;
-    if n < 2 {
-        return Err(Error::param(
-            "nodes",
-            format!("a path needs at least its 2 endpoints, got {n}"),
-        )
-        .into());
-    }
-    let variances = flow.variances()?;
-    let metric = PullbackMetric::closed_form(flow, &variances)?;
+    let metric = flow.metric()?;
     let start = std::time::Instant::now();
-    let times: Vec<f64> = (0..n).map(|i| i as f64 / (n - 1) as f64).collect();
-    let curve = metric.geodesic(&from.point, &to.point, &times)?;
-    let length = metric.distance(&from.point, &to.point)?;
-    let mut nodes = rows_of(curve.as_ref());
-    // φ⁻¹∘φ is the identity only to rounding: the path starts and ends at A and B exactly
-    nodes[0].clone_from(&from.point);
-    nodes[n - 1].clone_from(&to.point);
+    let path = metric.path(&from.point, &to.point, args.nodes)?;
     Ok(Report {
         method: "closed-form flow",
         model: crate::geometry::Diffeomorphism::describe(flow),
         data: None,
         from,
         to,
-        nodes,
-        length,
-        // a constant-speed geodesic on [0, 1] has energy ∫‖γ′‖² = d²
-        energy: length * length,
-        converged: true,
-        iterations: 0,
-        gradient_norm: None,
-        passes: None,
-        termination: "closed form: γ(t) = φ⁻¹((1 − t)φ(x) + tφ(y)), d = ‖A⁻¹(φ(x) − φ(y))‖".into(),
+        path,
         initialisation: "none (closed form)".into(),
-        settings: vec![("seed", json!(args.seed)), ("variances", json!(variances))],
+        settings: vec![
+            ("seed", json!(args.seed)),
+            ("variances", json!(flow.variances()?)),
+        ],
         output: None,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -601,7 +558,7 @@ fn score_geodesic(
     };
     let spec = args.model.clone().unwrap_or_default();
     let mut params = ScorePullback::params().nodes(args.nodes);
-    if let Some(t0) = resolve_t0(args, &spec, model, data)? {
+    if let Some(t0) = common::resolve_t0(args.t0, args.sigma, &spec, model, data, args.seed)? {
         params = params.t0(t0);
     }
     if let Some(l) = args.lambda {
@@ -622,26 +579,8 @@ fn score_geodesic(
     let pullback = params.check()?;
     let metric = pullback.metric(model)?;
     let solver = pullback.solver();
-    let bar = crate::progress::bar(solver.max_iters(), "geodesic");
-    let imm = Ticking {
-        inner: metric.immersion(),
-        bar: &bar,
-    };
     let start = std::time::Instant::now();
-    let solved: DiscreteGeodesic = match graph_data {
-        Some(d) => {
-            let (a, b) = (
-                MatRef::from_row_major_slice(&from.point, 1, from.point.len()),
-                MatRef::from_row_major_slice(&to.point, 1, to.point.len()),
-            );
-            solver
-                .solve_pairs(&imm, a, b, Some(d))?
-                .pop()
-                .context("the solver returned no path")?
-        }
-        None => solver.solve(&imm, &from.point, &to.point)?,
-    };
-    bar.finish_and_clear();
+    let solved = metric.solve_between(&from.point, &to.point, graph_data)?;
     let seconds = start.elapsed().as_secs_f64();
     if !solved.converged() {
         eprintln!(
@@ -667,20 +606,13 @@ fn score_geodesic(
         data: None,
         from,
         to,
-        nodes: rows_of(solved.nodes()),
-        length: solved.length(),
-        energy: solved.energy(),
-        converged: solved.converged(),
-        iterations: solved.iterations(),
-        gradient_norm: Some(solved.gradient_norm()),
-        passes: Some((solved.forward_passes(), solved.backward_passes())),
-        termination: solved.termination().to_string(),
+        path: solved.into(),
         initialisation,
         settings: vec![
             ("lambda", json!(f.lambda())),
             ("score_scale", json!(f.score_scale())),
             ("t0", json!(f.t0())),
-            ("sigma", json!(model.kernel(f.t0()).std)),
+            ("sigma", json!(f.sigma())),
             ("seed", json!(args.seed)),
             ("max_iters", json!(solver.max_iters())),
             ("tolerance", json!(solver.tolerance())),
@@ -697,66 +629,6 @@ fn score_geodesic(
         output: None,
         seconds,
     })
-}
-
-/// An immersion that ticks a progress bar at each batched vector–Jacobian product: once per
-/// gradient of the path energy.
-struct Ticking<'a, I> {
-    inner: &'a I,
-    bar: &'a ProgressBar,
-}
-
-impl<I: Immersion> Immersion for Ticking<'_, I> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
-    fn image_dim(&self) -> usize {
-        self.inner.image_dim()
-    }
-
-    fn apply(&self, x: MatRef<'_, f64>) -> crate::Result<Mat<f64>> {
-        self.inner.apply(x)
-    }
-
-    fn vjp(&self, x: MatRef<'_, f64>, w: MatRef<'_, f64>) -> crate::Result<Mat<f64>> {
-        let out = self.inner.vjp(x, w);
-        self.bar.inc(1);
-        out
-    }
-
-    fn jacobians(&self, x: MatRef<'_, f64>) -> crate::Result<Vec<Mat<f64>>> {
-        self.inner.jacobians(x)
-    }
-}
-
-/// t₀ from --t0, from --sigma, or for the mixture oracle [`common::mixture_sigma`]; `None` leaves
-/// the library default.
-fn resolve_t0(
-    args: &GeodesicArgs,
-    spec: &ModelSpec,
-    model: &dyn ScoreModel,
-    data: Option<&Dataset>,
-) -> anyhow::Result<Option<f64>> {
-    if let Some(t0) = args.t0 {
-        return Ok(Some(t0));
-    }
-    if let Some(sigma) = args.sigma {
-        return Ok(Some(common::time_for_data_sigma(model, sigma)?));
-    }
-    if let (ModelSpec::Mixture { h }, Some(data)) = (spec, data) {
-        let sigma = common::mixture_sigma(data, *h, args.seed)?;
-        common::note_mixture_sigma(sigma);
-        return Ok(Some(common::time_for_data_sigma(model, sigma)?));
-    }
-    Ok(None)
-}
-
-/// The rows of a matrix as vectors.
-fn rows_of(m: MatRef<'_, f64>) -> Vec<Vec<f64>> {
-    (0..m.nrows())
-        .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect())
-        .collect()
 }
 
 /// Writes the path as CSV (`node,t,x1..xD`, t = i/(N − 1)), atomically.
@@ -801,14 +673,14 @@ fn draw(figure: &Path, data: Option<Dataset>, report: &Report) -> anyhow::Result
         format!(
             "{} geodesic (length {})",
             report.method,
-            short(report.length)
+            short(report.path.length())
         ),
-        report.nodes.clone(),
+        report.path.node_rows(),
     );
     let chord = GeodesicPath::new(
         format!(
             "straight line (Euclidean length {})",
-            short(distance(&report.from.point, &report.to.point))
+            short(report.path.chord())
         ),
         vec![report.from.point.clone(), report.to.point.clone()],
     );

@@ -1,11 +1,12 @@
 //! `scoregeo id-estimate`: the intrinsic dimension of a dataset file.
 
 use super::common::{self, ModelSpec};
+use crate::data::synthetic::TrueId;
 use crate::data::Dataset;
 use crate::id::classic::{LocalPca, Mle, TwoNn};
 use crate::id::{
-    log_grid, Derivative, Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection, Probe,
-    Rule, Sweep,
+    log_grid, Derivative, Estimator, Flipd, IdEstimate, JacobianSpectrum, Method, NormalBundle,
+    PointSelection, Probe, Rule, Sweep,
 };
 use crate::plot::{self, Figure};
 use crate::score::ScoreModel;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 
 /// Estimators selectable with `--method`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Method {
+pub enum MethodArg {
     /// Normal bundle: SVD of scores sampled around each point (Stanczuk, Batzolis et al. 2024).
     Nb,
     /// Singular values of the score Jacobian at each point.
@@ -32,23 +33,22 @@ pub enum Method {
     Lpca,
     /// Every applicable estimator, side by side with timings.
     All,
+    /// The normal bundle when its reliability diagnostic trusts it (at least half the points cut
+    /// clearly), else TwoNN; the JSON says which and why.
+    Auto,
 }
 
-impl Method {
-    /// Whether the method reads a score model.
-    pub fn needs_model(self) -> bool {
-        matches!(self, Method::Nb | Method::Jacobian | Method::Flipd)
-    }
-
-    fn name(self) -> &'static str {
+impl MethodArg {
+    /// The library method (`None` for `all`).
+    pub fn method(self) -> Option<Method> {
         match self {
-            Method::Nb => "nb",
-            Method::Jacobian => "jacobian",
-            Method::Flipd => "flipd",
-            Method::Mle => "mle",
-            Method::Twonn => "twonn",
-            Method::Lpca => "lpca",
-            Method::All => "all",
+            MethodArg::Nb => Some(Method::Nb),
+            MethodArg::Jacobian => Some(Method::Jacobian),
+            MethodArg::Flipd => Some(Method::Flipd),
+            MethodArg::Mle => Some(Method::Mle),
+            MethodArg::Twonn => Some(Method::TwoNn),
+            MethodArg::Lpca => Some(Method::Lpca),
+            MethodArg::All | MethodArg::Auto => None,
         }
     }
 }
@@ -143,8 +143,8 @@ pub struct IdEstimateArgs {
     #[command(flatten)]
     pub model_overrides: common::ModelOverrides,
     /// Estimator.
-    #[arg(long, value_enum, default_value_t = Method::Nb)]
-    pub method: Method,
+    #[arg(long, value_enum, default_value_t = MethodArg::Nb)]
+    pub method: MethodArg,
     /// Diffusion time t₀ (default 1e-3, σ(t₀) ≈ σ_min), or a log-spaced sweep a:b:n whose plateau is reported.
     #[arg(long, conflicts_with = "sigma", allow_hyphen_values = true)]
     pub t0: Option<T0>,
@@ -212,34 +212,35 @@ pub fn run(args: IdEstimateArgs) -> anyhow::Result<()> {
 /// Runs the estimate, draws any figures asked for, and returns the report text.
 pub fn report(args: &IdEstimateArgs) -> anyhow::Result<String> {
     let data = common::read_data(&args.data)?;
-    let report = if args.method == Method::All {
-        compare_all(args, &data)?
-    } else {
-        let model = match args.method.needs_model() {
-            true => Some(resolve_model(args, &data)?),
-            false => None,
-        };
-        let (mut estimate, sweep) = estimate(
-            args,
-            args.method,
-            model.as_ref().map(|(s, m)| (s, m.as_ref())),
-            &data,
-        )?;
-        estimate.set_setting("data", json!(args.data.display().to_string()));
-        figures(args, &data, &estimate, sweep.as_ref())?;
-        match args.format {
-            Format::Table => table(&estimate, sweep.as_ref()),
-            Format::Json => {
-                let mut v = to_json(&estimate, args.spectra);
-                if let Some(sw) = &sweep {
-                    attach_sweep(&mut v, sw);
-                }
-                format!("{}\n", serde_json::to_string_pretty(&v)?)
-            }
-            Format::Csv => csv(&estimate, args.spectra),
-        }
+    if args.method == MethodArg::Auto {
+        return auto(args, &data);
+    }
+    let Some(method) = args.method.method() else {
+        return compare_all(args, &data);
     };
-    Ok(report)
+    let model = match method.needs_model() {
+        true => Some(resolve_model(args, &data)?),
+        false => None,
+    };
+    let (mut estimate, sweep) = estimate(
+        args,
+        method,
+        model.as_ref().map(|(s, m)| (s, m.as_ref())),
+        &data,
+    )?;
+    estimate.set_data(&args.data);
+    figures(args, &data, &estimate, sweep.as_ref())?;
+    Ok(match args.format {
+        Format::Table => table(&estimate, sweep.as_ref())?,
+        Format::Json => {
+            let mut v = to_json(&estimate, args.spectra)?;
+            if let Some(sw) = &sweep {
+                attach_sweep(&mut v, sw);
+            }
+            format!("{}\n", serde_json::to_string_pretty(&v)?)
+        }
+        Format::Csv => csv(&estimate, args.spectra),
+    })
 }
 
 fn resolve_model(
@@ -252,6 +253,59 @@ fn resolve_model(
     Ok((spec, model))
 }
 
+/// The checked estimator of `method` that the flags ask for, at `t0` when given.
+fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::Result<Estimator> {
+    Ok(match method {
+        Method::Nb => {
+            let mut p = NormalBundle::params()
+                .rule(args.rule)
+                .normal_floor(args.normal_floor)
+                .points(args.points.0)
+                .seed(args.seed);
+            if let Some(t) = t0 {
+                p = p.t0(t);
+            }
+            if let Some(k) = args.samples {
+                p = p.samples(k);
+            }
+            p.check()?.into()
+        }
+        Method::Jacobian => {
+            let mut p = JacobianSpectrum::params()
+                .rule(args.rule)
+                .normal_floor(args.normal_floor)
+                .points(args.points.0)
+                .seed(args.seed);
+            if let Some(t) = t0 {
+                p = p.t0(t);
+            }
+            p.check()?.into()
+        }
+        Method::Flipd => {
+            let mut p = Flipd::params()
+                .exact_max_dim(args.exact_max_dim)
+                .probes(args.probes)
+                .probe(match args.probe {
+                    ProbeArg::Rademacher => Probe::Rademacher,
+                    ProbeArg::Gaussian => Probe::Gaussian,
+                })
+                .derivative(match args.derivative {
+                    DerivativeArg::Difference => Derivative::Difference,
+                    DerivativeArg::Autodiff => Derivative::Autodiff,
+                })
+                .points(args.points.0)
+                .seed(args.seed);
+            if let Some(t) = t0 {
+                p = p.t0(t);
+            }
+            p.check()?.into()
+        }
+        Method::Mle => Mle::params().k(args.k).check()?.into(),
+        Method::TwoNn => TwoNn::params().neighbourhood(args.k).check()?.into(),
+        Method::Lpca => LocalPca::params().k(args.k).check()?.into(),
+    })
+}
+
 /// Runs one estimator (with a sweep when --t0 a:b:n): the estimate at the chosen t₀ and the sweep.
 fn estimate(
     args: &IdEstimateArgs,
@@ -259,104 +313,28 @@ fn estimate(
     model: Option<(&ModelSpec, &dyn ScoreModel)>,
     data: &Dataset,
 ) -> anyhow::Result<(IdEstimate, Option<Sweep>)> {
-    let classic =
-        |e: crate::error::Result<IdEstimate>| -> anyhow::Result<(IdEstimate, Option<Sweep>)> {
-            Ok((e?, None))
-        };
-    match method {
-        Method::Mle => return classic(Mle::params().k(args.k).check().and_then(|m| m.fit(data))),
-        Method::Twonn => {
-            return classic(
-                TwoNn::params()
-                    .neighbourhood(args.k)
-                    .check()
-                    .and_then(|m| m.fit(data)),
-            )
-        }
-        Method::Lpca => {
-            return classic(
-                LocalPca::params()
-                    .k(args.k)
-                    .check()
-                    .and_then(|m| m.fit(data)),
-            )
-        }
-        Method::All => unreachable!("handled by compare_all"),
-        _ => {}
-    }
-    let (spec, model) = model.expect("score methods have a model");
-    let at = |t0: Option<f64>| -> crate::error::Result<IdEstimate> {
-        match method {
-            Method::Nb => {
-                let mut p = NormalBundle::params()
-                    .rule(args.rule)
-                    .normal_floor(args.normal_floor)
-                    .points(args.points.0)
-                    .seed(args.seed);
-                if let Some(t) = t0 {
-                    p = p.t0(t);
-                }
-                if let Some(k) = args.samples {
-                    p = p.samples(k);
-                }
-                p.check()?.fit(model, data)
-            }
-            Method::Jacobian => {
-                let mut p = JacobianSpectrum::params()
-                    .rule(args.rule)
-                    .normal_floor(args.normal_floor)
-                    .points(args.points.0)
-                    .seed(args.seed);
-                if let Some(t) = t0 {
-                    p = p.t0(t);
-                }
-                p.check()?.fit(model, data)
-            }
-            _ => {
-                let probe = match args.probe {
-                    ProbeArg::Rademacher => Probe::Rademacher,
-                    ProbeArg::Gaussian => Probe::Gaussian,
-                };
-                let mut p = Flipd::params()
-                    .exact_max_dim(args.exact_max_dim)
-                    .probes(args.probes)
-                    .probe(probe)
-                    .derivative(match args.derivative {
-                        DerivativeArg::Difference => Derivative::Difference,
-                        DerivativeArg::Autodiff => Derivative::Autodiff,
-                    })
-                    .points(args.points.0)
-                    .seed(args.seed);
-                if let Some(t) = t0 {
-                    p = p.t0(t);
-                }
-                p.check()?.fit(model, data)
-            }
-        }
+    let fit = |t0: Option<f64>| estimator(args, method, t0)?.fit(data, model.map(|(_, m)| m));
+    let Some((spec, model)) = model.filter(|_| method.needs_model()) else {
+        return Ok((fit(None)?, None));
     };
     if let Some(T0::Sweep(a, b, n)) = args.t0 {
         let grid = log_grid(a, b, n)?;
-        let sweep = Sweep::run(&grid, |t| at(Some(t)))?;
-        let plateau = sweep.plateau();
-        let mut chosen = sweep.estimates()[plateau.index].clone();
-        chosen.set_setting("plateau", serde_json::to_value(&plateau)?);
-        return Ok((chosen, Some(sweep)));
+        let sweep = Sweep::run(&grid, |t| fit(Some(t)))?;
+        return Ok((sweep.at_plateau(), Some(sweep)));
     }
-    let t0 = resolve_t0(args, spec, model, data)?;
-    let e = at(t0).with_context(|| format!("{} estimation failed", method.name()))?;
+    let t0 = args.t0.map(|t| match t {
+        T0::At(t) => t,
+        T0::Sweep(..) => unreachable!("sweeps return above"),
+    });
+    let t0 = common::resolve_t0(t0, args.sigma, spec, model, Some(data), args.seed)?;
+    let e = fit(t0).with_context(|| format!("{method} estimation failed"))?;
     Ok((e, None))
 }
 
 /// The true ID from `<DATA>.manifest.json` (written by `scoregeo generate`), when there is one.
-fn true_id(data: &std::path::Path) -> Option<plot::TrueId> {
+fn true_id(data: &std::path::Path) -> Option<TrueId> {
     let path = crate::data::synthetic::manifest_path(data);
-    let manifest = crate::data::synthetic::Manifest::read(&path).ok()?;
-    Some(match manifest.true_id {
-        crate::data::synthetic::TrueId::Global(k) => plot::TrueId::Global(k as f64),
-        crate::data::synthetic::TrueId::PerPoint(v) => {
-            plot::TrueId::PerPoint(v.into_iter().map(|k| k as f64).collect())
-        }
-    })
+    Some(crate::data::synthetic::Manifest::read(&path).ok()?.true_id)
 }
 
 /// Draws the figures asked for with --plot and --histogram.
@@ -366,20 +344,14 @@ fn figures(
     e: &IdEstimate,
     sweep: Option<&Sweep>,
 ) -> anyhow::Result<()> {
-    let truth = true_id(&args.data);
     // per-point truth follows the evaluated points, not the file's rows
-    let truth_for_points = truth.map(|t| match t {
-        plot::TrueId::PerPoint(all) => plot::TrueId::PerPoint(
-            e.points()
-                .iter()
-                .map(|p| all.get(p.index).copied().unwrap_or(f64::NAN))
-                .collect(),
-        ),
-        global => global,
-    });
+    let indices: Vec<usize> = e.points().iter().map(|p| p.index).collect();
+    let truth = true_id(&args.data)
+        .map(|t| t.select(&indices))
+        .transpose()?;
     let histogram = || {
         let mut h = plot::IdHistogram::from_estimate(e);
-        h.truth = truth_for_points.clone();
+        h.truth = truth.clone();
         h
     };
     if let Some(path) = &args.histogram {
@@ -387,16 +359,9 @@ fn figures(
     }
     if let Some(path) = &args.plot {
         if let Some(sw) = sweep {
-            let mut fig = plot::LidCurves::new(sw.t0s().to_vec(), sw.curves());
-            let p = sw.plateau();
-            fig.plateau = Some(plot::Plateau {
-                t0: p.t0,
-                lid: p.value,
-            });
+            let mut fig = plot::LidCurves::from_sweep(sw);
             fig.ambient_dim = Some(data.dim());
-            if let Some(plot::TrueId::Global(k)) = truth_for_points {
-                fig.truth = Some(k);
-            }
+            fig.truth = truth.as_ref().and_then(TrueId::global).map(|k| k as f64);
             fig.render(path)?;
         } else if e.spectrum(0).is_some() {
             plot::SpectrumPlot::from_estimate(e)?.render(path)?;
@@ -419,17 +384,52 @@ fn attach_sweep(v: &mut serde_json::Value, sweep: &Sweep) {
 }
 
 /// `--method all`: every applicable estimator with its time.
+/// `--method auto`: the normal bundle if its diagnostic trusts it, else TwoNN.
+fn auto(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
+    let (spec, model) = resolve_model(args, data)?;
+    let t0 = match args.t0 {
+        Some(T0::At(t)) => Some(t),
+        Some(T0::Sweep(..)) => anyhow::bail!("--method auto reads one t0, not a sweep"),
+        None => None,
+    };
+    let t0 = common::resolve_t0(t0, args.sigma, &spec, model.as_ref(), Some(data), args.seed)?;
+    let Estimator::Nb(nb) = estimator(args, Method::Nb, t0)? else {
+        unreachable!("the estimator of nb is a normal bundle")
+    };
+    let fallback = estimator(args, Method::TwoNn, None)?;
+    let (mut e, choice) = crate::id::reliability::auto(&nb, &fallback, data, model.as_ref())
+        .context("auto estimation failed")?;
+    e.set_data(&args.data);
+    figures(args, data, &e, None)?;
+    let verdict = format!(
+        "auto         {} ({:.0}% of the normal bundle's points cut clearly; its reading {:.3})",
+        choice.chosen,
+        100.0 * choice.reliability.clear_fraction,
+        choice.normal_bundle_id
+    );
+    Ok(match args.format {
+        Format::Table => format!("{verdict}\n{}", table(&e, None)?),
+        Format::Json => {
+            let mut v = to_json(&e, args.spectra)?;
+            v["auto"] = json!({
+                "chosen": choice.chosen,
+                "normal_bundle_id": choice.normal_bundle_id,
+                "reliability": {
+                    "clear_fraction": choice.reliability.clear_fraction,
+                    "median_margin": choice.reliability.median_margin,
+                    "trusted": choice.reliability.trusted,
+                },
+            });
+            format!("{}\n", serde_json::to_string_pretty(&v)?)
+        }
+        Format::Csv => csv(&e, args.spectra),
+    })
+}
+
 fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
     let (spec, model) = resolve_model(args, data)?;
     let mut rows = Vec::new();
-    for method in [
-        Method::Nb,
-        Method::Jacobian,
-        Method::Flipd,
-        Method::Mle,
-        Method::Twonn,
-        Method::Lpca,
-    ] {
+    for method in Method::ALL {
         let start = std::time::Instant::now();
         let (e, _) = estimate(args, method, Some((&spec, model.as_ref())), data)?;
         rows.push((method, e, start.elapsed().as_secs_f64()));
@@ -443,25 +443,25 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
             })
             .collect();
         let mut fig = plot::MethodComparison::new(methods);
-        fig.truth = true_id(&args.data).and_then(|t| match t {
-            plot::TrueId::Global(k) => Some(k),
-            plot::TrueId::PerPoint(_) => None,
-        });
+        fig.truth = true_id(&args.data)
+            .as_ref()
+            .and_then(TrueId::global)
+            .map(|k| k as f64);
         fig.ambient_dim = Some(data.dim());
         fig.render(path)?;
     }
     let consensus = crate::id::median(&rows.iter().map(|r| r.1.global_id()).collect::<Vec<_>>());
     Ok(match args.format {
         Format::Json => {
-            let results: Vec<_> = rows
+            let results: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|(m, e, secs)| {
-                    let mut v = to_json(e, args.spectra);
+                    let mut v = to_json(e, args.spectra)?;
                     v["method"] = json!(m.name());
                     v["seconds"] = json!(secs);
-                    v
+                    Ok(v)
                 })
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
             let v = json!({
                 "method": "all",
                 "ambient_dim": data.dim(),
@@ -521,47 +521,26 @@ fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> 
     })
 }
 
-/// t₀ from --t0, --sigma, or (for the mixture oracle) [`common::mixture_sigma`].
-fn resolve_t0(
-    args: &IdEstimateArgs,
-    spec: &ModelSpec,
-    model: &dyn ScoreModel,
-    data: &Dataset,
-) -> anyhow::Result<Option<f64>> {
-    if let Some(T0::At(t0)) = args.t0 {
-        return Ok(Some(t0));
-    }
-    if let Some(sigma) = args.sigma {
-        return Ok(Some(common::time_for_data_sigma(model, sigma)?));
-    }
-    if let ModelSpec::Mixture { h } = spec {
-        let sigma = common::mixture_sigma(data, *h, 0)?;
-        static NOTE: std::sync::Once = std::sync::Once::new();
-        NOTE.call_once(|| common::note_mixture_sigma(sigma));
-        return Ok(Some(common::time_for_data_sigma(model, sigma)?));
-    }
-    Ok(None)
-}
-
-/// The JSON report: method, ambient_dim, global_id, summaries, settings, points.
-pub fn to_json(e: &IdEstimate, spectra: bool) -> serde_json::Value {
+/// The JSON report: method, ambient_dim, global_id, summaries, settings, points (with their
+/// spectra and read-offs when `spectra`).
+pub fn to_json(e: &IdEstimate, spectra: bool) -> serde_json::Result<serde_json::Value> {
+    let diagnostic = crate::id::reliability::assess(e);
     let points: Vec<serde_json::Value> = e
         .points()
         .iter()
-        .map(|p| {
-            let mut v = json!({ "index": p.index, "local_id": p.local_id });
-            if spectra {
-                if let Some(s) = &p.spectrum {
-                    v["spectrum"] = json!(s);
-                }
-                if let Some(r) = &p.readoff {
-                    v["readoff"] = r.clone();
-                }
+        .enumerate()
+        .map(|(i, p)| {
+            let mut v = match spectra {
+                true => serde_json::to_value(p)?,
+                false => json!({ "index": p.index, "local_id": p.local_id }),
+            };
+            if let Some(r) = &diagnostic {
+                v["reliability"] = json!(r.margins[i]);
             }
-            v
+            Ok(v)
         })
-        .collect();
-    json!({
+        .collect::<serde_json::Result<_>>()?;
+    let mut out = json!({
         "method": e.method(),
         "ambient_dim": e.ambient_dim(),
         "global_id": e.global_id(),
@@ -570,10 +549,18 @@ pub fn to_json(e: &IdEstimate, spectra: bool) -> serde_json::Value {
         "histogram": e.histogram().iter().map(|(d, c)| json!({"id": d, "count": c})).collect::<Vec<_>>(),
         "settings": e.settings(),
         "points": points,
-    })
+    });
+    if let Some(r) = diagnostic {
+        out["reliability"] = json!({
+            "clear_fraction": r.clear_fraction,
+            "median_margin": r.median_margin,
+            "trusted": r.trusted,
+        });
+    }
+    Ok(out)
 }
 
-fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> String {
+fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> serde_json::Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "method       {}", e.method());
     let _ = writeln!(s, "ambient D    {}", e.ambient_dim());
@@ -591,6 +578,19 @@ fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> String {
         .map(|(d, c)| format!("{d}: {c}"))
         .collect();
     let _ = writeln!(s, "histogram    {}", hist.join(", "));
+    if let Some(r) = crate::id::reliability::assess(e) {
+        let _ = writeln!(
+            s,
+            "reliability  {:.0}% of points cut clearly (median margin {:.2} octaves): {}",
+            100.0 * r.clear_fraction,
+            r.median_margin,
+            if r.trusted {
+                "trusted"
+            } else {
+                "NOT trusted — the model may not resolve the manifold at this σ; compare --method all or a --t0 sweep"
+            }
+        );
+    }
     if let Some(sw) = sweep {
         let curve: Vec<String> = sw
             .t0s()
@@ -600,7 +600,8 @@ fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> String {
             .collect();
         let _ = writeln!(s, "sweep        {}", curve.join(", "));
     }
-    for (k, v) in e.settings() {
+    let settings = serde_json::to_value(e.settings())?;
+    for (k, v) in settings.as_object().into_iter().flatten() {
         let _ = writeln!(
             s,
             "{k:<12} {}",
@@ -609,7 +610,7 @@ fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> String {
                 .unwrap_or_else(|| v.to_string())
         );
     }
-    s
+    Ok(s)
 }
 
 fn csv(e: &IdEstimate, spectra: bool) -> String {

@@ -17,10 +17,10 @@ pub struct InspectModelArgs {
 
 /// Runs `inspect-model`: the report goes to stdout.
 pub fn run(args: InspectModelArgs) -> anyhow::Result<()> {
-    let report = if pytorch::is_checkpoint(&args.model) {
+    let report = if crate::io::is_pytorch_checkpoint(&args.model) {
         pytorch::inspect(&args.model, &args.overrides.to_library())?.to_string()
     } else {
         pytorch::describe_native(&args.model)?
     };
-    common::emit(None, &report)
+    common::emit(None, &common::cli_words(&report))
 }

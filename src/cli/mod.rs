@@ -80,7 +80,7 @@ fn abandon_partial_outputs_on_signals() {
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
                 eprintln!("\ninterrupted (signal {signal}): outputs being written were removed");
-                crate::data::exit_abandoning_partial_outputs(128 + signal);
+                crate::io::exit_abandoning_partial_outputs(128 + signal);
             }
         });
     }
@@ -101,7 +101,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if common::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", common::cli_words(&format!("{e:#}")));
             ExitCode::from(common::exit_code(&e))
         }
     }

@@ -75,17 +75,7 @@ pub fn run(args: RaeArgs) -> anyhow::Result<()> {
             anyhow::bail!("d_ε = 0 at ε = {}: the codes would be empty", args.epsilon);
         }
         let x = super::common::read_data(data)?;
-        let codes = rae.encode(x.as_mat())?;
-        let back = rae.decode(codes.as_ref())?;
-        let err = (0..x.len())
-            .map(|i| {
-                (0..x.dim())
-                    .map(|j| (x.row(i)[j] - back[(i, j)]).powi(2))
-                    .sum::<f64>()
-                    .sqrt()
-            })
-            .sum::<f64>()
-            / x.len().max(1) as f64;
+        let (codes, err) = rae.encode_with_error(x.as_mat())?;
         Dataset::from_mat(codes.as_ref())?.write(output)?;
         eprintln!(
             "encoded {} points to {k} coordinates (d_ε at ε = {}); mean reconstruction error {err:.6e}; wrote {}",

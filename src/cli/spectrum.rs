@@ -2,7 +2,7 @@
 
 use super::common::{self, ModelSpec};
 use super::id_estimate::{
-    self, DerivativeArg, Format, IdEstimateArgs, Method, Points, ProbeArg, T0,
+    self, DerivativeArg, Format, IdEstimateArgs, MethodArg, Points, ProbeArg, T0,
 };
 use crate::id::Rule;
 use clap::Args;
@@ -52,9 +52,9 @@ pub fn run(args: SpectrumArgs) -> anyhow::Result<()> {
         model: args.model,
         model_overrides: args.model_overrides,
         method: if args.jacobian {
-            Method::Jacobian
+            MethodArg::Jacobian
         } else {
-            Method::Nb
+            MethodArg::Nb
         },
         t0: args.t0.map(T0::At),
         sigma: args.sigma,

@@ -5,7 +5,8 @@
 //! and `--resume` continues exactly.
 
 use crate::error::Error;
-use crate::train::{Budget, SaveMode, SdeKind, Session, TrainParams};
+use crate::sde::SdeKind;
+use crate::train::{Budget, SaveMode, Session, TrainParams};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +21,7 @@ pub struct TrainArgs {
     pub output: PathBuf,
     /// Forward SDE [default: ve].
     #[arg(long, value_enum)]
-    pub sde: Option<SdeKind>,
+    pub sde: Option<TrainSde>,
     /// Width of the hidden layers [default: 256].
     #[arg(long)]
     pub hidden: Option<usize>,
@@ -57,6 +58,24 @@ pub struct TrainArgs {
     pub no_early_stop: bool,
 }
 
+/// The SDE families `train` offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainSde {
+    /// Variance exploding: σ(t) = σ_min (σ_max/σ_min)^t with σ_max ≥ the data diameter.
+    Ve,
+    /// Variance preserving: β(t) = β_min + t(β_max − β_min).
+    Vp,
+}
+
+impl From<TrainSde> for SdeKind {
+    fn from(sde: TrainSde) -> Self {
+        match sde {
+            TrainSde::Ve => SdeKind::Ve,
+            TrainSde::Vp => SdeKind::Vp,
+        }
+    }
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(v),
@@ -72,7 +91,7 @@ impl TrainArgs {
     fn edits(&self) -> Vec<(&'static str, Edit)> {
         let mut out: Vec<(&'static str, Edit)> = Vec::new();
         if let Some(v) = self.sde {
-            out.push(("--sde", Box::new(move |p: TrainParams| p.sde(v))));
+            out.push(("--sde", Box::new(move |p: TrainParams| p.sde(v.into()))));
         }
         if let Some(v) = self.hidden {
             out.push(("--hidden", Box::new(move |p: TrainParams| p.hidden(v))));

@@ -1,7 +1,7 @@
 //! `scoregeo train-flow`: fit an anisotropic normalising flow (φ and base variances a) to a
 //! dataset, for the closed-form pullback geometry and the Riemannian autoencoder (`scoregeo rae`).
 
-use crate::geometry::{AnisotropicFlow, FlowTrainParams};
+use crate::geometry::FlowTrainParams;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ pub struct TrainFlowArgs {
     /// Points per batch [default: 256].
     #[arg(long)]
     pub batch: Option<usize>,
-    /// AdamW learning rate of the couplings [default: 0.001].
+    /// Adam learning rate of the couplings [default: 0.001].
     #[arg(long)]
     pub lr: Option<f64>,
     /// Weight of the isometry regulariser ‖DφᵀDφ − I‖²_F [default: 1].
@@ -42,22 +42,24 @@ pub struct TrainFlowArgs {
 /// Runs `train-flow`: trains, saves atomically, prints the final loss and the variances.
 pub fn run(args: TrainFlowArgs) -> anyhow::Result<()> {
     let data = super::common::read_data(&args.data)?;
-    let d = FlowTrainParams::default();
-    let params = FlowTrainParams {
-        steps: args.steps.unwrap_or(d.steps),
-        seed: args.seed.unwrap_or(d.seed),
-        hidden: args.hidden.unwrap_or(d.hidden),
-        layers: args.layers.unwrap_or(d.layers),
-        batch: args.batch.unwrap_or(d.batch),
-        lr: args.lr.unwrap_or(d.lr),
-        lambda_iso: args.lambda_iso.unwrap_or(d.lambda_iso),
-        lambda_vol: args.lambda_vol.unwrap_or(d.lambda_vol),
-        ..d
-    };
-    params.check()?;
-    let bar = crate::progress::bar(params.steps as u64, "train-flow");
-    let (flow, report) = AnisotropicFlow::train(&data, &params, Some(&bar))?;
-    bar.finish_and_clear();
+    type Setter<T> = fn(FlowTrainParams, T) -> FlowTrainParams;
+    fn set<T>(p: FlowTrainParams, value: Option<T>, setter: Setter<T>) -> FlowTrainParams {
+        match value {
+            Some(v) => setter(p, v),
+            None => p,
+        }
+    }
+    let p = FlowTrainParams::default();
+    let p = set(p, args.steps, FlowTrainParams::steps);
+    let p = set(p, args.seed, FlowTrainParams::seed);
+    let p = set(p, args.hidden, FlowTrainParams::hidden);
+    let p = set(p, args.layers, FlowTrainParams::layers);
+    let p = set(p, args.batch, FlowTrainParams::batch);
+    let p = set(p, args.lr, FlowTrainParams::lr);
+    let p = set(p, args.lambda_iso, FlowTrainParams::lambda_iso);
+    let p = set(p, args.lambda_vol, FlowTrainParams::lambda_vol);
+    let trainer = p.check()?;
+    let (flow, report) = trainer.fit(&data)?;
     flow.save(&args.output)?;
     let l = report.final_loss;
     let mut a = flow.variances()?;
@@ -70,7 +72,7 @@ pub fn run(args: TrainFlowArgs) -> anyhow::Result<()> {
         l.nll,
         l.isometry,
         l.volume,
-        params.steps,
+        trainer.steps(),
         report.elapsed_s,
         shown.join(" "),
         args.output.display()

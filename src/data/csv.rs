@@ -1,7 +1,8 @@
 //! CSV and whitespace-separated text: header detected, `#` comments and blank lines skipped.
 
-use super::{write_atomic, Dataset};
+use super::Dataset;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use std::path::Path;
 
 /// How the fields of a line are separated.

@@ -1,8 +1,8 @@
 //! Datasets: n points in ℝ^D as rows, stored row-major in f64.
 //!
 //! Readers for CSV ([`read_csv`]) and NumPy `.npy` ([`read_npy`]) reject ragged rows, non-numeric
-//! cells and non-finite values with the file, line and column at fault. [`write_atomic`] writes any
-//! output through a temporary file and a rename, so a failed run never leaves half a file.
+//! cells and non-finite values with the file, line and column at fault; writers go through
+//! [`write_atomic`](crate::io::write_atomic), so a failed run never leaves half a file.
 
 mod csv;
 mod npy;
@@ -15,10 +15,7 @@ pub use self::npy::{read_npy, write_npy};
 
 use crate::error::{Error, Result};
 use faer::{Mat, MatRef};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::path::Path;
 
 /// A finite point cloud of `n` points in ℝ^D (rows are points).
 #[derive(Clone, Debug, PartialEq)]
@@ -159,93 +156,6 @@ impl Dataset {
     }
 }
 
-/// Temporary files and directories of outputs being written, by registration number: what
-/// [`exit_abandoning_partial_outputs`] removes when the process is interrupted.
-static PARTIAL: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
-static NEXT_PARTIAL: AtomicU64 = AtomicU64::new(0);
-
-fn partial_outputs() -> MutexGuard<'static, Vec<(u64, PathBuf)>> {
-    // the list stays valid whatever a panicking holder was doing
-    PARTIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A temporary file or directory registered as part of an output being written; dropping the
-/// guard forgets it (the temporary itself is removed or renamed by its owner).
-pub(crate) struct PartialOutput(u64);
-
-impl PartialOutput {
-    /// Registers `path` for removal should the process be interrupted before it is done.
-    pub(crate) fn register(path: &Path) -> Self {
-        let id = NEXT_PARTIAL.fetch_add(1, Ordering::Relaxed);
-        partial_outputs().push((id, path.to_path_buf()));
-        Self(id)
-    }
-
-    fn forget_in(&self, list: &mut Vec<(u64, PathBuf)>) {
-        list.retain(|(id, _)| *id != self.0);
-    }
-}
-
-impl Drop for PartialOutput {
-    fn drop(&mut self) {
-        self.forget_in(&mut partial_outputs());
-    }
-}
-
-/// Removes the temporary files of every output still being written and exits with `code`,
-/// letting no rename happen after: every output is then complete (renamed before) or absent.
-/// For signal handlers (the CLI calls it on SIGINT, SIGTERM and SIGHUP).
-pub fn exit_abandoning_partial_outputs(code: i32) -> ! {
-    let list = partial_outputs();
-    for (_, path) in list.iter() {
-        if path.is_dir() {
-            let _ = std::fs::remove_dir_all(path);
-        } else {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-    // exit holding the lock, so that no atomic write completes a rename meanwhile
-    std::process::exit(code)
-}
-
-/// Writes `path` atomically: the bytes go to a temporary file beside it, which is then renamed.
-/// The temporary file is removed on failure and by [`exit_abandoning_partial_outputs`].
-pub fn write_atomic(
-    path: impl AsRef<Path>,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let path = path.as_ref();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".scoregeo-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
-    let partial = PartialOutput::register(tmp.path());
-    {
-        let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write(&mut buf).map_err(|e| Error::io(path, e))?;
-        buf.flush().map_err(|e| Error::io(path, e))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    #[cfg(unix)]
-    {
-        // temporary files are private (0600); outputs get the usual rw-r--r--
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(path, e))?;
-    }
-    // rename under the lock: an interruption finds the output renamed or its temporary listed
-    let mut list = partial_outputs();
-    let persisted = tmp.persist(path).map_err(|e| Error::io(path, e.error));
-    partial.forget_in(&mut list);
-    persisted.map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,25 +180,5 @@ mod tests {
         assert_eq!(d.row(1), &[4.0, 5.0, 6.0]);
         assert_eq!(d.select(&[1, 0]).row(0), d.row(1));
         assert_ne!(d.content_hash(), d.select(&[1, 0]).content_hash());
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_file_on_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.csv");
-        let err = write_atomic(&path, |w| {
-            w.write_all(b"partial")?;
-            Err(std::io::Error::other("boom"))
-        });
-        assert!(err.is_err());
-        assert!(!path.exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        write_atomic(&path, |w| w.write_all(b"ok")).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o644);
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! NumPy `.npy` files (format versions 1–3): 2-D arrays of f32 or f64, C or Fortran order.
 
-use super::{write_atomic, Dataset};
+use super::Dataset;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";

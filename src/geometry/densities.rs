@@ -8,9 +8,10 @@
 
 use super::diffeo::SecondDerivatives;
 use super::row;
+use crate::check::check_dim;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::score::{check_dim, ScoreModel};
+use crate::score::ScoreModel;
 use crate::sde::Sde;
 use faer::{Mat, MatRef};
 use rand::SeedableRng;

@@ -11,6 +11,7 @@
 //! f(u) = sin 2u of the paper's toy densities.
 
 use super::{check_points, check_same_shape};
+pub use crate::data::synthetic::ShearProfile;
 use crate::error::{Error, Result};
 use faer::linalg::matmul::matmul;
 use faer::prelude::Solve;
@@ -146,7 +147,7 @@ pub struct Composition<A, B> {
 impl<A: Diffeomorphism, B: Diffeomorphism> Composition<A, B> {
     /// x ↦ second(first(x)); the dimensions must agree.
     pub fn new(first: A, second: B) -> Result<Self> {
-        crate::score::check_dim(first.dim(), second.dim(), "composed diffeomorphism")?;
+        crate::check::check_dim(first.dim(), second.dim(), "composed diffeomorphism")?;
         Ok(Self { first, second })
     }
 
@@ -264,7 +265,7 @@ impl Affine {
                 ),
             ));
         }
-        crate::score::check_dim(d, shift.len(), "affine shift")?;
+        crate::check::check_dim(d, shift.len(), "affine shift")?;
         let all_finite = shift.iter().all(|s| s.is_finite())
             && (0..d).all(|i| (0..d).all(|j| linear[(i, j)].is_finite()));
         if !all_finite {
@@ -390,39 +391,6 @@ impl SecondDerivatives for Affine {
     }
 }
 
-/// The profile f of a [`Shear`] φ(x) = (x₁ − f(x₂), x₂, …).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ShearProfile {
-    /// f(u) = κu² (the banana: κ = 1/9).
-    Parabola {
-        /// κ.
-        curvature: f64,
-    },
-    /// f(u) = A sin(ωu) (the river: A = 1, ω = 2).
-    Sine {
-        /// A.
-        amplitude: f64,
-        /// ω.
-        frequency: f64,
-    },
-}
-
-impl ShearProfile {
-    /// (f(u), f′(u), f″(u)).
-    fn eval(&self, u: f64) -> (f64, f64, f64) {
-        match *self {
-            ShearProfile::Parabola { curvature: k } => (k * u * u, 2.0 * k * u, 2.0 * k),
-            ShearProfile::Sine {
-                amplitude: a,
-                frequency: w,
-            } => {
-                let (s, c) = (w * u).sin_cos();
-                (a * s, a * w * c, -a * w * w * s)
-            }
-        }
-    }
-}
-
 /// The shear φ(x) = (x₁ − f(x₂), x₂, x₃, …, x_D) with inverse φ⁻¹(z) = (z₁ + f(z₂), z₂, …).
 ///
 /// It acts on the first two coordinates and leaves the others alone, so the banana and river
@@ -458,23 +426,12 @@ impl Shear {
 
     /// The banana φ(x) = (x₁ − x₂²/9, x₂, …) of ℝ^D.
     pub fn banana(dim: usize) -> Result<Self> {
-        Self::new(
-            dim,
-            ShearProfile::Parabola {
-                curvature: 1.0 / 9.0,
-            },
-        )
+        Self::new(dim, ShearProfile::BANANA)
     }
 
     /// The river φ(x) = (x₁ − sin 2x₂, x₂, …) of ℝ^D.
     pub fn river(dim: usize) -> Result<Self> {
-        Self::new(
-            dim,
-            ShearProfile::Sine {
-                amplitude: 1.0,
-                frequency: 2.0,
-            },
-        )
+        Self::new(dim, ShearProfile::RIVER)
     }
 
     /// The profile f.

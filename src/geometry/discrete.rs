@@ -26,9 +26,9 @@ use super::diffeo::{finite, Diffeomorphism};
 use super::graph::{resample_by_arc_length, KnnGraph};
 use super::metric::{check_lengths, Euclidean, Metric, PullbackMetric};
 use super::{check_points, check_same_shape, row, single};
+use crate::check::check_dim;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::score::check_dim;
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
@@ -439,6 +439,35 @@ impl GeodesicSolver {
             resample_by_arc_length(polyline, self.nodes()),
             Initialisation::Given,
         )
+    }
+
+    /// The discrete geodesic from x to y: initialised with the shortest path in the k-NN graph of
+    /// `data` and the endpoints when given (the straight line when they are not connected), with
+    /// the straight line without data. A progress bar counts the energy gradients.
+    pub fn solve_between<I: Immersion + ?Sized>(
+        &self,
+        imm: &I,
+        x: &[f64],
+        y: &[f64],
+        data: Option<&Dataset>,
+    ) -> Result<DiscreteGeodesic> {
+        let bar = crate::progress::bar(self.max_iters(), "geodesic");
+        let ticking = Ticking {
+            inner: imm,
+            bar: &bar,
+        };
+        let solved = match data {
+            Some(data) => {
+                check_lengths(imm.dim(), &[x, y], "geodesic endpoints")?;
+                let (a, b) = (single(x), single(y));
+                self.solve_pairs(&ticking, a, b, Some(data))?
+                    .pop()
+                    .ok_or_else(|| Error::Numerical("the solver returned no path".into()))?
+            }
+            None => self.solve(&ticking, x, y)?,
+        };
+        bar.finish_and_clear();
+        Ok(solved)
     }
 
     /// Discrete geodesics from each row of `from` to the same row of `to`, in parallel over
@@ -1107,6 +1136,37 @@ impl<I: Immersion + ?Sized> Gradient for &PathEnergy<'_, I> {
     }
 }
 
+/// An immersion that ticks a progress bar at each batched vector–Jacobian product: once per
+/// gradient of the path energy.
+struct Ticking<'a, I: ?Sized> {
+    inner: &'a I,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl<I: Immersion + ?Sized> Immersion for Ticking<'_, I> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn image_dim(&self) -> usize {
+        self.inner.image_dim()
+    }
+
+    fn apply(&self, x: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        self.inner.apply(x)
+    }
+
+    fn vjp(&self, x: MatRef<'_, f64>, w: MatRef<'_, f64>) -> Result<Mat<f64>> {
+        let out = self.inner.vjp(x, w);
+        self.bar.inc(1);
+        out
+    }
+
+    fn jacobians(&self, x: MatRef<'_, f64>) -> Result<Vec<Mat<f64>>> {
+        self.inner.jacobians(x)
+    }
+}
+
 /// The metric pulled back through an immersion, computed with discrete geodesics.
 ///
 /// distance = the discrete geodesic's length, log = N(−3c₀ + 4c₁ − c₂)/2 (second order in
@@ -1144,6 +1204,17 @@ impl<I: Immersion> DiscreteMetric<I> {
     /// The discrete geodesic between the ends of `polyline`, initialised with it.
     pub fn solve_from(&self, polyline: MatRef<'_, f64>) -> Result<DiscreteGeodesic> {
         self.solver.solve_from(&self.imm, polyline)
+    }
+
+    /// The discrete geodesic from x to y, from the k-NN graph of `data` when given (see
+    /// [`GeodesicSolver::solve_between`]).
+    pub fn solve_between(
+        &self,
+        x: &[f64],
+        y: &[f64],
+        data: Option<&Dataset>,
+    ) -> Result<DiscreteGeodesic> {
+        self.solver.solve_between(&self.imm, x, y, data)
     }
 
     /// Discrete geodesics for many pairs (rows of `from` to rows of `to`), in parallel, with the

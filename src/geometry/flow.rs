@@ -44,13 +44,15 @@
 //! [`FLOW_CONFIG_KEY`], written atomically.
 
 use super::diffeo::{finite, Diffeomorphism};
+use super::metric::{Euclidean, PullbackMetric};
 use super::rae::RiemannianAutoencoder;
 use super::{check_points, check_same_shape};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::tensor::tensor_to_mat;
+use crate::train::optim::{adam_step, ParamState, StepSettings};
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Linear, Module, Optimizer, ParamsAdamW};
+use candle_nn::{Linear, Module};
 use faer::{Mat, MatRef};
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -60,7 +62,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Metadata key of the JSON [`FlowConfig`] inside a flow's safetensors file.
-pub const FLOW_CONFIG_KEY: &str = "scoregeo_flow_config";
+pub use crate::io::keys::FLOW_CONFIG as FLOW_CONFIG_KEY;
 
 /// The value of [`FlowConfig::model`] that marks a file as an anisotropic flow.
 pub const FLOW_MODEL_TAG: &str = "anisotropic_flow";
@@ -112,7 +114,7 @@ impl FlowConfig {
     /// Sets the standardisation from data: c = mean, σ = √(mean per-coordinate variance).
     pub fn standardise_on(mut self, data: &Dataset) -> Result<Self> {
         let (n, d) = (data.len(), data.dim());
-        crate::score::check_dim(self.dim, d, "flow standardisation data")?;
+        crate::check::check_dim(self.dim, d, "flow standardisation data")?;
         if n < 2 {
             return Err(Error::InvalidData(
                 "a flow needs at least two data points".into(),
@@ -169,7 +171,7 @@ impl FlowConfig {
                 "the log-scale bound must be positive and finite",
             ));
         }
-        crate::score::check_dim(self.dim, self.center.len(), "flow centre")?;
+        crate::check::check_dim(self.dim, self.center.len(), "flow centre")?;
         if !self.center.iter().all(|c| c.is_finite()) {
             return Err(Error::param("center", "the centre must be finite"));
         }
@@ -202,33 +204,23 @@ impl FlowConfig {
     }
 }
 
-/// Settings of [`AnisotropicFlow::train`].
+/// Settings of flow training (a builder, checked once by [`FlowTrainParams::check`] into a
+/// [`FlowTrainer`]). [`FlowTrainParams::default`] is the recipe: 2000 steps of 256 points,
+/// learning rate 10⁻³ (10⁻² for log a), width 64, 6 coupling layers of 2 residual blocks,
+/// λ_iso = 1 with 2 probes, λ_vol = 0.1, seed 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlowTrainParams {
-    /// Optimiser steps.
-    pub steps: usize,
-    /// Mini-batch size (capped at the number of points).
-    pub batch: usize,
-    /// AdamW learning rate of the coupling layers.
-    pub lr: f64,
-    /// Learning rate of the log-variances log a, as a multiple of `lr`: they must travel
-    /// several nats (a variance ratio of 400 is 6 nats) while the couplings take small steps.
-    pub variance_lr_factor: f64,
-    /// Seed of the initial weights, mini-batches and probes.
-    pub seed: u64,
-    /// Conditioner width H.
-    pub hidden: usize,
-    /// Coupling layers.
-    pub layers: usize,
-    /// Residual blocks per conditioner.
-    pub blocks: usize,
-    /// Weight λ_iso of the isometry regulariser ‖DφᵀDφ − I‖²_F (Frobenius norm).
-    pub lambda_iso: f64,
-    /// Gaussian probes m ≥ 2 per point for the estimate of ‖DφᵀDφ − I‖²_F (from their
-    /// m(m − 1)/2 pairs); each costs one more forward pass.
-    pub isometry_probes: usize,
-    /// Weight λ_vol of the volume regulariser |log det Dφ|.
-    pub lambda_vol: f64,
+    steps: usize,
+    batch: usize,
+    lr: f64,
+    variance_lr_factor: f64,
+    seed: u64,
+    hidden: usize,
+    layers: usize,
+    blocks: usize,
+    lambda_iso: f64,
+    isometry_probes: usize,
+    lambda_vol: f64,
 }
 
 impl Default for FlowTrainParams {
@@ -250,8 +242,76 @@ impl Default for FlowTrainParams {
 }
 
 impl FlowTrainParams {
-    /// Checks the values.
-    pub fn check(&self) -> Result<()> {
+    /// Optimiser steps.
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.steps = steps;
+        self
+    }
+
+    /// Mini-batch size (capped at the number of points).
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Adam learning rate of the coupling layers.
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+
+    /// Learning rate of the log-variances log a, as a multiple of `lr`: they must travel
+    /// several nats (a variance ratio of 400 is 6 nats) while the couplings take small steps.
+    pub fn variance_lr_factor(mut self, factor: f64) -> Self {
+        self.variance_lr_factor = factor;
+        self
+    }
+
+    /// Seed of the initial weights, mini-batches and probes.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Conditioner width H.
+    pub fn hidden(mut self, hidden: usize) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// Coupling layers.
+    pub fn layers(mut self, layers: usize) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Residual blocks per conditioner.
+    pub fn blocks(mut self, blocks: usize) -> Self {
+        self.blocks = blocks;
+        self
+    }
+
+    /// Weight λ_iso of the isometry regulariser ‖DφᵀDφ − I‖²_F (Frobenius norm).
+    pub fn lambda_iso(mut self, lambda: f64) -> Self {
+        self.lambda_iso = lambda;
+        self
+    }
+
+    /// Gaussian probes m ≥ 2 per point for the estimate of ‖DφᵀDφ − I‖²_F (from their
+    /// m(m − 1)/2 pairs); each costs one more forward pass.
+    pub fn isometry_probes(mut self, probes: usize) -> Self {
+        self.isometry_probes = probes;
+        self
+    }
+
+    /// Weight λ_vol of the volume regulariser |log det Dφ|.
+    pub fn lambda_vol(mut self, lambda: f64) -> Self {
+        self.lambda_vol = lambda;
+        self
+    }
+
+    /// Validates the settings once.
+    pub fn check(self) -> Result<FlowTrainer> {
         if self.steps == 0 {
             return Err(Error::param("steps", "need at least one step"));
         }
@@ -293,7 +353,39 @@ impl FlowTrainParams {
                 ));
             }
         }
-        Ok(())
+        Ok(FlowTrainer { params: self })
+    }
+}
+
+/// Checked flow-training settings: [`FlowTrainer::fit`] trains a flow on a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowTrainer {
+    params: FlowTrainParams,
+}
+
+impl FlowTrainer {
+    /// The settings.
+    pub fn params(&self) -> &FlowTrainParams {
+        &self.params
+    }
+
+    /// Optimiser steps.
+    pub fn steps(&self) -> usize {
+        self.params.steps
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.params.seed
+    }
+
+    /// Trains a flow on `data` (standardised on it), with a progress bar on stderr.
+    ///
+    /// The couplings start at the identity and log a at the data's per-coordinate variances (the
+    /// maximum-likelihood a for φ = id); the log-variances take Adam steps
+    /// `variance_lr_factor` times larger than the couplings'.
+    pub fn fit(&self, data: &Dataset) -> Result<(AnisotropicFlow, FlowTrainReport)> {
+        AnisotropicFlow::train(data, &self.params)
     }
 }
 
@@ -476,17 +568,8 @@ impl AnisotropicFlow {
         })
     }
 
-    /// Trains a flow on `data` (standardised on it), ticking `progress` once per step if given.
-    ///
-    /// The couplings start at the identity and log a at the data's per-coordinate variances (the
-    /// maximum-likelihood a for φ = id); the log-variances take AdamW steps
-    /// `variance_lr_factor` times larger than the couplings'.
-    pub fn train(
-        data: &Dataset,
-        params: &FlowTrainParams,
-        progress: Option<&indicatif::ProgressBar>,
-    ) -> Result<(Self, FlowTrainReport)> {
-        params.check()?;
+    /// Trains a flow with checked settings (see [`FlowTrainer::fit`]).
+    fn train(data: &Dataset, params: &FlowTrainParams) -> Result<(Self, FlowTrainReport)> {
         let mut config = FlowConfig::new(data.dim(), params.hidden, params.layers);
         config.blocks = params.blocks;
         let config = config.standardise_on(data)?;
@@ -507,19 +590,29 @@ impl AnisotropicFlow {
             .collect();
         flow.log_a
             .set(&Tensor::from_vec(log_a, flow.config.dim, &flow.device)?)?;
-        let report = flow.fit(data, params, progress)?;
+        let report = flow.fit(data, params)?;
         Ok((flow, report))
     }
 
-    /// Runs `params.steps` AdamW steps on `data` from the current weights.
-    fn fit(
-        &self,
-        data: &Dataset,
-        params: &FlowTrainParams,
-        progress: Option<&indicatif::ProgressBar>,
-    ) -> Result<FlowTrainReport> {
-        params.check()?;
-        crate::score::check_dim(self.config.dim, data.dim(), "flow training data")?;
+    /// Fresh optimiser state for the current weights (zero moments), one entry per parameter in
+    /// [`FlowConfig::parameter_shapes`] order.
+    fn optimiser_state(&self) -> Result<Vec<ParamState<f64>>> {
+        self.vars
+            .iter()
+            .map(|(name, var)| {
+                let t = var.as_tensor();
+                Ok(ParamState::new(
+                    name.clone(),
+                    t.dims().to_vec(),
+                    t.flatten_all()?.to_vec1()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Runs `params.steps` Adam steps on `data` from the current weights.
+    fn fit(&self, data: &Dataset, params: &FlowTrainParams) -> Result<FlowTrainReport> {
+        crate::check::check_dim(self.config.dim, data.dim(), "flow training data")?;
         let (n, d) = (data.len(), data.dim());
         if n == 0 {
             return Err(Error::InvalidData("the dataset has no points".into()));
@@ -528,19 +621,17 @@ impl AnisotropicFlow {
         let y_all = self.standardise(data.as_mat());
         let batch = params.batch.min(n);
         let last = self.vars.len() - 1; // log_a
-        let vars: Vec<Var> = self.vars[..last].iter().map(|(_, v)| v.clone()).collect();
-        let adam = |lr: f64| ParamsAdamW {
+                                        // Adam of the couplings and of log a (its own rate), in the resumable optimiser state
+        let mut state = self.optimiser_state()?;
+        let step_settings = |lr: f64| StepSettings {
             lr,
+            clip: f64::INFINITY,
             weight_decay: 0.0,
-            ..Default::default()
+            ema_decay: 0.0,
         };
-        let mut opt = AdamW::new(vars, adam(params.lr))?;
-        let mut opt_a = AdamW::new(
-            vec![self.log_a.clone()],
-            adam(params.lr * params.variance_lr_factor),
-        )?;
         let key = params.seed ^ SEED_TAG;
         let mut losses = Vec::with_capacity(params.steps);
+        let bar = crate::progress::bar(params.steps as u64, "flow");
         for step in 0..params.steps {
             let mut rng = crate::rng::stream(key, step as u64);
             let mut ys = Vec::with_capacity(batch * d);
@@ -558,16 +649,37 @@ impl AnisotropicFlow {
                 )));
             }
             let grads = loss.backward()?;
-            opt.step(&grads)?;
-            opt_a.step(&grads)?;
+            let g = self
+                .vars
+                .iter()
+                .zip(&state)
+                .map(|((_, var), p)| match grads.get(var.as_tensor()) {
+                    Some(g) => Ok(g.flatten_all()?.to_vec1::<f64>()?),
+                    None => Ok(vec![0.0; p.value.len()]),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let (couplings, log_a) = state.split_at_mut(last);
+            adam_step(couplings, &g[..last], step as u64, step_settings(params.lr));
+            adam_step(
+                log_a,
+                &g[last..],
+                step as u64,
+                step_settings(params.lr * params.variance_lr_factor),
+            );
+            for ((_, var), p) in self.vars.iter().zip(&state) {
+                var.set(&Tensor::from_slice(
+                    &p.value,
+                    p.shape.as_slice(),
+                    &self.device,
+                )?)?;
+            }
             losses.push(value);
-            if let Some(pb) = progress {
-                pb.inc(1);
-                if step % 50 == 0 {
-                    pb.set_message(format!("loss {value:.3}"));
-                }
+            bar.inc(1);
+            if step % 50 == 0 {
+                bar.set_message(format!("loss {value:.3}"));
             }
         }
+        bar.finish_and_clear();
         // the final loss on a fixed subset of the data, with fixed probes
         let m = n.min(4096);
         let idx = crate::rng::choose_indices(n, m, key);
@@ -711,6 +823,12 @@ impl AnisotropicFlow {
         Ok(la.iter().map(|v| s2 * v.exp()).collect())
     }
 
+    /// The closed-form pullback metric of this flow and its variances (the pullback of ℓ² through
+    /// x ↦ A⁻¹φ(x)).
+    pub fn metric(&self) -> Result<PullbackMetric<&Self, Euclidean>> {
+        PullbackMetric::closed_form(self, &self.variances()?)
+    }
+
     /// The Riemannian autoencoder of this flow and its variances at tolerance ε.
     pub fn autoencoder(&self, epsilon: f64) -> Result<RiemannianAutoencoder<&Self>> {
         RiemannianAutoencoder::new(self, &self.variances()?, epsilon)
@@ -763,7 +881,7 @@ impl AnisotropicFlow {
             path: Some(path.into()),
             message: e.to_string(),
         })?;
-        crate::data::write_atomic(path, |w| w.write_all(&bytes))
+        crate::io::write_atomic(path, |w| w.write_all(&bytes))
     }
 
     /// Loads a flow saved by [`AnisotropicFlow::save`].
@@ -987,8 +1105,38 @@ mod tests {
             isometry_probes: 1,
             ..FlowTrainParams::default()
         };
-        let e = one.check().unwrap_err().to_string();
-        assert!(e.contains("isometry_probes"), "{e}");
+        let e = one.check().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidParameter {
+                    name: "isometry_probes",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_training_check_names_its_parameter() {
+        let rejects = |p: FlowTrainParams, name: &str| match p.check() {
+            Err(Error::InvalidParameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("expected a `{name}` error, got {other:?}"),
+        };
+        let d = FlowTrainParams::default;
+        rejects(d().steps(0), "steps");
+        rejects(d().batch(0), "batch");
+        rejects(d().lr(0.0), "lr");
+        rejects(d().lr(f64::NAN), "lr");
+        rejects(d().hidden(0), "hidden");
+        rejects(d().layers(0), "hidden");
+        rejects(d().isometry_probes(1), "isometry_probes");
+        rejects(d().variance_lr_factor(-1.0), "variance_lr_factor");
+        rejects(d().lambda_iso(-0.5), "lambda_iso");
+        rejects(d().lambda_vol(f64::INFINITY), "lambda_vol");
+        let ok = d().steps(7).seed(3).check().unwrap();
+        assert_eq!((ok.steps(), ok.seed()), (7, 3));
     }
 
     #[test]

@@ -11,8 +11,8 @@
 
 use super::diffeo::Diffeomorphism;
 use super::{check_points, row, single};
+use crate::check::check_dim;
 use crate::error::{Error, Result};
-use crate::score::check_dim;
 use faer::{Mat, MatRef};
 use std::sync::Arc;
 

@@ -38,6 +38,7 @@ pub mod densities;
 pub mod diffeo;
 pub mod discrete;
 pub mod flow;
+pub mod geodesic;
 pub mod graph;
 pub mod metric;
 pub mod rae;
@@ -49,14 +50,17 @@ pub use discrete::{
     DiscreteGeodesic, DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion,
     Initialisation, Preconditioner,
 };
-pub use flow::{AnisotropicFlow, FlowConfig, FlowLoss, FlowTrainParams, FlowTrainReport};
+pub use flow::{
+    AnisotropicFlow, FlowConfig, FlowLoss, FlowTrainParams, FlowTrainReport, FlowTrainer,
+};
+pub use geodesic::{Geodesic, SolverRun};
 pub use graph::KnnGraph;
 pub use metric::{Euclidean, Metric, PullbackMetric};
 pub use rae::{rae_dim, RiemannianAutoencoder, VarianceProfile};
 pub use score_pullback::{ScoreImmersion, ScorePullback, ScorePullbackMetric, ScorePullbackParams};
 
+use crate::check::check_dim;
 use crate::error::Result;
-use crate::score::check_dim;
 use faer::MatRef;
 
 /// One point as a 1×D matrix view.

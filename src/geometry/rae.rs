@@ -9,8 +9,8 @@
 
 use super::check_points;
 use super::diffeo::Diffeomorphism;
+use crate::check::check_dim;
 use crate::error::{Error, Result};
-use crate::score::check_dim;
 use faer::{Mat, MatRef};
 use serde::Serialize;
 
@@ -166,6 +166,23 @@ impl<P: Diffeomorphism> RiemannianAutoencoder<P> {
             }
         }
         self.phi.inverse(z.as_ref())
+    }
+
+    /// The codes of x and the mean reconstruction error (1/n)Σᵢ ‖xᵢ − decode(encode(xᵢ))‖₂ at the
+    /// autoencoder's latent dimension.
+    pub fn encode_with_error(&self, x: MatRef<'_, f64>) -> Result<(Mat<f64>, f64)> {
+        let codes = self.encode(x)?;
+        let back = self.decode(codes.as_ref())?;
+        let error = (0..x.nrows())
+            .map(|i| {
+                (0..x.ncols())
+                    .map(|j| (x[(i, j)] - back[(i, j)]).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+            .sum::<f64>()
+            / x.nrows().max(1) as f64;
+        Ok((codes, error))
     }
 
     /// decode(encode(x)).

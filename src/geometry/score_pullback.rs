@@ -42,8 +42,9 @@ use super::check_points;
 use super::discrete::{
     DiscreteMetric, GeodesicSolver, GeodesicSolverParams, Immersion, Preconditioner,
 };
+use crate::check::{check_dim, check_t0};
 use crate::error::{Error, Result};
-use crate::score::{check_dim, ScoreModel};
+use crate::score::ScoreModel;
 use faer::{Mat, MatRef};
 
 /// The immersion F(x) = (√λ·x, c·s(x, t₀)) of a score model.
@@ -87,6 +88,11 @@ impl<'m, M: ScoreModel + ?Sized> ScoreImmersion<'m, M> {
     /// The diffusion time t₀ the score is evaluated at.
     pub fn t0(&self) -> f64 {
         self.t0
+    }
+
+    /// σ(t₀): the standard deviation of the model's kernel at t₀, in data units.
+    pub fn sigma(&self) -> f64 {
+        self.model.kernel(self.t0).std
     }
 }
 
@@ -174,14 +180,6 @@ fn check_score_scale(c: f64) -> Result<()> {
             "score_scale",
             format!("must be positive and finite, got {c}"),
         ))
-    }
-}
-
-fn check_t0(t0: f64) -> Result<()> {
-    if t0.is_finite() && t0 > 0.0 && t0 <= 1.0 {
-        Ok(())
-    } else {
-        Err(Error::param("t0", format!("need 0 < t0 ≤ 1, got {t0}")))
     }
 }
 

@@ -3,13 +3,11 @@
 //! time t₀, the point selection, the seed and the batch size, checked once; the batched loop over
 //! the selected points; and the settings every estimate reports.
 
-use super::{IdEstimate, LocalEstimate, PointSelection};
+use super::{LocalEstimate, MethodSettings, PointSelection, Settings};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::ScoreModel;
 use faer::Mat;
-use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 /// The settings every score-based estimator has.
 #[derive(Clone, Debug)]
@@ -41,7 +39,9 @@ impl ScoreEstimatorCommon {
     /// Checks t₀, then the estimator's `own` settings, then the point selection and the batch
     /// size: the first error in that order is the one reported.
     pub(crate) fn check(&self, own: impl FnOnce() -> Result<()>) -> Result<()> {
-        check_t0(self.t0)?;
+        if let Some(t0) = self.t0 {
+            crate::check::check_t0(t0)?;
+        }
         own()?;
         if self.points == PointSelection::Count(0) {
             return Err(Error::param("points", "need at least one point"));
@@ -62,8 +62,8 @@ impl ScoreEstimatorCommon {
         self.points.indices(data.len(), self.seed)
     }
 
-    /// The settings every estimate reports; `global` says how the global ID summarises the
-    /// local ones.
+    /// The settings every estimate reports, with the method's `options`; `global` says how the
+    /// global ID summarises the local ones.
     pub(crate) fn settings(
         &self,
         model: &dyn ScoreModel,
@@ -71,16 +71,19 @@ impl ScoreEstimatorCommon {
         sigma_t0: f64,
         points_evaluated: usize,
         global: &str,
-    ) -> BTreeMap<String, Value> {
-        BTreeMap::from([
-            ("t0".to_string(), json!(t0)),
-            ("sigma_t0".to_string(), json!(sigma_t0)),
-            ("seed".to_string(), json!(self.seed)),
-            ("points_evaluated".to_string(), json!(points_evaluated)),
-            ("sde".to_string(), json!(model.sde().name())),
-            ("model".to_string(), json!(model.describe())),
-            ("global".to_string(), json!(global)),
-        ])
+        options: MethodSettings,
+    ) -> Settings {
+        Settings {
+            t0: Some(t0),
+            sigma_t0: Some(sigma_t0),
+            seed: Some(self.seed),
+            points_evaluated: Some(points_evaluated),
+            sde: Some(model.sde().kind()),
+            model: Some(model.describe()),
+            global: Some(global.to_string()),
+            options: Some(options),
+            ..Settings::default()
+        }
     }
 }
 
@@ -153,17 +156,6 @@ pub(crate) fn evaluate_in_batches(
     Ok(points)
 }
 
-/// An estimate whose global ID is the mean of the local ones.
-pub(crate) fn mean_estimate(
-    method: &str,
-    ambient_dim: usize,
-    points: Vec<LocalEstimate>,
-    settings: BTreeMap<String, Value>,
-) -> IdEstimate {
-    let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
-    IdEstimate::new(method, ambient_dim, super::mean(&ids), points, settings)
-}
-
 /// Checks a normal floor ν ∈ [0, 1).
 pub(crate) fn check_normal_floor(nu: f64) -> Result<()> {
     if !(0.0..1.0).contains(&nu) {
@@ -197,21 +189,11 @@ pub(crate) fn kernel_means(
 
 /// Checks that a model fits the data and the data is not empty.
 pub(crate) fn check_inputs(model: &dyn ScoreModel, data: &Dataset) -> Result<()> {
-    crate::score::check_dim(model.dim(), data.dim(), "the score model")?;
+    crate::check::check_dim(model.dim(), data.dim(), "the score model")?;
     if data.is_empty() {
         return Err(Error::InvalidData("the dataset has no points".into()));
     }
     Ok(())
-}
-
-/// Checks a diffusion time t₀ ∈ (0, 1].
-fn check_t0(t0: Option<f64>) -> Result<()> {
-    match t0 {
-        Some(t) if !(t > 0.0 && t <= 1.0) => {
-            Err(Error::param("t0", format!("must lie in (0, 1], got {t}")))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

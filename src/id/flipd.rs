@@ -21,10 +21,12 @@
 //! ```
 
 use super::common::{
-    check_inputs, evaluate_in_batches, kernel_means, mean_estimate, score_estimator_setters,
-    ScoreEstimatorCommon,
+    check_inputs, evaluate_in_batches, kernel_means, score_estimator_setters, ScoreEstimatorCommon,
 };
-use super::{IdEstimate, LocalEstimate};
+use super::{
+    require_model, FlipdTrace, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings,
+    PointDetail,
+};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng;
@@ -32,7 +34,6 @@ use crate::score::ScoreModel;
 use faer::Mat;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
-use serde_json::json;
 
 /// Central-difference step as a fraction of σ(t₀): small against the scale σ on which the
 /// score bends, large against the f32 rounding of a network's output.
@@ -230,30 +231,46 @@ impl Flipd {
                     )));
                 }
                 local.push(LocalEstimate {
-                    index: i,
-                    local_id: lid,
-                    spectrum: None,
-                    readoff: Some(json!({ "trace": traces[r], "score_norm2": norm2 })),
+                    detail: Some(PointDetail::Flipd {
+                        trace: traces[r],
+                        score_norm2: norm2,
+                    }),
+                    ..LocalEstimate::new(i, lid)
                 });
             }
             Ok(local)
         })?;
         let trace = if self.exact_for(d) {
-            json!("exact")
+            FlipdTrace::Exact
         } else {
-            json!(format!(
-                "hutchinson, {} {:?} probes, {:?}",
-                p.probes, p.probe, p.derivative
-            )
-            .to_lowercase())
+            FlipdTrace::Hutchinson {
+                probes: p.probes,
+                probe: p.probe,
+                derivative: p.derivative,
+            }
         };
-        let mut settings =
-            p.common
-                .settings(model, t0, sigma2.sqrt(), points.len(), "mean of local LIDs");
-        settings.extend([
-            ("trace".to_string(), trace),
-            ("exact_max_dim".to_string(), json!(p.exact_max_dim)),
-        ]);
-        Ok(mean_estimate("flipd", d, points, settings))
+        let options = MethodSettings::Flipd {
+            trace,
+            exact_max_dim: p.exact_max_dim,
+        };
+        let settings = p.common.settings(
+            model,
+            t0,
+            sigma2.sqrt(),
+            points.len(),
+            "mean of local LIDs",
+            options,
+        );
+        Ok(IdEstimate::mean_of(Method::Flipd, d, points, settings))
+    }
+}
+
+impl IdEstimator for Flipd {
+    fn method(&self) -> Method {
+        Method::Flipd
+    }
+
+    fn fit(&self, data: &Dataset, model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
+        Flipd::fit(self, require_model(Method::Flipd, model)?, data)
     }
 }

@@ -17,17 +17,16 @@
 //! ```
 
 use super::common::{
-    check_inputs, check_normal_floor, evaluate_in_batches, kernel_means, mean_estimate,
-    readoff_setters, score_estimator_setters, ScoreEstimatorCommon,
+    check_inputs, check_normal_floor, evaluate_in_batches, kernel_means, readoff_setters,
+    score_estimator_setters, ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
-use super::spectrum::singular_values;
-use super::{IdEstimate, LocalEstimate};
+use super::{require_model, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::linalg::singular_values;
 use crate::score::ScoreModel;
 use rayon::prelude::*;
-use serde_json::json;
 
 /// Unchecked settings of the Jacobian-spectrum estimator (a builder).
 #[derive(Clone, Debug)]
@@ -106,20 +105,36 @@ impl JacobianSpectrum {
                         index: i,
                         local_id: cut.intrinsic_dim as f64,
                         spectrum: Some(spectrum),
-                        readoff: Some(serde_json::to_value(&cut).expect("serialisable")),
+                        readoff: Some(cut),
+                        detail: None,
                     })
                 })
                 .collect();
             // the first failing point in order, whatever the threads did
             local.into_iter().collect()
         })?;
-        let mut settings = p
-            .common
-            .settings(model, t0, std, points.len(), "mean of local IDs");
-        settings.extend([
-            ("rule".to_string(), json!(p.rule.to_string())),
-            ("normal_floor".to_string(), json!(p.normal_floor)),
-        ]);
-        Ok(mean_estimate("jacobian", data.dim(), points, settings))
+        let options = MethodSettings::Jacobian {
+            rule: p.rule,
+            normal_floor: p.normal_floor,
+        };
+        let settings =
+            p.common
+                .settings(model, t0, std, points.len(), "mean of local IDs", options);
+        Ok(IdEstimate::mean_of(
+            Method::Jacobian,
+            data.dim(),
+            points,
+            settings,
+        ))
+    }
+}
+
+impl IdEstimator for JacobianSpectrum {
+    fn method(&self) -> Method {
+        Method::Jacobian
+    }
+
+    fn fit(&self, data: &Dataset, model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
+        JacobianSpectrum::fit(self, require_model(Method::Jacobian, model)?, data)
     }
 }

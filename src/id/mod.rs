@@ -1,129 +1,30 @@
 //! Intrinsic-dimension estimators and their common result type.
 //!
-//! Score-based: [`normal_bundle`] (Stanczuk, Batzolis et al., ICML 2024). Classic baselines:
-//! [`classic`] (MLE, TwoNN, local PCA). Every estimator returns an [`IdEstimate`].
+//! Score-based: [`normal_bundle`] (Stanczuk, Batzolis et al., ICML 2024), [`jacobian`] and
+//! [`flipd`] (Kamkari et al. 2024). Classic baselines: [`classic`] (MLE, TwoNN, local PCA). A
+//! [`Method`] names each; [`Estimator`] holds a checked estimator of any method and
+//! [`IdEstimator`] is what they all do. Every estimator returns an [`IdEstimate`].
 
 pub mod classic;
 mod common;
+mod estimate;
 pub mod flipd;
 pub mod jacobian;
+mod method;
 pub mod normal_bundle;
 pub mod readoff;
 pub mod reliability;
-pub mod spectrum;
 pub mod sweep;
 
+pub use estimate::{FlipdTrace, IdEstimate, LocalEstimate, MethodSettings, PointDetail, Settings};
 pub use flipd::{Derivative, Flipd, FlipdParams, Probe};
 pub use jacobian::{JacobianSpectrum, JacobianSpectrumParams};
+pub use method::{Estimator, IdEstimator, Method};
 pub use normal_bundle::{default_samples, NormalBundle, NormalBundleParams};
 pub use readoff::{read_off, ReadOff, Rule};
 pub use sweep::{log_grid, Plateau, Sweep};
 
-use serde::Serialize;
-use std::collections::BTreeMap;
-
-/// One point's local estimate.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LocalEstimate {
-    /// Row index of the point in the dataset.
-    pub index: usize,
-    /// The local intrinsic dimension (an integer for spectral methods, real for others).
-    pub local_id: f64,
-    /// Singular values (or another spectrum), descending, when the method has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spectrum: Option<Vec<f64>>,
-    /// Where the spectrum was cut, when the method reads a spectrum.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub readoff: Option<serde_json::Value>,
-}
-
-/// The result of an intrinsic-dimension estimator on a dataset.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct IdEstimate {
-    method: String,
-    ambient_dim: usize,
-    global_id: f64,
-    points: Vec<LocalEstimate>,
-    settings: BTreeMap<String, serde_json::Value>,
-}
-
-impl IdEstimate {
-    /// Assembles an estimate; `global_id` is the method's own global summary.
-    pub fn new(
-        method: impl Into<String>,
-        ambient_dim: usize,
-        global_id: f64,
-        points: Vec<LocalEstimate>,
-        settings: BTreeMap<String, serde_json::Value>,
-    ) -> Self {
-        Self {
-            method: method.into(),
-            ambient_dim,
-            global_id,
-            points,
-            settings,
-        }
-    }
-
-    /// The estimator's name (`nb`, `mle`, …).
-    pub fn method(&self) -> &str {
-        &self.method
-    }
-
-    /// Ambient dimension D.
-    pub fn ambient_dim(&self) -> usize {
-        self.ambient_dim
-    }
-
-    /// The global intrinsic dimension.
-    pub fn global_id(&self) -> f64 {
-        self.global_id
-    }
-
-    /// Local estimates, one per evaluated point.
-    pub fn points(&self) -> &[LocalEstimate] {
-        &self.points
-    }
-
-    /// Local intrinsic dimensions in point order.
-    pub fn local_ids(&self) -> Vec<f64> {
-        self.points.iter().map(|p| p.local_id).collect()
-    }
-
-    /// The spectrum of the i-th evaluated point, when the method has one.
-    pub fn spectrum(&self, i: usize) -> Option<&[f64]> {
-        self.points.get(i)?.spectrum.as_deref()
-    }
-
-    /// Settings the estimate was made with (for reports).
-    pub fn settings(&self) -> &BTreeMap<String, serde_json::Value> {
-        &self.settings
-    }
-
-    /// Adds or replaces a setting (e.g. the model file a CLI used).
-    pub fn set_setting(&mut self, key: impl Into<String>, value: serde_json::Value) {
-        self.settings.insert(key.into(), value);
-    }
-
-    /// Mean of the local IDs.
-    pub fn mean_local_id(&self) -> f64 {
-        mean(&self.local_ids())
-    }
-
-    /// Median of the local IDs.
-    pub fn median_local_id(&self) -> f64 {
-        median(&self.local_ids())
-    }
-
-    /// Counts of rounded local IDs, as (dimension, count), ascending.
-    pub fn histogram(&self) -> Vec<(i64, usize)> {
-        let mut counts = BTreeMap::new();
-        for id in self.local_ids() {
-            *counts.entry(id.round() as i64).or_insert(0) += 1;
-        }
-        counts.into_iter().collect()
-    }
-}
+pub(crate) use method::require_model;
 
 /// Which points of the dataset to evaluate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -172,18 +73,7 @@ mod tests {
     fn summaries() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        let pts = [2.0, 2.0, 3.0]
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| LocalEstimate {
-                index: i,
-                local_id: l,
-                spectrum: None,
-                readoff: None,
-            })
-            .collect();
-        let e = IdEstimate::new("x", 5, 2.0, pts, BTreeMap::new());
-        assert_eq!(e.histogram(), vec![(2, 2), (3, 1)]);
-        assert!((e.mean_local_id() - 7.0 / 3.0).abs() < 1e-12);
+        assert!(median(&[]).is_nan());
+        assert_eq!(mean(&[1.0, 2.0]), 1.5);
     }
 }

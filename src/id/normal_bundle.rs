@@ -12,6 +12,15 @@
 //! The normal components −z/σ have mean zero, so centring only costs them one degree of freedom:
 //! their singular values sit near √(K − 1)/σ.
 //!
+//! A model that has not resolved a normal direction's noise response may still pull every sample
+//! towards the manifold (a mean score of order 1/σ along the normal). Centring removes that pull,
+//! so it is tested apart: the uncentred spectrum, SᵀS = CᵀC + Kμμᵀ, gains a value only where μ
+//! leaves the span of the counted normal directions, and when its (n̂ + 1)-th value reaches half
+//! the lower Marchenko–Pastur edge of the normal band (the [`reliability`](super::reliability)
+//! threshold) one more normal direction is counted ([`NormalBundleParams::mean_pull`], off by
+//! default: a model that memorises its training points pulls towards them too, and on the
+//! benchmark suite full-dimensional data then read D − 1).
+//!
 //! Differences from the reference code (DESIGN §3): K follows D (default max(4·D, 64), not
 //! `prod(shape[1:])`), the first gap counts, every requested point is processed, and the
 //! neighbourhood is sampled around x₀ itself.
@@ -30,20 +39,20 @@
 //! ```
 
 use super::common::{
-    check_inputs, check_normal_floor, evaluate_in_batches, mean_estimate, readoff_setters,
+    check_inputs, check_normal_floor, evaluate_in_batches, readoff_setters,
     score_estimator_setters, ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
-use super::spectrum::singular_values_via_gram;
-use super::{IdEstimate, LocalEstimate};
+use super::reliability::half_lower_edge;
+use super::{require_model, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::linalg::singular_values_via_gram;
 use crate::rng;
 use crate::score::ScoreModel;
 use faer::Mat;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-use serde_json::json;
 
 /// The default number of samples K = max(4·D, 64).
 ///
@@ -64,6 +73,7 @@ pub struct NormalBundleParams {
     normal_floor: f64,
     keep_spectra: bool,
     centred: bool,
+    mean_pull: bool,
 }
 
 impl Default for NormalBundleParams {
@@ -75,6 +85,7 @@ impl Default for NormalBundleParams {
             normal_floor: 0.1,
             keep_spectra: true,
             centred: true,
+            mean_pull: false,
         }
     }
 }
@@ -106,6 +117,13 @@ impl NormalBundleParams {
     /// estimator of the paper, which reads D − 1 on full-dimensional data).
     pub fn centred(mut self, centred: bool) -> Self {
         self.centred = centred;
+        self
+    }
+
+    /// Whether a centred read-out counts the mean pull as one more normal direction (default
+    /// false; see the [module docs](self)).
+    pub fn mean_pull(mut self, pull: bool) -> Self {
+        self.mean_pull = pull;
         self
     }
 
@@ -196,28 +214,51 @@ impl NormalBundle {
                     } else {
                         singular_values_via_gram(block)?
                     };
-                    let cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
+                    let mut cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
+                    if p.centred && p.mean_pull && cut.intrinsic_dim > 0 {
+                        let raw = singular_values_via_gram(block)?;
+                        let edge = half_lower_edge(cut.normal_dim + 1, k) * reference;
+                        if raw[cut.normal_dim] >= edge {
+                            cut = cut.with_mean_pull();
+                        }
+                    }
                     Ok(LocalEstimate {
                         index: i,
                         local_id: cut.intrinsic_dim as f64,
                         spectrum: p.keep_spectra.then_some(spectrum),
-                        readoff: Some(serde_json::to_value(&cut).expect("serialisable")),
+                        readoff: Some(cut),
+                        detail: None,
                     })
                 })
                 .collect();
             // the first failing point in order, whatever the threads did
             local.into_iter().collect()
         })?;
-        let mut settings =
-            p.common
-                .settings(model, t0, kernel.std, points.len(), "mean of local IDs");
-        settings.extend([
-            ("samples".to_string(), json!(k)),
-            ("rule".to_string(), json!(p.rule.to_string())),
-            ("normal_floor".to_string(), json!(p.normal_floor)),
-            ("centred".to_string(), json!(p.centred)),
-        ]);
-        Ok(mean_estimate("nb", d, points, settings))
+        let options = MethodSettings::Nb {
+            samples: k,
+            rule: p.rule,
+            normal_floor: p.normal_floor,
+            centred: p.centred,
+        };
+        let settings = p.common.settings(
+            model,
+            t0,
+            kernel.std,
+            points.len(),
+            "mean of local IDs",
+            options,
+        );
+        Ok(IdEstimate::mean_of(Method::Nb, d, points, settings))
+    }
+}
+
+impl IdEstimator for NormalBundle {
+    fn method(&self) -> Method {
+        Method::Nb
+    }
+
+    fn fit(&self, data: &Dataset, model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
+        NormalBundle::fit(self, require_model(Method::Nb, model)?, data)
     }
 }
 

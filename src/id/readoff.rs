@@ -38,7 +38,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -76,6 +76,20 @@ impl fmt::Display for Rule {
     }
 }
 
+/// Serialised as its text: `maxgap`, `ratio` or `threshold:τ`.
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Rule {
     type Err = Error;
 
@@ -104,8 +118,8 @@ impl FromStr for Rule {
 /// Where a spectrum was cut.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReadOff {
-    /// The rule used, as text.
-    pub rule: String,
+    /// The rule used.
+    pub rule: Rule,
     /// n̂: the number of normal directions.
     pub normal_dim: usize,
     /// D − n̂.
@@ -114,6 +128,27 @@ pub struct ReadOff {
     pub gap_ratio: f64,
     /// sₙ̂/r, how normal-like the last normal direction is (None without a reference).
     pub normal_level: Option<f64>,
+    /// The normal floor value ν·r: smaller values are never normal (0 without a reference).
+    pub floor: f64,
+    /// The tangent ceiling: the reference scale r the first tangent value must stay below
+    /// (None without a reference).
+    pub ceiling: Option<f64>,
+    /// Whether one more normal direction was counted for the mean score's pull towards the
+    /// manifold (centred normal bundle, see [`NormalBundleParams::centred`](super::NormalBundleParams::centred)).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mean_pull: bool,
+}
+
+impl ReadOff {
+    /// Counts one more normal direction (the mean pull), when one is left.
+    pub fn with_mean_pull(mut self) -> Self {
+        if self.intrinsic_dim > 0 {
+            self.normal_dim += 1;
+            self.intrinsic_dim -= 1;
+            self.mean_pull = true;
+        }
+        self
+    }
 }
 
 /// Cuts a descending spectrum with `rule`; see the module docs for `reference` and `floor`.
@@ -166,7 +201,7 @@ pub fn read_off(
             .count(),
     };
     Ok(ReadOff {
-        rule: rule.to_string(),
+        rule,
         normal_dim,
         intrinsic_dim: d - normal_dim,
         gap_ratio: if normal_dim == 0 {
@@ -177,6 +212,9 @@ pub fn read_off(
         normal_level: reference
             .filter(|_| normal_dim > 0)
             .map(|r| s(normal_dim - 1) / r),
+        floor: floor_value,
+        ceiling: reference,
+        mean_pull: false,
     })
 }
 
@@ -297,6 +335,14 @@ mod tests {
         assert!("threshold:2".parse::<Rule>().is_err());
         assert!("threshold:x".parse::<Rule>().is_err());
         assert!("median".parse::<Rule>().is_err());
+        let json = serde_json::to_string(&Rule::Threshold(0.25)).unwrap();
+        assert_eq!(json, "\"threshold:0.25\"");
+        assert_eq!(
+            serde_json::from_str::<Rule>(&json).unwrap(),
+            Rule::Threshold(0.25)
+        );
+        let r = read_off(&[10.0, 1.0], Rule::Ratio, Some(20.0), 0.1).unwrap();
+        assert_eq!((r.rule, r.floor, r.ceiling), (Rule::Ratio, 2.0, Some(20.0)));
         assert!(read_off(&[], Rule::MaxGap, None, 0.1).is_err());
         assert!(read_off(&[1.0, f64::NAN], Rule::MaxGap, None, 0.1).is_err());
     }

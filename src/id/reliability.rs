@@ -16,7 +16,7 @@
 //! the margin falls below zero: then the read-out is not to be trusted.
 
 /// Half the lower Marchenko–Pastur edge of n normal values among K samples, relative to r.
-fn half_lower_edge(normal_dim: usize, samples: usize) -> f64 {
+pub fn half_lower_edge(normal_dim: usize, samples: usize) -> f64 {
     let ratio = (normal_dim as f64 / samples.max(1) as f64).sqrt();
     0.5 * (1.0 - ratio).max(0.0)
 }
@@ -72,6 +72,22 @@ mod tests {
     }
 
     #[test]
+    fn an_exact_subspace_score_reads_clearly_everywhere() {
+        use crate::id::NormalBundle;
+        use crate::score::analytic::SubspaceGaussian;
+        use crate::Sde;
+        let model = SubspaceGaussian::random(12, 4, Sde::ve(10.0), 2).unwrap();
+        let data = model.sample(20, 3);
+        let est = NormalBundle::params().check().unwrap().fit(&model, &data).unwrap();
+        let r = assess(&est).expect("nb with spectra");
+        assert_eq!(r.clear_fraction, 1.0);
+        assert!(r.trusted && r.margins.len() == 20 && r.median_margin > 1.0, "{r:?}");
+        // other methods have no diagnostic
+        let mle = crate::id::classic::Mle::params().k(5).check().unwrap().fit(&data).unwrap();
+        assert!(assess(&mle).is_none());
+    }
+
+    #[test]
     fn full_dimension_counts_only_the_tangent_side() {
         let r = 10.0;
         assert!((cut_margin(&[1.0, 0.5], 0, r, 64) - (5.0f64).log2()).abs() < 1e-12);
@@ -82,4 +98,92 @@ mod tests {
         // K no larger than n: no lower edge
         assert_eq!(cut_margin(&[10.0, 9.5], 2, r, 2), f64::NEG_INFINITY);
     }
+}
+
+/// The diagnostic of a normal-bundle estimate: every point's cut margin and the share of clear
+/// cuts. Serialised as the `reliability` field of `id-estimate`'s JSON.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Reliability {
+    /// Fraction of evaluated points whose cut is clear (margin > 0).
+    pub clear_fraction: f64,
+    /// Median margin in octaves over the points.
+    pub median_margin: f64,
+    /// Whether the global estimate is to be trusted: at least half the points read clearly.
+    pub trusted: bool,
+    /// Each point's margin in octaves, in the estimate's point order.
+    pub margins: Vec<f64>,
+}
+
+/// The diagnostic of a normal-bundle estimate that kept its spectra (`None` for other methods,
+/// or without spectra).
+pub fn assess(estimate: &super::IdEstimate) -> Option<Reliability> {
+    let samples = estimate.settings().samples()?;
+    let margins = estimate
+        .points()
+        .iter()
+        .map(|p| match (&p.spectrum, &p.readoff) {
+            (Some(s), Some(r)) => {
+                let normal = r.normal_dim - usize::from(r.mean_pull);
+                Some(cut_margin(s, normal, r.ceiling?, samples))
+            }
+            _ => None,
+        })
+        .collect::<Option<Vec<f64>>>()?;
+    if margins.is_empty() {
+        return None;
+    }
+    let clear = margins.iter().filter(|&&m| m > 0.0).count();
+    let mut sorted = margins.clone();
+    sorted.sort_by(f64::total_cmp);
+    let clear_fraction = clear as f64 / margins.len() as f64;
+    Some(Reliability {
+        clear_fraction,
+        median_margin: sorted[sorted.len() / 2],
+        trusted: clear_fraction >= 0.5,
+        margins,
+    })
+}
+
+/// What [`auto`] chose and why.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct AutoChoice {
+    /// The method whose estimate is returned.
+    pub chosen: super::Method,
+    /// The normal bundle's diagnostic the choice was made on.
+    pub reliability: Reliability,
+    /// The normal bundle's own global ID (also when it was not chosen).
+    pub normal_bundle_id: f64,
+}
+
+/// The automatic choice: the normal bundle when its read-out is trusted (at least half the points
+/// cut clearly), else `fallback` (a classic estimator, which reads the data without the model).
+pub fn auto(
+    nb: &super::NormalBundle,
+    fallback: &super::Estimator,
+    data: &crate::data::Dataset,
+    model: &dyn crate::score::ScoreModel,
+) -> crate::error::Result<(super::IdEstimate, AutoChoice)> {
+    let estimate = nb.fit(model, data)?;
+    let reliability = assess(&estimate).ok_or_else(|| {
+        crate::error::Error::param(
+            "keep_spectra",
+            "the automatic choice reads the normal bundle's spectra; keep them",
+        )
+    })?;
+    let normal_bundle_id = estimate.global_id();
+    if reliability.trusted {
+        let choice = AutoChoice {
+            chosen: super::Method::Nb,
+            reliability,
+            normal_bundle_id,
+        };
+        return Ok((estimate, choice));
+    }
+    let other = fallback.fit(data, Some(model))?;
+    let choice = AutoChoice {
+        chosen: other.method(),
+        reliability,
+        normal_bundle_id,
+    };
+    Ok((other, choice))
 }

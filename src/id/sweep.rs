@@ -111,6 +111,15 @@ impl Sweep {
             .collect()
     }
 
+    /// The estimate at the [plateau](Sweep::plateau)'s t₀, with the plateau recorded in its
+    /// settings.
+    pub fn at_plateau(&self) -> IdEstimate {
+        let plateau = self.plateau();
+        let mut chosen = self.estimates[plateau.index].clone();
+        chosen.set_plateau(plateau);
+        chosen
+    }
+
     /// The flattest window of (up to) three consecutive t₀ of the mean curve.
     pub fn plateau(&self) -> Plateau {
         let curve = self.mean_curve();
@@ -143,17 +152,11 @@ impl Sweep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::LocalEstimate;
-    use std::collections::BTreeMap;
+    use crate::id::{LocalEstimate, Method, Settings};
 
     fn fake(v: f64) -> IdEstimate {
-        let p = vec![LocalEstimate {
-            index: 0,
-            local_id: v,
-            spectrum: None,
-            readoff: None,
-        }];
-        IdEstimate::new("x", 10, v, p, BTreeMap::new())
+        let p = vec![LocalEstimate::new(0, v)];
+        IdEstimate::new(Method::Flipd, 10, v, p, Settings::default())
     }
 
     #[test]
@@ -179,5 +182,8 @@ mod tests {
         assert!((p.value - 3.05).abs() < 1e-12);
         assert!((p.spread - 0.1).abs() < 1e-12);
         assert_eq!(sweep.curves(), vec![values.to_vec()]);
+        let chosen = sweep.at_plateau();
+        assert_eq!(chosen.global_id(), 3.0);
+        assert_eq!(chosen.settings().plateau.as_ref(), Some(&p));
     }
 }

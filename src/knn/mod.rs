@@ -99,6 +99,30 @@ pub fn k_nearest(data: &Dataset, k: usize) -> Result<Neighbours> {
 
 /// The exact k nearest neighbours of every row, with explicit block sizes.
 pub fn k_nearest_with(data: &Dataset, k: usize, blocking: Blocking) -> Result<Neighbours> {
+    search(data, None, k, blocking)
+}
+
+/// The exact k nearest neighbours of the rows `queries` among all rows (each query excluded by
+/// index, as in [`k_nearest`]): entry q of the result belongs to row `queries[q]`.
+///
+/// Costs |queries|·n distance screens instead of n², for a statistic over a sample of points.
+pub fn k_nearest_of(data: &Dataset, queries: &[usize], k: usize) -> Result<Neighbours> {
+    if let Some(&i) = queries.iter().find(|&&i| i >= data.len()) {
+        return Err(Error::param(
+            "queries",
+            format!("row {i} is out of range: the data have {} rows", data.len()),
+        ));
+    }
+    search(data, Some(queries), k, Blocking::default())
+}
+
+/// The k nearest neighbours of the rows `of` (all rows when `None`).
+fn search(
+    data: &Dataset,
+    of: Option<&[usize]>,
+    k: usize,
+    blocking: Blocking,
+) -> Result<Neighbours> {
     let n = data.len();
     if k == 0 {
         return Err(Error::param("k", "must be at least 1"));
@@ -130,8 +154,9 @@ pub fn k_nearest_with(data: &Dataset, k: usize, blocking: Blocking) -> Result<Ne
             i + 1
         )));
     }
-    let mut indices = vec![0; n * k];
-    let mut distances = vec![0.0; n * k];
+    let queries = of.map_or(n, <[usize]>::len);
+    let mut indices = vec![0; queries * k];
+    let mut distances = vec![0.0; queries * k];
     let chunk = blocking.queries * k;
     indices
         .par_chunks_mut(chunk)
@@ -142,6 +167,7 @@ pub fn k_nearest_with(data: &Dataset, k: usize, blocking: Blocking) -> Result<Ne
                 start: b * blocking.queries,
                 rows: idx.len() / k,
                 k,
+                of,
             };
             block.solve(data, &screen, blocking.references, idx, dist);
         });
@@ -297,14 +323,21 @@ impl Candidates {
     }
 }
 
-/// A contiguous block of query rows and its share of the output.
-struct QueryBlock {
+/// A contiguous block of queries and its share of the output.
+struct QueryBlock<'a> {
     start: usize,
     rows: usize,
     k: usize,
+    /// The row of every query (query q is row q when `None`).
+    of: Option<&'a [usize]>,
 }
 
-impl QueryBlock {
+impl QueryBlock<'_> {
+    /// The data row of query `q` of this block.
+    fn row(&self, q: usize) -> usize {
+        self.of.map_or(self.start + q, |of| of[self.start + q])
+    }
+
     fn solve(
         &self,
         data: &Dataset,
@@ -315,7 +348,14 @@ impl QueryBlock {
     ) {
         let (n, dim, k) = (data.len(), data.dim(), self.k);
         let all = MatRef::from_row_major_slice(&screen.centred, n, dim);
-        let queries = all.subrows(self.start, self.rows);
+        let gathered;
+        let queries = match self.of {
+            None => all.subrows(self.start, self.rows),
+            Some(_) => {
+                gathered = Mat::from_fn(self.rows, dim, |q, j| all[(self.row(q), j)]);
+                gathered.as_ref()
+            }
+        };
         let ref_block = ref_block.min(n);
         let mut gram = Mat::<f64>::zeros(ref_block, self.rows);
         let mut cands: Vec<Candidates> = (0..self.rows)
@@ -340,7 +380,7 @@ impl QueryBlock {
             );
             let half = &screen.half_scaled[r0..r0 + m];
             for (q, cand) in cands.iter_mut().enumerate() {
-                let i = self.start + q;
+                let i = self.row(q);
                 if cand.bound == f64::INFINITY {
                     cand.seed_bound(
                         k,
@@ -380,7 +420,7 @@ impl QueryBlock {
             if cand.list.len() > k {
                 cand.prune(k, &mut scratch);
             }
-            let xi = data.row(self.start + q);
+            let xi = data.row(self.row(q));
             exact.clear();
             exact.extend(
                 cand.list
@@ -447,6 +487,26 @@ mod tests {
             );
             assert_eq!(k_nearest(&data, k).unwrap(), brute_force(&data, k));
         }
+    }
+
+    #[test]
+    fn queries_of_a_subset_match_the_full_search() {
+        let data = random(300, 5, 6, 2.0);
+        let full = k_nearest(&data, 4).unwrap();
+        let rows = [299, 0, 17, 17, 150];
+        let some = k_nearest_of(&data, &rows, 4).unwrap();
+        assert_eq!(some.len(), rows.len());
+        for (q, &i) in rows.iter().enumerate() {
+            assert_eq!(some.indices(q), full.indices(i));
+            assert_eq!(some.distances(q), full.distances(i));
+        }
+        assert!(matches!(
+            k_nearest_of(&data, &[300], 4),
+            Err(Error::InvalidParameter {
+                name: "queries",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl MethodResult {
         Self {
             interval: (ids.len() >= 2)
                 .then(|| (style::quantile(&ids, 0.25), style::quantile(&ids, 0.75))),
-            ..Self::new(estimate.method(), estimate.global_id())
+            ..Self::new(estimate.method().name(), estimate.global_id())
         }
     }
 }
@@ -315,20 +315,15 @@ mod tests {
         let points = [1.0, 2.0, 2.0, 3.0, 7.0]
             .iter()
             .enumerate()
-            .map(|(i, &l)| LocalEstimate {
-                index: i,
-                local_id: l,
-                spectrum: None,
-                readoff: None,
-            })
+            .map(|(i, &l)| LocalEstimate::new(i, l))
             .collect();
-        let est = IdEstimate::new("twonn", 9, 2.4, points, Default::default());
+        let est = IdEstimate::new(crate::id::Method::TwoNn, 9, 2.4, points, Default::default());
         let r = MethodResult::from_estimate(&est);
         assert_eq!(
             (r.name.as_str(), r.estimate, r.interval, r.seconds),
             ("twonn", 2.4, Some((2.0, 3.0)), None)
         );
-        let none = IdEstimate::new("mle", 9, 2.4, vec![], Default::default());
+        let none = IdEstimate::new(crate::id::Method::Mle, 9, 2.4, vec![], Default::default());
         assert_eq!(MethodResult::from_estimate(&none).interval, None);
     }
 

@@ -2,6 +2,7 @@
 
 use super::style::{self, dr, fmt_num, BLUE, DARK_BLUE, VERMILLION};
 use super::{Figure, DEFAULT_SIZE};
+use crate::data::synthetic::TrueId;
 use crate::error::{Error, Result};
 use crate::id::IdEstimate;
 use plotters::chart::SeriesLabelPosition;
@@ -12,22 +13,14 @@ use plotters::style::text_anchor::{HPos, VPos};
 /// The most bins a histogram draws: wider spreads of IDs get bins of several dimensions each.
 const MAX_BINS: i64 = 150;
 
-/// The true intrinsic dimension, from a dataset manifest or a generator.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TrueId {
-    /// One ID for the whole dataset (a vertical line).
-    Global(f64),
-    /// One ID per point, in the order of the local estimates (drawn as a histogram outline).
-    PerPoint(Vec<f64>),
-}
-
 /// Histogram of local IDs in unit bins centred on the integers (real-valued estimates fall in
 /// the bin of their nearest integer), with the mean estimate and the truth when known.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdHistogram {
     /// One local ID per point (integers or reals).
     pub local_ids: Vec<f64>,
-    /// The true ID, when known.
+    /// The true ID, when known: one for all points (a vertical line) or one per point, in the
+    /// order of the local IDs (a histogram outline).
     pub truth: Option<TrueId>,
     /// The estimator's name, shown in the legend (e.g. `nb`, `flipd`).
     pub method: Option<String>,
@@ -65,9 +58,6 @@ impl IdHistogram {
         }
         style::check_finite(&self.local_ids, |i| format!("local ID of point {}", i + 1))?;
         match &self.truth {
-            Some(TrueId::Global(t)) if !t.is_finite() => {
-                Err(Error::InvalidData(format!("the true ID is {t}")))
-            }
             Some(TrueId::PerPoint(t)) if t.len() != self.local_ids.len() => {
                 Err(Error::DimensionMismatch {
                     context: "per-point true IDs (one per local ID)".into(),
@@ -75,18 +65,16 @@ impl IdHistogram {
                     found: t.len(),
                 })
             }
-            Some(TrueId::PerPoint(t)) => {
-                style::check_finite(t, |i| format!("true ID of point {}", i + 1))
-            }
             _ => Ok(()),
         }
     }
 
-    fn truth_values(&self) -> &[f64] {
+    /// The true IDs as numbers: one (global), one per point, or none.
+    fn truth_values(&self) -> Vec<f64> {
         match &self.truth {
-            Some(TrueId::Global(t)) => std::slice::from_ref(t),
-            Some(TrueId::PerPoint(t)) => t,
-            None => &[],
+            Some(TrueId::Global(t)) => vec![*t as f64],
+            Some(TrueId::PerPoint(t)) => t.iter().map(|&k| k as f64).collect(),
+            None => Vec::new(),
         }
     }
 }
@@ -165,10 +153,10 @@ impl Figure for IdHistogram {
         let ids = &self.local_ids;
         let n = ids.len();
         let truth = self.truth_values();
-        let span: Vec<f64> = ids.iter().chain(truth).copied().collect();
+        let span: Vec<f64> = ids.iter().chain(&truth).copied().collect();
         let bins = Bins::new(ids, &span)?;
         let true_bins = match &self.truth {
-            Some(TrueId::PerPoint(t)) => Some(Bins::new(t, &span)?),
+            Some(TrueId::PerPoint(_)) => Some(Bins::new(&truth, &span)?),
             _ => None,
         };
         let mean = crate::id::mean(ids);
@@ -185,11 +173,11 @@ impl Figure for IdHistogram {
             fmt_num(median)
         );
         match &self.truth {
-            Some(TrueId::Global(t)) => subtitle += &format!(" · true ID {}", fmt_num(*t)),
-            Some(TrueId::PerPoint(t)) => {
+            Some(TrueId::Global(_)) => subtitle += &format!(" · true ID {}", fmt_num(truth[0])),
+            Some(TrueId::PerPoint(_)) => {
                 subtitle += &format!(
                     " · true ID per point (mean {})",
-                    fmt_num(crate::id::mean(t))
+                    fmt_num(crate::id::mean(&truth))
                 )
             }
             None => {}
@@ -261,7 +249,8 @@ impl Figure for IdHistogram {
             .label(format!("mean estimate = {}", fmt_num(mean)))
             .legend(style::dashed_key(mean_style));
         match (&self.truth, &true_bins) {
-            (Some(TrueId::Global(t)), _) => {
+            (Some(TrueId::Global(k)), _) => {
+                let t = &(*k as f64);
                 let s = VERMILLION.stroke_width(3);
                 chart
                     .draw_series(DashedLineSeries::new([(*t, 0.0), (*t, top)], 10, 5, s))
@@ -351,14 +340,9 @@ mod tests {
         let points = [2.0, 3.0]
             .iter()
             .enumerate()
-            .map(|(i, &l)| LocalEstimate {
-                index: i,
-                local_id: l,
-                spectrum: None,
-                readoff: None,
-            })
+            .map(|(i, &l)| LocalEstimate::new(i, l))
             .collect();
-        let est = IdEstimate::new("lpca", 4, 2.5, points, Default::default());
+        let est = IdEstimate::new(crate::id::Method::Lpca, 4, 2.5, points, Default::default());
         let h = IdHistogram::from_estimate(&est);
         assert_eq!(
             (h.local_ids, h.method, h.truth),
@@ -376,18 +360,12 @@ mod tests {
             .to_string();
         assert!(err.contains("local ID of point 2 is NaN"), "{err}");
         let mut h = IdHistogram::new(vec![1.0, 2.0]);
-        h.truth = Some(TrueId::PerPoint(vec![1.0]));
+        h.truth = Some(TrueId::PerPoint(vec![1]));
         assert!(h
             .check()
             .unwrap_err()
             .to_string()
             .contains("expects 2, found 1"));
-        h.truth = Some(TrueId::Global(f64::NAN));
-        assert!(h
-            .check()
-            .unwrap_err()
-            .to_string()
-            .contains("true ID is NaN"));
         let err = Bins::new(&[0.0, 2e9], &[0.0, 2e9]).unwrap_err().to_string();
         assert!(err.contains("outside ±10⁹"), "{err}");
     }

@@ -4,21 +4,13 @@
 use super::style::{self, dr, fmt_num, fmt_pow10, LogAxis, BLUE, DARK_BLUE, GREEN, VERMILLION};
 use super::{Figure, DEFAULT_SIZE};
 use crate::error::{Error, Result};
+use crate::id::{Plateau, Sweep};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 /// At most this many per-point curves are drawn (an evenly spaced subset).
 const MAX_FAINT_CURVES: usize = 200;
-
-/// The plateau read off an LID-vs-t₀ curve.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Plateau {
-    /// The chosen diffusion time t₀ (> 0).
-    pub t0: f64,
-    /// The LID read there.
-    pub lid: f64,
-}
 
 /// Local-ID-vs-t₀ curves: one per point (faint; at most 200, evenly spaced, are drawn), their
 /// mean (bold), the plateau and the true ID when known.
@@ -28,7 +20,7 @@ pub struct LidCurves {
     pub t0: Vec<f64>,
     /// One curve per point: the LID at each t₀ (same length as `t0`).
     pub curves: Vec<Vec<f64>>,
-    /// The chosen plateau, when one was read off.
+    /// The chosen plateau, when one was read off (its `t0` and `value` are drawn).
     pub plateau: Option<Plateau>,
     /// The true ID, when known (a horizontal line).
     pub truth: Option<f64>,
@@ -51,6 +43,14 @@ impl LidCurves {
             ambient_dim: None,
             title: None,
             size: DEFAULT_SIZE,
+        }
+    }
+
+    /// The curves of a sweep (each point's local ID along the grid) with its plateau marked.
+    pub fn from_sweep(sweep: &Sweep) -> Self {
+        Self {
+            plateau: Some(sweep.plateau()),
+            ..Self::new(sweep.t0s().to_vec(), sweep.curves())
         }
     }
 
@@ -93,12 +93,12 @@ impl LidCurves {
             })?;
         }
         if let Some(pl) = &self.plateau {
-            if !(pl.t0.is_finite() && pl.t0 > 0.0 && pl.lid.is_finite()) {
+            if !(pl.t0.is_finite() && pl.t0 > 0.0 && pl.value.is_finite()) {
                 return Err(Error::param(
                     "plateau",
                     format!(
                         "t0 = {}, LID = {}: need a positive t0 and a finite LID",
-                        pl.t0, pl.lid
+                        pl.t0, pl.value
                     ),
                 ));
             }
@@ -135,7 +135,7 @@ impl Figure for LidCurves {
             subtitle += &format!(
                 " · plateau at t₀ = {}: LID = {}",
                 fmt_pow10(p.t0),
-                fmt_num(p.lid)
+                fmt_num(p.value)
             );
         }
         if let Some(t) = self.truth {
@@ -154,7 +154,7 @@ impl Figure for LidCurves {
             .iter()
             .flatten()
             .copied()
-            .chain(self.plateau.map(|p| p.lid))
+            .chain(self.plateau.as_ref().map(|p| p.value))
             .chain(self.truth);
         let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
@@ -223,14 +223,14 @@ impl Figure for LidCurves {
                 .label(format!("true ID = {}", fmt_num(t)))
                 .legend(style::dashed_key(s));
         }
-        if let Some(p) = self.plateau {
+        if let Some(p) = &self.plateau {
             let s = VERMILLION.stroke_width(2);
             chart
                 .draw_series(DashedLineSeries::new([(p.t0, y_lo), (p.t0, y_hi)], 6, 5, s))
                 .map_err(dr)?;
             chart
                 .draw_series(std::iter::once(Circle::new(
-                    (p.t0, p.lid),
+                    (p.t0, p.value),
                     7,
                     VERMILLION.filled(),
                 )))
@@ -238,12 +238,12 @@ impl Figure for LidCurves {
                 .label(format!(
                     "plateau: t₀ = {}, LID = {}",
                     fmt_pow10(p.t0),
-                    fmt_num(p.lid)
+                    fmt_num(p.value)
                 ))
                 .legend(style::marker_key(VERMILLION.filled(), 6));
             let label = Text::new(
-                format!("  LID = {}", fmt_num(p.lid)),
-                (p.t0, p.lid),
+                format!("  LID = {}", fmt_num(p.value)),
+                (p.t0, p.value),
                 style::note(VERMILLION, HPos::Left, VPos::Bottom),
             );
             chart.draw_series(std::iter::once(label)).map_err(dr)?;
@@ -313,7 +313,14 @@ mod tests {
             .to_string();
         assert!(err.contains("LID of point 1 at t0 = 0.01 is NaN"), "{err}");
         let mut c = ok.clone();
-        c.plateau = Some(Plateau { t0: -1.0, lid: 2.0 });
+        c.plateau = Some(Plateau {
+            index: 0,
+            t0: -1.0,
+            value: 2.0,
+            spread: 0.0,
+            window: (0, 0),
+            how: String::new(),
+        });
         assert!(c.check().unwrap_err().to_string().contains("plateau"));
         let mut c = ok;
         c.truth = Some(f64::NAN);

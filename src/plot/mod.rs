@@ -36,13 +36,13 @@ mod style;
 
 pub use comparison::{MethodComparison, MethodResult};
 pub use geodesic::{GeodesicPath, GeodesicPlot};
-pub use histogram::{IdHistogram, TrueId};
-pub use lid::{LidCurves, Plateau};
+pub use histogram::IdHistogram;
+pub use lid::LidCurves;
 pub use rae::{KMark, RaeSeries, ReconstructionPlot, VarianceProfilePlot};
 pub use spectrum::SpectrumPlot;
 
-use crate::data::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::{BitMapBackend, DrawingArea, DrawingBackend, IntoDrawingArea, SVGBackend};
 use std::path::Path;
@@ -149,7 +149,7 @@ fn png_bytes<F: Figure>(fig: &F, size: (u32, u32), path: &Path) -> Result<Vec<u8
         .prefix(".scoregeo-plot-")
         .tempdir_in(dir)
         .map_err(|e| Error::io(path, e))?;
-    let _partial = crate::data::PartialOutput::register(tmp.path());
+    let _partial = crate::io::PartialOutput::register(tmp.path());
     let file = tmp.path().join("figure.png");
     {
         let area = BitMapBackend::new(&file, size).into_drawing_area();

@@ -72,14 +72,9 @@ impl SpectrumPlot {
         }
         // n̂ from each point's read-off, else D − local ID
         let cuts = points.iter().filter(|p| p.spectrum.is_some()).map(|p| {
-            let recorded = p
-                .readoff
-                .as_ref()
-                .and_then(|r| r.get("normal_dim"))
-                .and_then(|v| v.as_u64());
-            recorded.map_or_else(
+            p.readoff.as_ref().map_or_else(
                 || (d as f64 - p.local_id).round().clamp(0.0, d as f64) as usize,
-                |n| n as usize,
+                |r| r.normal_dim,
             )
         });
         let mut counts = vec![0usize; d + 1];
@@ -87,11 +82,10 @@ impl SpectrumPlot {
             counts[n.min(d)] += 1;
         }
         let mode = (0..=d).max_by_key(|&n| (counts[n], std::cmp::Reverse(n)));
-        let rule = match estimate.settings().get("rule") {
-            Some(serde_json::Value::String(r)) => r.clone(),
-            Some(other) => other.to_string(),
-            None => "not recorded".into(),
-        };
+        let rule = estimate
+            .settings()
+            .rule()
+            .map_or_else(|| "not recorded".into(), |r| r.to_string());
         Ok(Self::new(spectra, mode, d, estimate.global_id(), rule))
     }
 
@@ -396,13 +390,16 @@ mod tests {
 
     #[test]
     fn from_estimate_takes_the_most_common_cut() {
-        use crate::id::LocalEstimate;
-        use std::collections::BTreeMap;
+        use crate::id::ReadOff;
+        use crate::id::{read_off, LocalEstimate, Method, MethodSettings, Rule, Settings};
         let point = |i: usize, n: usize, recorded: bool| LocalEstimate {
-            index: i,
-            local_id: (3 - n) as f64,
             spectrum: Some(vec![9.0, 8.0, 0.1]),
-            readoff: recorded.then(|| serde_json::json!({ "normal_dim": n, "rule": "maxgap" })),
+            readoff: recorded.then(|| ReadOff {
+                normal_dim: n,
+                intrinsic_dim: 3 - n,
+                ..read_off(&[9.0, 8.0, 0.1], Rule::MaxGap, None, 0.1).unwrap()
+            }),
+            ..LocalEstimate::new(i, (3 - n) as f64)
         };
         let points = vec![
             point(0, 2, true),
@@ -410,8 +407,16 @@ mod tests {
             point(2, 2, false),
             point(3, 1, false),
         ];
-        let settings = BTreeMap::from([("rule".to_string(), serde_json::json!("ratio"))]);
-        let est = IdEstimate::new("nb", 3, 1.5, points, settings);
+        let settings = Settings {
+            options: Some(MethodSettings::Nb {
+                samples: 64,
+                rule: Rule::Ratio,
+                normal_floor: 0.1,
+                centred: true,
+            }),
+            ..Settings::default()
+        };
+        let est = IdEstimate::new(Method::Nb, 3, 1.5, points, settings);
         let fig = SpectrumPlot::from_estimate(&est).unwrap();
         // n̂ = 1 and n̂ = 2 tie: the smaller wins
         assert_eq!(
@@ -419,7 +424,7 @@ mod tests {
             (Some(1), 4, 3)
         );
         assert_eq!((fig.estimated_id, fig.rule.as_str()), (1.5, "ratio"));
-        let classic = IdEstimate::new("mle", 3, 1.5, vec![], BTreeMap::new());
+        let classic = IdEstimate::new(Method::Mle, 3, 1.5, vec![], Settings::default());
         let err = SpectrumPlot::from_estimate(&classic)
             .unwrap_err()
             .to_string();

@@ -7,7 +7,8 @@
 //!   empirical distribution of a dataset). Diffused: components N(αcₘ, (α²h² + σ²)I), so
 //!   s(x, t) = Σₘ wₘ(x)(αcₘ − x)/v with softmax weights wₘ and v = α²h² + σ².
 
-use super::{check_dim, ScoreModel};
+use super::ScoreModel;
+use crate::check::check_dim;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::sde::Sde;
@@ -204,6 +205,49 @@ impl GaussianMixture {
         })
     }
 
+    /// The mixture oracle of a dataset: components N(xᵢ, h²I) at its points (h = 0: the noised
+    /// empirical distribution) under VE from σ_min = 10⁻³·diameter to σ_max = diameter (the
+    /// diameter of the bounding box).
+    pub fn oracle(data: Dataset, h: f64) -> Result<Self> {
+        let d = data.dim();
+        let (mut lo, mut hi) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
+        for row in data.rows() {
+            for j in 0..d {
+                lo[j] = lo[j].min(row[j]);
+                hi[j] = hi[j].max(row[j]);
+            }
+        }
+        let diameter = lo
+            .iter()
+            .zip(&hi)
+            .map(|(a, b)| (b - a).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
+        let sde = Sde::Ve {
+            sigma_min: 1e-3 * diameter,
+            sigma_max: diameter,
+        };
+        Self::new(data, h * h, sde)
+    }
+
+    /// The oracle's default noise scale on `data`: the median distance to the 5th nearest other
+    /// point at a different position (over up to 256 query points drawn with `seed`), and at
+    /// least the component standard deviation `h`. The empirical mixture looks like a manifold
+    /// only above the point spacing, and the 5th neighbour copes with uneven spacing where the
+    /// nearest one does not.
+    pub fn default_sigma(data: &Dataset, h: f64, seed: u64) -> Result<f64> {
+        let spacing = median_spacing(data, 5, seed)?;
+        if !(spacing.is_finite() && spacing > 0.0) {
+            return Err(Error::param(
+                "sigma",
+                "the data have too few distinct points to choose the mixture oracle's σ: give \
+                 `sigma` or `t0`",
+            ));
+        }
+        Ok(spacing.max(h))
+    }
+
     /// The centers cₘ.
     pub fn centers(&self) -> &Dataset {
         &self.centers
@@ -248,6 +292,47 @@ impl GaussianMixture {
             }
         }
         (logits, v, m.alpha)
+    }
+}
+
+/// Median distance to the k-th nearest other point at a different position, over up to 256
+/// query points drawn with `seed` (all points when there are fewer); NaN when no point has a
+/// neighbour at a positive distance.
+fn median_spacing(data: &Dataset, k: usize, seed: u64) -> Result<f64> {
+    let n = data.len();
+    if n < 2 {
+        return Ok(f64::NAN);
+    }
+    let queries = crate::rng::choose_indices(n, 256, seed);
+    // copies of a query sit at distance 0 and do not count: widen the search until every query
+    // has k neighbours at positive distance, or has all n − 1 others
+    let mut wanted = k.min(n - 1);
+    loop {
+        let nn = crate::knn::k_nearest_of(data, &queries, wanted)?;
+        let all_seen = wanted == n - 1;
+        let mut found = Vec::with_capacity(queries.len());
+        let mut complete = true;
+        for q in 0..queries.len() {
+            let positive: Vec<f64> = nn
+                .distances(q)
+                .iter()
+                .copied()
+                .filter(|&r| r > 0.0)
+                .collect();
+            if positive.len() >= k {
+                found.push(positive[k - 1]);
+            } else if all_seen {
+                // fewer than k others at a positive distance: the farthest of them
+                found.extend(positive.last());
+            } else {
+                complete = false;
+                break;
+            }
+        }
+        if complete {
+            return Ok(crate::id::median(&found));
+        }
+        wanted = (2 * wanted).min(n - 1);
     }
 }
 
@@ -512,5 +597,73 @@ mod tests {
         let x = Mat::<f64>::zeros(2, 3);
         let e = g.score(x.as_ref(), 0.1).unwrap_err().to_string();
         assert!(e.contains("expects 4, found 3"), "{e}");
+    }
+
+    /// The oracle: all direct distances from each query, copies of it dropped.
+    fn brute_force_spacing(data: &Dataset, k: usize, seed: u64) -> f64 {
+        let queries = crate::rng::choose_indices(data.len(), 256, seed);
+        let found: Vec<f64> = queries
+            .iter()
+            .filter_map(|&i| {
+                let mut d: Vec<f64> = (0..data.len())
+                    .filter(|&j| j != i)
+                    .map(|j| {
+                        let d2: f64 = data
+                            .row(i)
+                            .iter()
+                            .zip(data.row(j))
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum();
+                        d2.sqrt()
+                    })
+                    .filter(|&r| r > 0.0)
+                    .collect();
+                d.sort_by(f64::total_cmp);
+                d.get(k.min(d.len()).checked_sub(1)?).copied()
+            })
+            .collect();
+        crate::id::median(&found)
+    }
+
+    #[test]
+    fn oracle_spacing_skips_copies_and_matches_brute_force() {
+        // 300 points on a circle in ℝ², the first 40 repeated 6 times: every copy of a query
+        // must be skipped, which needs a wider search than k = 5
+        let mut rows: Vec<Vec<f64>> = (0..300)
+            .map(|i| {
+                let a = i as f64 * 0.021;
+                vec![a.cos(), a.sin()]
+            })
+            .collect();
+        for i in 0..40 {
+            for _ in 0..6 {
+                rows.push(rows[i].clone());
+            }
+        }
+        let data = Dataset::from_rows(&rows).unwrap();
+        for seed in [0, 3] {
+            let got = median_spacing(&data, 5, seed).unwrap();
+            assert_eq!(got, brute_force_spacing(&data, 5, seed), "seed {seed}");
+        }
+        // five points, two distinct positions: fewer than k others at a positive distance
+        let few = Dataset::from_rows(&[vec![0.0], vec![0.0], vec![1.0], vec![0.0], vec![1.0]]);
+        let few = few.unwrap();
+        assert_eq!(median_spacing(&few, 5, 0).unwrap(), 1.0);
+        let same = Dataset::from_rows(&[vec![2.0], vec![2.0]]).unwrap();
+        let err = GaussianMixture::default_sigma(&same, 0.0, 0).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidParameter { name: "sigma", .. }),
+            "{err}"
+        );
+        assert_eq!(GaussianMixture::default_sigma(&few, 3.0, 0).unwrap(), 3.0);
+        let oracle = GaussianMixture::oracle(few, 0.5).unwrap();
+        assert_eq!(
+            oracle.sde,
+            Sde::Ve {
+                sigma_min: 1e-3,
+                sigma_max: 1.0
+            }
+        );
+        assert_eq!(oracle.component_var, 0.25);
     }
 }

@@ -71,8 +71,8 @@ pub(crate) fn vjp(
     score_y: impl Fn(&Tensor, &[f64]) -> Result<Tensor>,
 ) -> Result<Mat<f64>> {
     // named here, for every network, rather than left to candle's broadcast error
-    crate::score::check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
-    crate::score::check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
+    crate::check::check_dim(x.nrows(), v.nrows(), "cotangent rows")?;
+    crate::check::check_dim(x.ncols(), v.ncols(), "cotangent columns")?;
     let y = Var::from_tensor(&to_model(frame, x, device)?)?;
     let s = score_y(y.as_tensor(), &vec![t; x.nrows()])?;
     let grads = (s * mat_to_tensor(v, device)?)?.sum_all()?.backward()?;
@@ -110,7 +110,7 @@ macro_rules! network_score_methods {
         }
 
         fn score(&self, x: faer::MatRef<'_, f64>, t: f64) -> $crate::error::Result<faer::Mat<f64>> {
-            $crate::score::check_dim(self.dim(), x.ncols(), $context)?;
+            $crate::check::check_dim(self.dim(), x.ncols(), $context)?;
             if let Some(f) = &self.fused {
                 return f.score(x, t);
             }
@@ -124,7 +124,7 @@ macro_rules! network_score_methods {
             x: faer::MatRef<'_, f64>,
             t: f64,
         ) -> $crate::error::Result<Vec<faer::Mat<f64>>> {
-            $crate::score::check_dim(self.dim(), x.ncols(), $context)?;
+            $crate::check::check_dim(self.dim(), x.ncols(), $context)?;
             if let Some(f) = &self.fused {
                 return f.jacobians(x, t);
             }

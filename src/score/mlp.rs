@@ -13,7 +13,8 @@
 //! Jacobians are mapped back to data coordinates.
 
 use super::autodiff::{self, network_score_methods};
-use super::{check_dim, ScoreModel};
+use super::ScoreModel;
+use crate::check::check_dim;
 use crate::error::{Error, Result};
 use crate::sde::{Frame, Sde};
 use candle_core::{DType, Device, Tensor};
@@ -25,7 +26,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Metadata key of the JSON config inside a safetensors file.
-pub const CONFIG_KEY: &str = "scoregeo_config";
+pub use crate::io::keys::MLP_CONFIG as CONFIG_KEY;
 
 /// Nonlinearity after each hidden layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -540,7 +541,7 @@ pub(crate) fn write_safetensors(
         path: Some(path.into()),
         message: e.to_string(),
     })?;
-    crate::data::write_atomic(path, |w| w.write_all(&bytes))
+    crate::io::write_atomic(path, |w| w.write_all(&bytes))
 }
 
 /// A safetensors model file read whole, for loaders whose errors name it.

@@ -2,7 +2,7 @@
 //!
 //! Implementations: [`analytic`] oracles with exact scores (Gaussians on affine subspaces,
 //! isotropic Gaussian mixtures), [`mlp`] networks in candle, and networks trained in PyTorch
-//! ([`pytorch`]), all loaded by [`load_score_model`]. Scores are returned in data
+//! ([`pytorch`]), all loaded by [`load`] (or [`Loader`], for overrides). Scores are returned in data
 //! coordinates and f64; networks compute in f32 internally.
 
 pub mod analytic;
@@ -12,45 +12,157 @@ pub mod mlp;
 pub mod pytorch;
 pub mod tensor;
 
+use crate::check::check_dim;
 use crate::error::{Error, Result};
-use crate::sde::{Frame, Kernel, Sde};
+use crate::io::ModelFile;
+use crate::sde::{Frame, Kernel, Sde, SdeKind};
 use faer::{Mat, MatRef};
+use std::path::{Path, PathBuf};
 
-/// Loads any model file: a PyTorch checkpoint (`.pt`, `.pth`, `.ckpt`; see [`pytorch`]) completed
-/// by `overrides`, or a native safetensors file ([`mlp::MlpScoreNet`] or
-/// [`pytorch::SkipMlpScoreNet`], told apart by their config metadata).
-pub fn load_score_model(
-    path: &std::path::Path,
-    overrides: &pytorch::Overrides,
-    device: &candle_core::Device,
-) -> Result<Box<dyn ScoreModel>> {
-    if pytorch::is_checkpoint(path) {
-        return Ok(Box::new(pytorch::load(path, overrides, device)?));
+/// Loads any model file with the defaults of [`Loader`]: a native safetensors model, or a
+/// PyTorch checkpoint whose description file (or layout convention) says what its weights cannot.
+pub fn load(path: impl AsRef<Path>) -> Result<Box<dyn ScoreModel>> {
+    Loader::new(path).load()
+}
+
+/// Loads a model file, completing a PyTorch checkpoint with what its weights cannot say (the
+/// SDE, how time enters, what the output means) and choosing the device
+/// ([`mlp::default_device`] unless set).
+///
+/// A PyTorch checkpoint (`.pt`, `.pth`, `.ckpt`; see [`pytorch`]) takes the overrides; a native
+/// safetensors file ([`mlp::MlpScoreNet`] or [`pytorch::SkipMlpScoreNet`], told apart by their
+/// config metadata) fixes them in its config and rejects any.
+///
+/// ```
+/// use scoregeo::score::{Loader, ScoreModel};
+/// use scoregeo::sde::SdeKind;
+///
+/// let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pytorch/patch8d_model.pth");
+/// let model = Loader::new(fixture).sde(SdeKind::Ve).sigma_max(4.0).time_scale(999.0).load()?;
+/// assert_eq!(model.dim(), 8);
+/// // what it cannot say is an error naming the parameter to give
+/// let err = scoregeo::score::load(fixture).err().unwrap().to_string();
+/// assert!(err.contains("`time_scale`"), "{err}");
+/// # Ok::<(), scoregeo::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Loader {
+    path: PathBuf,
+    overrides: pytorch::Overrides,
+    device: Option<candle_core::Device>,
+}
+
+impl Loader {
+    /// A loader for the model file `path`, with no overrides and the default device.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            overrides: pytorch::Overrides::default(),
+            device: None,
+        }
     }
-    if !overrides.is_empty() {
-        return Err(Error::param(
-            "model",
-            format!(
-                "--sde, --sigma-*, --beta-*, --time-scale and --prediction complete PyTorch checkpoints; \
-                 {} is a native model whose config fixes them",
-                path.display()
-            ),
-        ));
+
+    /// The SDE family of a PyTorch checkpoint.
+    pub fn sde(mut self, kind: SdeKind) -> Self {
+        self.overrides.sde = Some(kind);
+        self
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let skip = safetensors::SafeTensors::read_metadata(&bytes)
-        .ok()
-        .and_then(|(_, m)| {
-            m.metadata()
-                .as_ref()
-                .map(|m| m.contains_key(pytorch::skip_mlp::SKIP_CONFIG_KEY))
+
+    /// σ_min of a VE SDE (PyTorch checkpoints; default 0.01).
+    pub fn sigma_min(mut self, sigma_min: f64) -> Self {
+        self.overrides.sigma_min = Some(sigma_min);
+        self
+    }
+
+    /// σ_max of a VE SDE (PyTorch checkpoints).
+    pub fn sigma_max(mut self, sigma_max: f64) -> Self {
+        self.overrides.sigma_max = Some(sigma_max);
+        self
+    }
+
+    /// β_min of a VP SDE (PyTorch checkpoints; default 0.1).
+    pub fn beta_min(mut self, beta_min: f64) -> Self {
+        self.overrides.beta_min = Some(beta_min);
+        self
+    }
+
+    /// β_max of a VP SDE (PyTorch checkpoints; default 20).
+    pub fn beta_max(mut self, beta_max: f64) -> Self {
+        self.overrides.beta_max = Some(beta_max);
+        self
+    }
+
+    /// S such that the network sees S·t: 1 for t itself, 999 for the official ID code.
+    pub fn time_scale(mut self, scale: f64) -> Self {
+        self.overrides.time_scale = Some(scale);
+        self
+    }
+
+    /// What a PyTorch network outputs.
+    pub fn prediction(mut self, prediction: mlp::Prediction) -> Self {
+        self.overrides.prediction = Some(prediction);
+        self
+    }
+
+    /// Every override at once.
+    pub fn overrides(mut self, overrides: pytorch::Overrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The device the network runs on.
+    pub fn device(mut self, device: candle_core::Device) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    /// Loads the model.
+    pub fn load(&self) -> Result<Box<dyn ScoreModel>> {
+        let path = self.path.as_path();
+        let device = self.device.clone().unwrap_or_else(mlp::default_device);
+        let kind = ModelFile::sniff(path)?;
+        if kind == ModelFile::PyTorch {
+            return Ok(Box::new(pytorch::load(path, &self.overrides, &device)?));
+        }
+        if !self.overrides.is_empty() {
+            return Err(Error::param(
+                "model",
+                format!(
+                    "`sde`, `sigma_*`, `beta_*`, `time_scale` and `prediction` complete PyTorch \
+                     checkpoints; {} is a native model whose config fixes them",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(match kind {
+            ModelFile::SkipMlp => Box::new(pytorch::SkipMlpScoreNet::load(path, &device)?),
+            _ => Box::new(mlp::MlpScoreNet::load(path, &device)?),
         })
-        .unwrap_or(false);
-    Ok(if skip {
-        Box::new(pytorch::SkipMlpScoreNet::load(path, device)?)
-    } else {
-        Box::new(mlp::MlpScoreNet::load(path, device)?)
-    })
+    }
+}
+
+/// Where a score is read: at a diffusion time t₀, or at the time whose forward kernel has
+/// standard deviation σ in data units (whatever frame the model standardised the data with).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NoiseLevel {
+    /// The diffusion time t₀ itself.
+    Time(f64),
+    /// The kernel standard deviation σ in data units.
+    Sigma(f64),
+}
+
+impl NoiseLevel {
+    /// The diffusion time of this level for `model` (σ through the inverse of the model's
+    /// marginal, in model units σ/scale).
+    pub fn t0(self, model: &dyn ScoreModel) -> Result<f64> {
+        match self {
+            NoiseLevel::Time(t0) => Ok(t0),
+            NoiseLevel::Sigma(sigma) => {
+                let scale = model.frame().map_or(1.0, |f| f.scale);
+                model.sde().time_for_scaled_sigma(sigma, scale)
+            }
+        }
+    }
 }
 
 /// A (possibly learned) score function of a diffusion, batched over points.
@@ -117,18 +229,6 @@ pub trait ScoreModel: Send + Sync {
 
     /// One line describing the model (architecture, SDE, parameterisation).
     fn describe(&self) -> String;
-}
-
-/// Fails unless a model of dimension `expected` can take points of dimension `found`.
-pub fn check_dim(expected: usize, found: usize, context: &str) -> Result<()> {
-    if expected != found {
-        return Err(Error::DimensionMismatch {
-            context: context.to_string(),
-            expected,
-            found,
-        });
-    }
-    Ok(())
 }
 
 impl<M: ScoreModel + ?Sized> ScoreModel for Box<M> {

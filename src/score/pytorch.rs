@@ -13,12 +13,13 @@
 //! 3. the tensor names and shapes are matched against the known layouts ([`layouts`]); EMA
 //!    weights are preferred when present, and the choice is reported;
 //! 4. what the weights cannot say — the SDE, how the time enters, what the output means — comes,
-//!    in this order of precedence, from [`Overrides`] (the CLI flags), a [`Description`] file
+//!    in this order of precedence, from [`Overrides`] (the caller's settings), a [`Description`] file
 //!    `MODEL.pth.json` beside the checkpoint, the checkpoint's training hyper-parameters, or the
-//!    layout's own convention. Anything still unknown is listed with the flag that supplies it.
+//!    layout's own convention. Anything still unknown is listed with the parameter that supplies it.
 //!
 //! ```no_run
-//! use scoregeo::score::pytorch::{self, Overrides, SdeKind};
+//! use scoregeo::score::pytorch::{self, Overrides};
+//! use scoregeo::sde::SdeKind;
 //! use scoregeo::score::ScoreModel;
 //!
 //! let overrides = Overrides { sde: Some(SdeKind::Ve), sigma_max: Some(4.0), time_scale: Some(999.0), ..Default::default() };
@@ -43,7 +44,7 @@ pub use skip_mlp::{SkipMlpConfig, SkipMlpScoreNet, SkipTime};
 use crate::error::{Error, Result};
 use crate::score::mlp::{self, Activation, MlpConfig, MlpScoreNet, Prediction, TimeInput};
 use crate::score::ScoreModel;
-use crate::sde::{Frame, Kernel, Sde};
+use crate::sde::{Frame, Kernel, Sde, SdeKind};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use checkpoint::Checkpoint;
@@ -53,31 +54,6 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// SDE families that a flag or a description file can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SdeKind {
-    /// Variance exploding (σ_min, σ_max).
-    Ve,
-    /// Variance preserving (β_min, β_max).
-    Vp,
-    /// Sub-variance preserving (β_min, β_max).
-    Subvp,
-}
-
-impl std::str::FromStr for SdeKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "ve" | "vesde" => Ok(SdeKind::Ve),
-            "vp" | "vpsde" => Ok(SdeKind::Vp),
-            "subvp" | "sub-vp" | "subvpsde" => Ok(SdeKind::Subvp),
-            _ => Err(format!("`{s}`: expected ve, vp or subvp")),
-        }
-    }
-}
 
 /// Settings given by the user that complete or override what a checkpoint says.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -120,7 +96,7 @@ pub enum WeightChoice {
 
 /// A description file `MODEL.pth.json` beside a checkpoint: what its tensors cannot say.
 ///
-/// Every field is optional; flags override it. Example for the official code's networks:
+/// Every field is optional; [`Overrides`] override it. Example for the official code's networks:
 /// `{"sde": "ve", "sigma_min": 0.01, "sigma_max": 4, "time_scale": 999}`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,8 +166,8 @@ impl Description {
 /// Where a setting's value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
-    /// A command-line flag ([`Overrides`]).
-    Flag,
+    /// The caller's [`Overrides`].
+    Override,
     /// The description file.
     Description,
     /// The checkpoint's training hyper-parameters.
@@ -203,7 +179,7 @@ pub enum Origin {
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Origin::Flag => "flag",
+            Origin::Override => "override",
             Origin::Description => "description file",
             Origin::HyperParameters => "checkpoint hyper-parameters",
             Origin::Layout => "layout convention",
@@ -243,9 +219,10 @@ pub struct Inspection {
     pub rejected: Vec<String>,
     /// The resolved settings, one line each (what the output means, the time input, the SDE).
     pub settings: Vec<(String, String)>,
-    /// What is still unknown, each with the flag that supplies it.
+    /// What is still unknown, each with the parameter that supplies it.
     pub missing: Vec<String>,
-    /// Why the checkpoint cannot be used whatever the flags (no layout, ambiguous weights, bad flags).
+    /// Why the checkpoint cannot be used whatever the overrides (no layout, ambiguous weights, bad
+    /// overrides).
     pub problems: Vec<String>,
 }
 
@@ -400,7 +377,7 @@ fn resolve(
     };
     let (prediction, from) = pick(
         [
-            (ov.prediction, Origin::Flag),
+            (ov.prediction, Origin::Override),
             (desc.prediction, Origin::Description),
             (None, Origin::HyperParameters),
         ],
@@ -419,7 +396,7 @@ fn resolve(
         .push(("output".into(), format!("{meaning} ({from})")));
     let (activation, from) = pick(
         [
-            (None, Origin::Flag),
+            (None, Origin::Override),
             (desc.activation, Origin::Description),
             (None, Origin::HyperParameters),
         ],
@@ -449,7 +426,7 @@ fn resolve(
         Some((1.0, Origin::Layout))
     };
     match pick(
-        [(ov.time_scale, Origin::Flag), (desc.time_scale, Origin::Description), (hp_scale, Origin::HyperParameters)],
+        [(ov.time_scale, Origin::Override), (desc.time_scale, Origin::Description), (hp_scale, Origin::HyperParameters)],
         layout_scale,
     ) {
         Some((s, from)) if s.is_finite() && s > 0.0 => {
@@ -465,8 +442,8 @@ fn resolve(
         }
         Some((s, from)) => r.problems.push(format!("time scale {s} ({from}) must be positive and finite")),
         None => r.missing.push(
-            "time input unknown: pass --time-scale 1 (t itself, as the clean re-implementation feeds it) \
-             or --time-scale 999 (999·t, as the official code feeds it)"
+            "time input unknown: pass `time_scale` 1 (t itself, as the clean re-implementation feeds it) \
+             or `time_scale` 999 (999·t, as the official code feeds it)"
                 .into(),
         ),
     }
@@ -483,7 +460,7 @@ fn resolve(
     let (ov_implied, ov_clash) = implied(
         ov.sigma_min.is_some() || ov.sigma_max.is_some(),
         ov.beta_min.is_some() || ov.beta_max.is_some(),
-        Origin::Flag,
+        Origin::Override,
     );
     let (desc_implied, desc_clash) = implied(
         desc.sigma_min.is_some() || desc.sigma_max.is_some(),
@@ -494,7 +471,7 @@ fn resolve(
     r.problems.extend(desc_clash);
     let (kind, kind_from) = pick(
         [
-            (ov.sde.or(ov_implied), Origin::Flag),
+            (ov.sde.or(ov_implied), Origin::Override),
             (desc.sde.or(desc_implied), Origin::Description),
             (
                 hp.sde.as_deref().and_then(sde_from_name),
@@ -504,10 +481,10 @@ fn resolve(
         Some((if fcn { SdeKind::Ve } else { SdeKind::Vp }, Origin::Layout)),
     )
     .expect("a default");
-    let param = |flag: Option<f64>, d: Option<f64>, h: Option<f64>, default: Option<f64>| {
+    let param = |given: Option<f64>, d: Option<f64>, h: Option<f64>, default: Option<f64>| {
         pick(
             [
-                (flag, Origin::Flag),
+                (given, Origin::Override),
                 (d, Origin::Description),
                 (h, Origin::HyperParameters),
             ],
@@ -518,30 +495,30 @@ fn resolve(
         SdeKind::Ve => {
             if ov.beta_min.is_some() || ov.beta_max.is_some() {
                 r.problems.push(format!(
-                    "--beta-min/--beta-max apply to a VP SDE, but the SDE is VE ({kind_from})"
+                    "`beta_min`/`beta_max` apply to a VP SDE, but the SDE is VE ({kind_from})"
                 ));
             }
             (
                 param(ov.sigma_min, desc.sigma_min, hp.sigma_min, Some(0.01)),
                 param(ov.sigma_max, desc.sigma_max, hp.sigma_max, None),
-                ("σ_min", "σ_max", "--sigma-min", "--sigma-max"),
+                ("σ_min", "σ_max", "`sigma_min`", "`sigma_max`"),
             )
         }
-        SdeKind::Vp | SdeKind::Subvp => {
+        SdeKind::Vp | SdeKind::SubVp => {
             if ov.sigma_min.is_some() || ov.sigma_max.is_some() {
-                r.problems.push(format!("--sigma-min/--sigma-max apply to a VE SDE, but the SDE is {kind:?} ({kind_from})"));
+                r.problems.push(format!("`sigma_min`/`sigma_max` apply to a VE SDE, but the SDE is {kind:?} ({kind_from})"));
             }
             (
                 param(ov.beta_min, desc.beta_min, hp.beta_min, Some(0.1)),
                 param(ov.beta_max, desc.beta_max, hp.beta_max, Some(20.0)),
-                ("β_min", "β_max", "--beta-min", "--beta-max"),
+                ("β_min", "β_max", "`beta_min`", "`beta_max`"),
             )
         }
     };
     let family = match kind {
         SdeKind::Ve => "VE",
         SdeKind::Vp => "VP",
-        SdeKind::Subvp => "sub-VP",
+        SdeKind::SubVp => "sub-VP",
     };
     match (a, b) {
         (Some((lo, lo_from)), Some((hi, hi_from))) => {
@@ -554,7 +531,7 @@ fn resolve(
                     beta_min: lo,
                     beta_max: hi,
                 },
-                SdeKind::Subvp => Sde::SubVp {
+                SdeKind::SubVp => Sde::SubVp {
                     beta_min: lo,
                     beta_max: hi,
                 },
@@ -585,7 +562,7 @@ fn resolve(
                 format!("{family} ({kind_from}), {} unknown", names.1),
             ));
             r.missing.push(format!(
-                "SDE {} unknown: pass --sde {}{with_min} {} … (σ_min defaults to 0.01, β to 0.1 and 20)",
+                "SDE {} unknown: pass `sde` {}{with_min} {} … (σ_min defaults to 0.01, β to 0.1 and 20)",
                 names.1,
                 family.to_ascii_lowercase().replace('-', ""),
                 names.3
@@ -880,7 +857,7 @@ impl ScoreModel for ImportedModel {
 
 /// Loads a PyTorch checkpoint as a score model (EMA weights when present).
 ///
-/// Fails with a message listing the flags to pass when the SDE or the time input is unknown.
+/// Fails with a message listing the parameters to give when the SDE or the time input is unknown.
 pub fn load(
     path: impl AsRef<Path>,
     overrides: &Overrides,
@@ -916,7 +893,7 @@ pub struct Conversion {
 ///
 /// The reference layout becomes a file that [`MlpScoreNet::load`] reads; the skip-connection MLP
 /// one that [`SkipMlpScoreNet::load`] reads. Both are read by
-/// [`load_score_model`](crate::score::load_score_model).
+/// [`score::load`](crate::score::load).
 pub fn convert(
     path: impl AsRef<Path>,
     overrides: &Overrides,
@@ -940,19 +917,6 @@ pub fn convert(
         native_type,
         inspection,
     })
-}
-
-/// Whether `path` names a PyTorch checkpoint (by extension, else by the zip signature).
-pub fn is_checkpoint(path: &Path) -> bool {
-    let by_name = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| ["pt", "pth", "ckpt", "bin"].contains(&e.to_ascii_lowercase().as_str()));
-    by_name
-        || std::fs::File::open(path).is_ok_and(|mut f| {
-            let mut magic = [0u8; 4];
-            std::io::Read::read_exact(&mut f, &mut magic).is_ok() && &magic == b"PK\x03\x04"
-        })
 }
 
 /// Lists a native safetensors model's tensors and config, for `inspect-model` on converted files.
@@ -1113,7 +1077,7 @@ mod tests {
     }
 
     #[test]
-    fn precedence_flag_description_hyperparameters_layout() {
+    fn precedence_override_description_hyperparameters_layout() {
         let hp = HyperParameters {
             sde: Some("vesde".into()),
             sigma_min: Some(0.02),
@@ -1155,12 +1119,12 @@ mod tests {
         );
         assert_eq!(r.time_scale, Some(1.0));
         assert!(r.settings.iter().any(|(k, v)| k == "SDE"
-            && v.contains("σ_max = 16 (flag)")
+            && v.contains("σ_max = 16 (override)")
             && v.contains("σ_min = 0.02 (checkpoint hyper-parameters)")));
     }
 
     #[test]
-    fn missing_settings_name_their_flags() {
+    fn missing_settings_name_their_parameters() {
         let r = resolve(
             &fcn(),
             &HyperParameters::default(),
@@ -1168,11 +1132,11 @@ mod tests {
             &Overrides::default(),
         );
         assert_eq!(r.missing.len(), 2, "{:?}", r.missing);
-        assert!(r.missing.iter().any(|m| m.contains("--time-scale 999")));
+        assert!(r.missing.iter().any(|m| m.contains("`time_scale` 999")));
         assert!(r
             .missing
             .iter()
-            .any(|m| m.contains("--sde ve") && m.contains("--sigma-max")));
+            .any(|m| m.contains("`sde` ve") && m.contains("`sigma_max`")));
         assert_eq!(r.prediction, Prediction::Noise);
         assert_eq!(r.activation, Activation::Elu);
         let skip = Architecture::SkipMlp {
@@ -1192,7 +1156,7 @@ mod tests {
     }
 
     #[test]
-    fn conflicting_flags_are_problems() {
+    fn conflicting_overrides_are_problems() {
         let ov = Overrides {
             sde: Some(SdeKind::Vp),
             sigma_max: Some(4.0),
@@ -1207,7 +1171,7 @@ mod tests {
         assert!(
             r.problems
                 .iter()
-                .any(|p| p.contains("--sigma-min/--sigma-max apply to a VE SDE")),
+                .any(|p| p.contains("`sigma_min`/`sigma_max` apply to a VE SDE")),
             "{:?}",
             r.problems
         );
@@ -1270,17 +1234,5 @@ mod tests {
             e.contains("m.pth.json:2:") && e.contains("sigma_maks"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn checkpoint_detection_by_name_and_magic() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("weights.data");
-        std::fs::write(&p, b"PK\x03\x04rest").unwrap();
-        assert!(is_checkpoint(&p));
-        std::fs::write(&p, b"\x10\x00\x00\x00\x00\x00\x00\x00{}").unwrap();
-        assert!(!is_checkpoint(&p));
-        assert!(is_checkpoint(Path::new("missing.CKPT")));
-        assert!(!is_checkpoint(Path::new("missing.safetensors")));
     }
 }

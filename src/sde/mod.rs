@@ -41,6 +41,53 @@ pub enum Sde {
     },
 }
 
+/// An SDE family without its parameters: what an override, a description file or a training recipe
+/// names (`ve`, `vp`, `subvp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SdeKind {
+    /// Variance exploding (σ_min, σ_max).
+    Ve,
+    /// Variance preserving (β_min, β_max).
+    Vp,
+    /// Sub-variance preserving (β_min, β_max).
+    SubVp,
+}
+
+impl SdeKind {
+    /// The name: `ve`, `vp` or `subvp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SdeKind::Ve => "ve",
+            SdeKind::Vp => "vp",
+            SdeKind::SubVp => "subvp",
+        }
+    }
+}
+
+impl std::fmt::Display for SdeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SdeKind {
+    type Err = Error;
+
+    /// Parses `ve`, `vp` or `subvp` (also `vesde`, `vpsde`, `sub-vp`, `subvpsde`), any case.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "ve" | "vesde" => Ok(SdeKind::Ve),
+            "vp" | "vpsde" => Ok(SdeKind::Vp),
+            "subvp" | "sub-vp" | "subvpsde" => Ok(SdeKind::SubVp),
+            _ => Err(Error::param(
+                "sde",
+                format!("`{s}`: expected ve, vp or subvp"),
+            )),
+        }
+    }
+}
+
 /// The marginal coefficients at one time: x_t = α x₀ + σ z.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Marginal {
@@ -87,13 +134,18 @@ impl Sde {
         Ok(())
     }
 
+    /// The family.
+    pub fn kind(&self) -> SdeKind {
+        match self {
+            Sde::Ve { .. } => SdeKind::Ve,
+            Sde::Vp { .. } => SdeKind::Vp,
+            Sde::SubVp { .. } => SdeKind::SubVp,
+        }
+    }
+
     /// Short name: `ve`, `vp` or `subvp`.
     pub fn name(&self) -> &'static str {
-        match self {
-            Sde::Ve { .. } => "ve",
-            Sde::Vp { .. } => "vp",
-            Sde::SubVp { .. } => "subvp",
-        }
+        self.kind().name()
     }
 
     /// ∫₀ᵗ β(s) ds for the VP family.

@@ -67,24 +67,45 @@ pub fn cache_file_name(data_hash: &str, recipe: &TrainParams) -> String {
     )
 }
 
+/// The default score model of a dataset, the file it lives in and where it came from.
+pub struct DefaultModel {
+    /// The network (EMA weights).
+    pub model: MlpScoreNet,
+    /// The file it was loaded from (shipped or cached).
+    pub path: PathBuf,
+    /// Shipped, cached, or trained now.
+    pub provenance: Provenance,
+}
+
+impl std::fmt::Debug for DefaultModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefaultModel")
+            .field("model", self.model.config())
+            .field("path", &self.path)
+            .field("provenance", &self.provenance)
+            .finish()
+    }
+}
+
 /// The default score model for `data` and the file it lives in.
 ///
 /// Looks, in order, for `<dir>/<content hash>.safetensors` in each of `opts.shipped`, then for
 /// the cache file of this data and recipe ([`cache_file_name`]); otherwise trains the recipe
 /// (with a progress bar) and writes the EMA weights to the cache atomically. A cached file is
 /// used only when its recorded data hash and recipe match; a stale or unreadable one is replaced.
-pub fn default_model(
-    data: &Dataset,
-    opts: &CacheOptions,
-) -> Result<(MlpScoreNet, PathBuf, Provenance)> {
+pub fn default_model(data: &Dataset, opts: &CacheOptions) -> Result<DefaultModel> {
     let hash = data.content_hash();
     let device = default_device();
     for dir in &opts.shipped {
         let path = dir.join(format!("{hash}.safetensors"));
         if path.is_file() {
             let net = MlpScoreNet::load(&path, &device)?;
-            crate::score::check_dim(net.config().dim, data.dim(), "the shipped model")?;
-            return Ok((net, path, Provenance::Shipped));
+            crate::check::check_dim(net.config().dim, data.dim(), "the shipped model")?;
+            return Ok(DefaultModel {
+                model: net,
+                path,
+                provenance: Provenance::Shipped,
+            });
         }
     }
     let dir = match &opts.dir {
@@ -99,14 +120,22 @@ pub fn default_model(
     let path = dir.join(cache_file_name(&hash, &opts.recipe));
     if path.is_file() && matches_cache(&path, &hash, &opts.recipe) {
         let net = MlpScoreNet::load(&path, &device)?;
-        return Ok((net, path, Provenance::Cached));
+        return Ok(DefaultModel {
+            model: net,
+            path,
+            provenance: Provenance::Cached,
+        });
     }
     let trainer = opts.recipe.clone().check()?;
     let session = trainer.fit(data)?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     session.save(&path, SaveMode::EmaOnly)?;
     let net = MlpScoreNet::load(&path, &device)?;
-    Ok((net, path, Provenance::Trained(session.report())))
+    Ok(DefaultModel {
+        model: net,
+        path,
+        provenance: Provenance::Trained(session.report()),
+    })
 }
 
 /// Whether the cached file at `path` was trained with `recipe` on data with `hash`.

@@ -12,15 +12,15 @@
 
 use super::optim::ParamState;
 use super::params::TrainParams;
-use crate::data::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::score::mlp::{MlpConfig, CONFIG_KEY};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
 /// Metadata key of the [`TrainState`] JSON.
-pub const TRAIN_STATE_KEY: &str = "scoregeo_train";
+pub use crate::io::keys::TRAIN_STATE as TRAIN_STATE_KEY;
 
 /// What a checkpoint file contains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,9 +166,12 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(MlpConfig, Option<TrainSta
         .ok_or_else(|| bad(format!("no `{CONFIG_KEY}` metadata")))?;
     let config: MlpConfig =
         serde_json::from_str(config_text).map_err(|e| bad(format!("bad config: {e}")))?;
+    config
+        .check()
+        .map_err(|e| bad(format!("bad config: {e}")))?;
     let state = match meta.get(TRAIN_STATE_KEY) {
         Some(text) => {
-            let s: TrainState = serde_json::from_str(text)
+            let s = parse_state(text)
                 .map_err(|e| bad(format!("bad `{TRAIN_STATE_KEY}` metadata: {e}")))?;
             if s.format != FORMAT {
                 return Err(bad(format!(
@@ -181,6 +184,30 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(MlpConfig, Option<TrainSta
         None => None,
     };
     Ok((config, state, header_len))
+}
+
+/// The training state in `text`; a value of the wrong type is reported with the setting it belongs
+/// to (serde alone names only the line and column).
+fn parse_state(text: &str) -> std::result::Result<TrainState, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    serde_json::from_value(value.clone()).map_err(|e| match culprit(&value) {
+        Some(name) => format!("training parameter `{name}`: {e}"),
+        None => e.to_string(),
+    })
+}
+
+/// The stored training parameter whose value keeps `state` from deserialising: the one that,
+/// replaced by the default recipe's value, lets it through.
+fn culprit(state: &serde_json::Value) -> Option<String> {
+    let defaults = serde_json::to_value(TrainParams::default()).ok()?;
+    let params = state.get("params")?.as_object()?;
+    params.keys().find_map(|name| {
+        let mut patched = state.clone();
+        patched["params"][name] = defaults.get(name)?.clone();
+        serde_json::from_value::<TrainState>(patched)
+            .is_ok()
+            .then(|| name.clone())
+    })
 }
 
 /// Reads a whole checkpoint (tensors as f32).

@@ -56,14 +56,16 @@
 mod cache;
 mod checkpoint;
 mod dsm;
-mod optim;
+pub(crate) mod optim;
 mod params;
 mod session;
 
-pub use cache::{cache_dir, cache_file_name, default_model, CacheOptions, Provenance, CACHE_ENV};
+pub use cache::{
+    cache_dir, cache_file_name, default_model, CacheOptions, DefaultModel, Provenance, CACHE_ENV,
+};
 pub use checkpoint::{read_state, HistoryEntry, SaveMode, TrainState, TRAIN_STATE_KEY};
 pub use params::{
-    Budget, EarlyStop, Schedule, SdeKind, TimeSampling, TrainParams, Trainer, DEFAULT_SIGMA_DATA,
+    Budget, EarlyStop, Schedule, TimeSampling, TrainParams, Trainer, DEFAULT_SIGMA_DATA,
     DEFAULT_STEPS,
 };
 pub use session::{Session, TrainReport};

@@ -1,33 +1,86 @@
 //! Adam(W) with linear warm-up and global gradient-norm clipping, plus an exponential moving
 //! average (EMA) of the weights.
 //!
-//! The state lives in plain `f32` vectors, updated element-wise in a fixed order, so that a step
-//! is bit-reproducible and the whole state can be written to (and restored from) a checkpoint.
+//! The state lives in plain vectors (`f32` for the score networks, `f64` for the flows), updated
+//! element-wise in a fixed order, so that a step is bit-reproducible and the whole state can be
+//! written to (and restored from) a checkpoint. Score training and flow training share it; the
+//! `f32` path runs in fixed blocks on vectorised kernels, in parallel.
 
 use crate::score::fused::kernels::multiversion;
 use rayon::prelude::*;
 
+/// The floating-point types the optimiser updates in (`f32` or `f64`).
+pub(crate) trait Element: Copy + PartialEq + std::fmt::Debug + Send + Sync {
+    /// The value of an `f64` setting in this type.
+    fn from_f64(v: f64) -> Self;
+    /// 0.
+    fn zero() -> Self {
+        Self::from_f64(0.0)
+    }
+    /// √(Σ g²) over all gradients, accumulated in f64 in a fixed order.
+    fn global_norm(grads: &[Vec<Self>]) -> f64;
+    /// Adam(W) and the EMA on every tensor with the step's constants `u`.
+    fn update(params: &mut [ParamState<Self>], grads: &[Vec<Self>], u: &Update);
+}
+
+impl Element for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn global_norm(grads: &[Vec<f32>]) -> f64 {
+        global_norm_f32(grads)
+    }
+    fn update(params: &mut [ParamState<f32>], grads: &[Vec<f32>], u: &Update) {
+        update_f32(params, grads, u)
+    }
+}
+
+impl Element for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn global_norm(grads: &[Vec<f64>]) -> f64 {
+        grads.iter().flatten().map(|&g| g * g).sum::<f64>().sqrt()
+    }
+    fn update(params: &mut [ParamState<f64>], grads: &[Vec<f64>], u: &Update) {
+        // the flows' tensors are small: one thread, in order
+        for (p, g) in params.iter_mut().zip(grads) {
+            let moments = p.m.iter_mut().zip(p.v.iter_mut());
+            for (((w, e), (m, v)), &g) in
+                p.value.iter_mut().zip(p.ema.iter_mut()).zip(moments).zip(g)
+            {
+                let g = g * u.factor;
+                *m = u.b1 * *m + (1.0 - u.b1) * g;
+                *v = u.b2 * *v + (1.0 - u.b2) * g * g;
+                let update = (*m / u.bc1) / ((*v / u.bc2).sqrt() + u.eps);
+                *w = *w * u.shrink - u.lr * update;
+                *e = u.ema_t * *e + (1.0 - u.ema_t) * *w;
+            }
+        }
+    }
+}
+
 /// One trainable tensor with its optimiser state.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct ParamState {
+pub(crate) struct ParamState<T = f32> {
     /// Checkpoint key, e.g. `layers.0.weight`.
     pub name: String,
     /// Tensor shape.
     pub shape: Vec<usize>,
     /// Current (raw) weights.
-    pub value: Vec<f32>,
+    pub value: Vec<T>,
     /// Exponential moving average of the weights.
-    pub ema: Vec<f32>,
+    pub ema: Vec<T>,
     /// Adam first moment.
-    pub m: Vec<f32>,
+    pub m: Vec<T>,
     /// Adam second moment.
-    pub v: Vec<f32>,
+    pub v: Vec<T>,
 }
 
-impl ParamState {
+impl<T: Element> ParamState<T> {
     /// Fresh state for initial weights: EMA = weights, zero moments.
-    pub fn new(name: String, shape: Vec<usize>, value: Vec<f32>) -> Self {
-        let zeros = vec![0.0; value.len()];
+    pub fn new(name: String, shape: Vec<usize>, value: Vec<T>) -> Self {
+        let zeros = vec![T::zero(); value.len()];
         Self {
             name,
             shape,
@@ -92,9 +145,9 @@ multiversion! {
     }
 }
 
-/// √(Σ g²) over all gradients, accumulated in f64 in a fixed order (blocks of [`BLOCK`]
+/// √(Σ g²) over f32 gradients, accumulated in f64 in a fixed order (blocks of [`BLOCK`]
 /// elements, their sums added in order).
-pub(crate) fn global_norm(grads: &[Vec<f32>]) -> f64 {
+fn global_norm_f32(grads: &[Vec<f32>]) -> f64 {
     let blocks: Vec<&[f32]> = grads.iter().flat_map(|g| g.chunks(BLOCK)).collect();
     let sums: Vec<f64> = blocks
         .par_iter()
@@ -109,7 +162,7 @@ pub(crate) fn global_norm(grads: &[Vec<f32>]) -> f64 {
 
 /// The per-step constants of the element-wise update, in f32.
 #[derive(Clone, Copy, Debug)]
-struct Update {
+struct UpdateF32 {
     factor: f32,
     b1: f32,
     b2: f32,
@@ -123,7 +176,7 @@ struct Update {
 
 multiversion! {
     /// Adam(W) and the EMA on one block of a tensor: weights w, EMA e, moments m and v, gradient g.
-    fn update_block(w: &mut [f32], e: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: Update) {
+    fn update_block(w: &mut [f32], e: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], u: UpdateF32) {
         let moments = m.iter_mut().zip(v.iter_mut());
         for (((w, e), (m, v)), &g) in w.iter_mut().zip(e.iter_mut()).zip(moments).zip(g) {
             let g = g * u.factor;
@@ -136,33 +189,32 @@ multiversion! {
     }
 }
 
-/// One Adam(W) update of every tensor (`step` = number of updates done before), then the EMA.
-///
-/// Gradients are rescaled by min(1, clip/‖g‖) first; the EMA decay warms up as
-/// min(decay, (1 + t)/(10 + t)) so early averages are not dominated by the initial weights.
-/// Each element is updated on its own, so the blocks run in parallel without changing a bit.
-/// Returns the gradient norm before clipping.
-pub(crate) fn adam_step(
-    params: &mut [ParamState],
-    grads: &[Vec<f32>],
-    step: u64,
-    s: StepSettings,
-) -> f64 {
-    let norm = global_norm(grads);
-    let factor = if norm > s.clip { s.clip / norm } else { 1.0 };
-    let t = (step + 1) as i32;
-    let bc1 = 1.0 - BETA1.powi(t);
-    let bc2 = 1.0 - BETA2.powi(t);
-    let u = Update {
-        factor: factor as f32,
-        b1: BETA1 as f32,
-        b2: BETA2 as f32,
-        bc1: bc1 as f32,
-        bc2: bc2 as f32,
-        lr: s.lr as f32,
-        eps: EPS as f32,
-        shrink: (1.0 - s.lr * s.weight_decay) as f32,
-        ema_t: s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)) as f32,
+/// The per-step constants of the element-wise update.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Update {
+    factor: f64,
+    b1: f64,
+    b2: f64,
+    bc1: f64,
+    bc2: f64,
+    lr: f64,
+    eps: f64,
+    shrink: f64,
+    ema_t: f64,
+}
+
+/// The f32 update: blocks of [`BLOCK`] elements of every tensor, in parallel.
+fn update_f32(params: &mut [ParamState<f32>], grads: &[Vec<f32>], u: &Update) {
+    let u = UpdateF32 {
+        factor: u.factor as f32,
+        b1: u.b1 as f32,
+        b2: u.b2 as f32,
+        bc1: u.bc1 as f32,
+        bc2: u.bc2 as f32,
+        lr: u.lr as f32,
+        eps: u.eps as f32,
+        shrink: u.shrink as f32,
+        ema_t: u.ema_t as f32,
     };
     let mut blocks = Vec::new();
     for (p, g) in params.iter_mut().zip(grads) {
@@ -179,6 +231,34 @@ pub(crate) fn adam_step(
     blocks
         .into_par_iter()
         .for_each(|(((w, e), (m, v)), g)| update_block(w, e, m, v, g, u));
+}
+
+/// One Adam(W) update of every tensor (`step` = number of updates done before), then the EMA.
+///
+/// Gradients are rescaled by min(1, clip/‖g‖) first; the EMA decay warms up as
+/// min(decay, (1 + t)/(10 + t)) so early averages are not dominated by the initial weights.
+/// Returns the gradient norm before clipping.
+pub(crate) fn adam_step<T: Element>(
+    params: &mut [ParamState<T>],
+    grads: &[Vec<T>],
+    step: u64,
+    s: StepSettings,
+) -> f64 {
+    let norm = T::global_norm(grads);
+    let factor = if norm > s.clip { s.clip / norm } else { 1.0 };
+    let t = (step + 1) as i32;
+    let u = Update {
+        factor,
+        b1: BETA1,
+        b2: BETA2,
+        bc1: 1.0 - BETA1.powi(t),
+        bc2: 1.0 - BETA2.powi(t),
+        lr: s.lr,
+        eps: EPS,
+        shrink: 1.0 - s.lr * s.weight_decay,
+        ema_t: s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)),
+    };
+    T::update(params, grads, &u);
     norm
 }
 
@@ -211,7 +291,7 @@ mod tests {
     #[test]
     fn first_adam_step_moves_by_lr_times_sign() {
         // oracle: after one step m̂ = g, v̂ = g², so the update is lr·g/(|g| + ε) ≈ lr·sign(g)
-        let mut p = vec![ParamState::new("w".into(), vec![3], vec![1.0, 2.0, 3.0])];
+        let mut p = vec![ParamState::new("w".into(), vec![3], vec![1.0f32, 2.0, 3.0])];
         let norm = adam_step(&mut p, &[vec![0.5, -2.0, 0.0]], 0, settings(f64::INFINITY));
         assert!((norm - 4.25f64.sqrt()).abs() < 1e-9);
         let want = [0.9, 2.1, 3.0];
@@ -226,17 +306,17 @@ mod tests {
     #[test]
     fn clipping_rescales_the_global_norm() {
         // with a clip the moments see the rescaled gradient g·clip/‖g‖
-        let mut a = vec![ParamState::new("a".into(), vec![2], vec![0.0, 0.0])];
+        let mut a = vec![ParamState::new("a".into(), vec![2], vec![0.0f32, 0.0])];
         adam_step(&mut a, &[vec![3.0, 4.0]], 0, settings(1.0));
         assert!((a[0].m[0] - 0.1 * 0.6).abs() < 1e-7 && (a[0].m[1] - 0.1 * 0.8).abs() < 1e-7);
-        let mut b = vec![ParamState::new("a".into(), vec![2], vec![0.0, 0.0])];
+        let mut b = vec![ParamState::new("a".into(), vec![2], vec![0.0f32, 0.0])];
         adam_step(&mut b, &[vec![3.0, 4.0]], 0, settings(10.0));
         assert!((b[0].m[0] - 0.3).abs() < 1e-7);
     }
 
     #[test]
     fn minimises_a_quadratic() {
-        let mut p = vec![ParamState::new("w".into(), vec![2], vec![5.0, -3.0])];
+        let mut p = vec![ParamState::new("w".into(), vec![2], vec![5.0f32, -3.0])];
         for step in 0..500 {
             let g = vec![p[0].value.iter().map(|w| 2.0 * w).collect()];
             adam_step(&mut p, &g, step, settings(f64::INFINITY));
@@ -246,5 +326,17 @@ mod tests {
             "{:?}",
             p[0].value
         );
+        // the f64 state follows the same path, to f32 rounding
+        let mut q = vec![ParamState::new("w".into(), vec![2], vec![5.0f64, -3.0])];
+        let mut r = vec![ParamState::new("w".into(), vec![2], vec![5.0f32, -3.0])];
+        for step in 0..50 {
+            let gq = vec![q[0].value.iter().map(|w| 2.0 * w).collect()];
+            let gr = vec![r[0].value.iter().map(|w| 2.0 * w).collect()];
+            adam_step(&mut q, &gq, step, settings(f64::INFINITY));
+            adam_step(&mut r, &gr, step, settings(f64::INFINITY));
+        }
+        for (a, b) in q[0].value.iter().zip(&r[0].value) {
+            assert!((a - *b as f64).abs() < 1e-4, "{a} vs {b}");
+        }
     }
 }

@@ -4,20 +4,9 @@ use super::session::Session;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::score::mlp::{Activation, MlpConfig, Prediction};
-use crate::sde::{Frame, Sde};
+use crate::sde::{Frame, Sde, SdeKind};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-/// The forward SDE family to train under; its parameters are derived from the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-pub enum SdeKind {
-    /// Variance exploding: σ(t) = σ_min (σ_max/σ_min)^t with σ_max ≥ the data diameter.
-    Ve,
-    /// Variance preserving: β(t) = β_min + t(β_max − β_min).
-    Vp,
-}
 
 /// How the diffusion times of a training batch are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,13 +302,18 @@ impl TrainParams {
         };
         positive("sigma_min", self.sigma_min)?;
         positive("lr", self.lr)?;
-        if self.sde == SdeKind::Vp {
-            Sde::Vp {
-                beta_min: self.beta_min,
-                beta_max: self.beta_max,
-            }
-            .check()?;
+        if self.sde == SdeKind::SubVp {
+            return Err(Error::param(
+                "sde",
+                "training supports ve and vp, got subvp",
+            ));
         }
+        // β is checked whatever the family, so a stored recipe never holds an unusable one
+        Sde::Vp {
+            beta_min: self.beta_min,
+            beta_max: self.beta_max,
+        }
+        .check()?;
         if let Some(t) = self.t_min {
             if !(0.0..1.0).contains(&t) {
                 return Err(Error::param(
@@ -369,7 +363,7 @@ impl TrainParams {
             return Err(Error::param(
                 "validation",
                 format!(
-                    "the fraction must lie in [0, 0.5], got {}",
+                    "the fraction (val_fraction) must lie in [0, 0.5], got {}",
                     self.val_fraction
                 ),
             ));
@@ -401,7 +395,7 @@ impl TrainParams {
     pub(crate) fn min_time(&self) -> f64 {
         self.t_min.unwrap_or(match self.sde {
             SdeKind::Ve => 0.0,
-            SdeKind::Vp => 1e-5,
+            SdeKind::Vp | SdeKind::SubVp => 1e-5,
         })
     }
 
@@ -446,7 +440,7 @@ impl TrainParams {
         }
         let scale = match self.sde {
             SdeKind::Ve => rms,
-            SdeKind::Vp => rms / (d as f64).sqrt(),
+            SdeKind::Vp | SdeKind::SubVp => rms / (d as f64).sqrt(),
         };
         Ok(Frame { center, scale })
     }
@@ -473,6 +467,11 @@ impl TrainParams {
                 }
             }
             SdeKind::Vp => Sde::Vp {
+                beta_min: self.beta_min,
+                beta_max: self.beta_max,
+            },
+            // rejected by `check`; the family keeps its own marginal
+            SdeKind::SubVp => Sde::SubVp {
                 beta_min: self.beta_min,
                 beta_max: self.beta_max,
             },
@@ -547,6 +546,8 @@ mod tests {
         rejects(d().validation(0.9, 10), "validation");
         rejects(d().eval_every(0), "eval_every");
         rejects(d().sde(SdeKind::Vp).beta(5.0, 1.0), "sde");
+        rejects(d().beta(-1.0, 1.0), "sde");
+        rejects(d().sde(SdeKind::SubVp), "sde");
         assert!(d().check().is_ok());
         assert!(d().grad_clip(f64::INFINITY).check().is_ok());
     }

@@ -158,6 +158,11 @@ impl Session {
                 "saved without optimiser state (EMA weights only): it cannot be resumed".into(),
             ));
         }
+        // settings written by hand or by another build are checked like fresh ones
+        ts.params
+            .clone()
+            .check()
+            .map_err(|e| bad(format!("the stored training settings are unusable: {e}")))?;
         let hash = data.content_hash();
         if ts.data_hash != hash {
             return Err(bad(format!(
@@ -222,7 +227,7 @@ impl Session {
         state: Vec<ParamState>,
         data: &Dataset,
     ) -> Result<Self> {
-        crate::score::check_dim(config.dim, data.dim(), "the training config")?;
+        crate::check::check_dim(config.dim, data.dim(), "the training config")?;
         if data.is_empty() {
             return Err(Error::InvalidData("the dataset has no points".into()));
         }
@@ -404,7 +409,7 @@ impl Session {
             if !loss.is_finite() {
                 bar.abandon();
                 return Err(Error::Numerical(format!(
-                    "training loss became {loss} at step {}; try a smaller --lr",
+                    "training loss became {loss} at step {}; try a smaller `lr`",
                     self.step
                 )));
             }

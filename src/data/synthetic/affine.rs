@@ -25,6 +25,9 @@ pub(super) fn affine(p: &Params) -> Result<Sample> {
     let frame = Isometry::random(&mut rng, d, k);
     let offset: Vec<f64> = (0..d).map(|_| rng.sample(StandardNormal)).collect();
     let embedding = frame.centred(offset);
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, d, p.seed, |_, rng, row| {
         let z: Vec<f64> = match latent {
             Latent::Uniform => (0..k).map(|_| rng.random_range(-1.0..1.0)).collect(),
@@ -58,7 +61,7 @@ mod tests {
             .map(|j| data.rows().map(|r| r[j]).sum::<f64>() / n as f64)
             .collect();
         let centred = faer::Mat::from_fn(n, d, |i, j| data.row(i)[j] - mean[j]);
-        crate::id::spectrum::singular_values(centred.as_ref()).unwrap()
+        crate::linalg::singular_values(centred.as_ref()).unwrap()
     }
 
     #[test]

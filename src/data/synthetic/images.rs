@@ -65,7 +65,7 @@ fn square_layout(seed: u64, k: usize, s: usize) -> Result<Vec<Square>> {
                 (q.row..q.row + q.side).contains(&r) && (q.col..q.col + q.side).contains(&c),
             ))
         });
-        let sv = crate::id::spectrum::singular_values(templates.as_ref())?;
+        let sv = crate::linalg::singular_values(templates.as_ref())?;
         if sv[k - 1] > 1e-9 * sv[0] {
             return Ok(squares);
         }
@@ -87,6 +87,9 @@ pub(super) fn squares(p: &Params) -> Result<Sample> {
     let s = image_side(p, 7)?;
     let k = at_least_one("dim", p.dim.unwrap_or(10))?;
     let layout = square_layout(p.seed, k, s)?;
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, s * s, p.seed, |_, rng, img| {
         for q in &layout {
             let c: f64 = rng.random();
@@ -148,6 +151,9 @@ pub(super) fn blobs(p: &Params) -> Result<Sample> {
         .into_iter()
         .map(|px| (px / s, px % s))
         .collect();
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, s * s, p.seed, |_, rng, img| {
         let stds: Vec<f64> = (0..k)
             .map(|_| rng.random_range(BLOB_STD.0..BLOB_STD.1))
@@ -169,7 +175,7 @@ pub(super) fn blobs(p: &Params) -> Result<Sample> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::spectrum::singular_values;
+    use crate::linalg::singular_values;
 
     #[test]
     fn squares_are_a_k_dimensional_box() {

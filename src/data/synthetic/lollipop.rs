@@ -47,6 +47,9 @@ pub(super) fn lollipop(p: &Params) -> Result<Sample> {
     let (n_stick, n_point) = (share(STICK_SHARE), share(POINT_SHARE));
     let n_candy = p.n - n_stick - n_point;
     let embedding = (d > 2).then(|| Isometry::random(&mut layout_rng(p.seed, 0), d, 2));
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, d, p.seed, |i, rng, row| {
         let y = if i < n_candy {
             // uniform on the disc: radius √u, angle 2πv

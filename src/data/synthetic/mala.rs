@@ -18,21 +18,48 @@ use serde_json::json;
 /// The acceptance rate MALA's step size is tuned to during burn-in (Roberts & Rosenthal 1998).
 const TARGET_ACCEPTANCE: f64 = 0.574;
 
-/// The curve a sheared Gaussian bends along: x₁ = f(x₂).
+/// The curve x₁ = f(x₂) a shear φ(x) = (x₁ − f(x₂), x₂, …) bends along: the one definition of the
+/// banana and river shears, for the sheared Gaussians sampled here and the
+/// [`Shear`](crate::geometry::Shear) diffeomorphism of the pullback geometry.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Shear {
-    /// f(t) = c·t².
-    Quadratic(f64),
-    /// f(t) = sin(c·t).
-    Sine(f64),
+pub enum ShearProfile {
+    /// f(u) = κu² (the banana: κ = 1/9).
+    Parabola {
+        /// κ.
+        curvature: f64,
+    },
+    /// f(u) = A sin(ωu) (the river: A = 1, ω = 2).
+    Sine {
+        /// A.
+        amplitude: f64,
+        /// ω.
+        frequency: f64,
+    },
 }
 
-impl Shear {
-    /// (f(t), f′(t)).
-    fn eval(self, t: f64) -> (f64, f64) {
-        match self {
-            Shear::Quadratic(c) => (c * t * t, 2.0 * c * t),
-            Shear::Sine(c) => ((c * t).sin(), c * (c * t).cos()),
+impl ShearProfile {
+    /// The banana of the pullback paper: f(u) = u²/9.
+    pub const BANANA: ShearProfile = ShearProfile::Parabola {
+        curvature: 1.0 / 9.0,
+    };
+
+    /// The river of the pullback paper: f(u) = sin 2u.
+    pub const RIVER: ShearProfile = ShearProfile::Sine {
+        amplitude: 1.0,
+        frequency: 2.0,
+    };
+
+    /// (f(u), f′(u), f″(u)).
+    pub fn eval(&self, u: f64) -> (f64, f64, f64) {
+        match *self {
+            ShearProfile::Parabola { curvature: k } => (k * u * u, 2.0 * k * u, 2.0 * k),
+            ShearProfile::Sine {
+                amplitude: a,
+                frequency: w,
+            } => {
+                let (s, c) = (w * u).sin_cos();
+                (a * s, a * w * c, -a * w * w * s)
+            }
         }
     }
 }
@@ -42,21 +69,26 @@ impl Shear {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ShearedGaussian {
     variances: [f64; 2],
-    shear: Shear,
+    profile: ShearProfile,
 }
 
 impl ShearedGaussian {
     /// The pullback paper's single banana: f(t) = t²/9, a = (1/4, 4).
     pub const BANANA: ShearedGaussian = ShearedGaussian {
         variances: [0.25, 4.0],
-        shear: Shear::Quadratic(1.0 / 9.0),
+        profile: ShearProfile::BANANA,
     };
 
     /// The pullback paper's river: f(t) = sin 2t, a = (1/25, 3).
     pub const RIVER: ShearedGaussian = ShearedGaussian {
         variances: [1.0 / 25.0, 3.0],
-        shear: Shear::Sine(2.0),
+        profile: ShearProfile::RIVER,
     };
+
+    /// The shear profile f.
+    pub fn profile(&self) -> ShearProfile {
+        self.profile
+    }
 
     /// The diagonal (a₁, a₂) of A.
     pub fn variances(&self) -> [f64; 2] {
@@ -65,12 +97,12 @@ impl ShearedGaussian {
 
     /// φ(x) = (x₁ − f(x₂), x₂).
     pub fn phi(&self, x: [f64; 2]) -> [f64; 2] {
-        [x[0] - self.shear.eval(x[1]).0, x[1]]
+        [x[0] - self.profile.eval(x[1]).0, x[1]]
     }
 
     /// φ⁻¹(y) = (y₁ + f(y₂), y₂).
     pub fn phi_inverse(&self, y: [f64; 2]) -> [f64; 2] {
-        [y[0] + self.shear.eval(y[1]).0, y[1]]
+        [y[0] + self.profile.eval(y[1]).0, y[1]]
     }
 
     /// log p(x) up to its constant: −½ φ(x)ᵀA⁻¹φ(x).
@@ -81,7 +113,7 @@ impl ShearedGaussian {
 
     /// The score ∇log p(x) = −Dφ(x)ᵀA⁻¹φ(x).
     pub fn score(&self, x: [f64; 2]) -> [f64; 2] {
-        let (f, df) = self.shear.eval(x[1]);
+        let (f, df, _) = self.profile.eval(x[1]);
         let u = [(x[0] - f) / self.variances[0], x[1] / self.variances[1]];
         // Dφ = [[1, −f′], [0, 1]]
         [-u[0], df * u[0] - u[1]]
@@ -221,6 +253,9 @@ fn sheared(p: &Params, kind: Kind, target: ShearedGaussian, curve: &str) -> Resu
     fixed("dim", p.dim, 2, kind)?;
     fixed("ambient", p.ambient, 2, kind)?;
     let mala = mala_settings(p)?;
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let (values, mut details) = sample_mala(&target, p.n, p.seed, mala);
     details["concentrates_along"] = json!(curve);
     let a = target.variances();

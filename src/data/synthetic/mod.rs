@@ -1,7 +1,8 @@
 //! Synthetic manifolds with known intrinsic dimension (ID): the ground truth the estimators are
 //! tested and demonstrated on.
 //!
-//! [`generate`] draws `n` points of one [`Kind`] with the settings in [`Params`] and returns the
+//! [`generate`] draws `n` points of one [`Kind`] with the settings in [`Params`] (a builder checked
+//! once into a [`Generator`]) and returns the
 //! [`Dataset`] together with a [`Manifest`]: the generator, every resolved parameter, the seed and
 //! the true ID ([`TrueId`]: one number, or one per point where it varies). [`Manifest::write`]
 //! stores it as a JSON sidecar beside the data file ([`manifest_path`]).
@@ -33,8 +34,8 @@
 //! ```
 //! use scoregeo::data::synthetic::{generate, Kind, Params};
 //!
-//! let params = Params { n: 200, dim: Some(2), ambient: Some(5), ..Params::default() };
-//! let (data, manifest) = generate(Kind::Sphere, &params)?;
+//! let sphere = Params::default().n(200).dim(2).ambient(5).check(Kind::Sphere)?;
+//! let (data, manifest) = sphere.generate()?;
 //! assert_eq!((data.len(), data.dim()), (200, 5));
 //! assert_eq!(manifest.true_id.global(), Some(2));
 //! // points of a unit sphere embedded by an isometry keep norm 1
@@ -52,10 +53,11 @@ mod spaghetti;
 mod sphere;
 mod swiss_roll;
 
-pub use mala::ShearedGaussian;
+pub use mala::{ShearProfile, ShearedGaussian};
 
-use super::{write_atomic, Dataset};
+use super::Dataset;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::rng::stream;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -184,42 +186,28 @@ pub enum Latent {
     Gaussian,
 }
 
-/// Settings of a generator. `None` means the family's default (stated on each family); an option
-/// a family does not read is rejected rather than ignored.
+/// Settings of a generator (a builder): unset options take the family's default (stated on each
+/// family), and an option a family does not read is rejected rather than ignored.
+/// [`Params::check`] validates them once for a [`Kind`] into a [`Generator`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Params {
-    /// Number of points (≥ 1).
-    pub n: usize,
-    /// Seed of every random draw.
-    pub seed: u64,
-    /// Intrinsic dimension k (sphere, affine, sinusoid K, hemisphere K, squares, blobs); fixed
-    /// families (spaghetti 1, swiss-roll 2, banana/river 2) accept only their own value.
-    pub dim: Option<usize>,
-    /// Ambient dimension D.
-    pub ambient: Option<usize>,
-    /// Standard deviation of Gaussian noise added to every coordinate (sinusoid: to the
-    /// off-manifold coordinates only, default √10⁻³ as in the pullback paper; others: default 0).
-    pub noise: Option<f64>,
-    /// Sphere radius (default 1).
-    pub radius: Option<f64>,
-    /// Dimensions of the spheres of `spheres` (default 10 and 30).
-    pub dims: Option<Vec<usize>>,
-    /// Radii of the spheres of `spheres` (default 1 and ¼ with the default dims, else all 1).
-    pub radii: Option<Vec<f64>>,
-    /// Distance of each sphere's centre from the origin, in a random direction (default 0).
-    pub offset: Option<f64>,
-    /// Coordinate distribution on the affine subspace (default uniform).
-    pub latent: Option<Latent>,
-    /// Side of the square images of `squares` and `blobs` (default 32, so D = 1024).
-    pub image_size: Option<usize>,
-    /// Initial MALA step size h (default 0.1, as in the pullback paper; adapted during burn-in).
-    pub step: Option<f64>,
-    /// MALA burn-in steps per chain (default 3000).
-    pub burn_in: Option<usize>,
-    /// MALA steps between kept samples (default 20).
-    pub thin: Option<usize>,
-    /// Number of independent MALA chains (default ⌈n/4⌉).
-    pub chains: Option<usize>,
+    pub(super) n: usize,
+    pub(super) seed: u64,
+    pub(super) dim: Option<usize>,
+    pub(super) ambient: Option<usize>,
+    pub(super) noise: Option<f64>,
+    pub(super) radius: Option<f64>,
+    pub(super) dims: Option<Vec<usize>>,
+    pub(super) radii: Option<Vec<f64>>,
+    pub(super) offset: Option<f64>,
+    pub(super) latent: Option<Latent>,
+    pub(super) image_size: Option<usize>,
+    pub(super) step: Option<f64>,
+    pub(super) burn_in: Option<usize>,
+    pub(super) thin: Option<usize>,
+    pub(super) chains: Option<usize>,
+    /// Stop each family after its checks, before drawing anything ([`Params::check`]).
+    pub(super) check_only: bool,
 }
 
 impl Default for Params {
@@ -240,11 +228,133 @@ impl Default for Params {
             burn_in: None,
             thin: None,
             chains: None,
+            check_only: false,
         }
     }
 }
 
 impl Params {
+    /// Number of points (≥ 1; default 1000).
+    pub fn n(mut self, n: usize) -> Self {
+        self.n = n;
+        self
+    }
+
+    /// Seed of every random draw (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Intrinsic dimension k (sphere, affine, sinusoid K, hemisphere K, squares, blobs); fixed
+    /// families (spaghetti 1, swiss-roll 2, banana/river 2) accept only their own value.
+    pub fn dim(mut self, dim: usize) -> Self {
+        self.dim = Some(dim);
+        self
+    }
+
+    /// Ambient dimension D.
+    pub fn ambient(mut self, ambient: usize) -> Self {
+        self.ambient = Some(ambient);
+        self
+    }
+
+    /// Standard deviation of Gaussian noise added to every coordinate (sinusoid: to the
+    /// off-manifold coordinates only, default √10⁻³ as in the pullback paper; others: default 0).
+    pub fn noise(mut self, noise: f64) -> Self {
+        self.noise = Some(noise);
+        self
+    }
+
+    /// Sphere radius (default 1).
+    pub fn radius(mut self, radius: f64) -> Self {
+        self.radius = Some(radius);
+        self
+    }
+
+    /// Dimensions of the spheres of `spheres` (default 10 and 30).
+    pub fn dims(mut self, dims: Vec<usize>) -> Self {
+        self.dims = Some(dims);
+        self
+    }
+
+    /// Radii of the spheres of `spheres` (default 1 and ¼ with the default dims, else all 1).
+    pub fn radii(mut self, radii: Vec<f64>) -> Self {
+        self.radii = Some(radii);
+        self
+    }
+
+    /// Distance of each sphere's centre from the origin, in a random direction (default 0).
+    pub fn offset(mut self, offset: f64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    /// Coordinate distribution on the affine subspace (default uniform).
+    pub fn latent(mut self, latent: Latent) -> Self {
+        self.latent = Some(latent);
+        self
+    }
+
+    /// Side of the square images of `squares` and `blobs` (default 32, so D = 1024).
+    pub fn image_size(mut self, image_size: usize) -> Self {
+        self.image_size = Some(image_size);
+        self
+    }
+
+    /// Initial MALA step size h (default 0.1, as in the pullback paper; adapted during burn-in).
+    pub fn step(mut self, step: f64) -> Self {
+        self.step = Some(step);
+        self
+    }
+
+    /// MALA burn-in steps per chain (default 3000).
+    pub fn burn_in(mut self, burn_in: usize) -> Self {
+        self.burn_in = Some(burn_in);
+        self
+    }
+
+    /// MALA steps between kept samples (default 20).
+    pub fn thin(mut self, thin: usize) -> Self {
+        self.thin = Some(thin);
+        self
+    }
+
+    /// Number of independent MALA chains (default ⌈n/4⌉).
+    pub fn chains(mut self, chains: usize) -> Self {
+        self.chains = Some(chains);
+        self
+    }
+
+    /// Validates the settings for `kind` once: the number of points, which options apply, the
+    /// noise, and the family's own ranges (k < D for a sphere, an image large enough for its
+    /// squares, …), each error naming its option. Nothing is drawn.
+    pub fn check(self, kind: Kind) -> Result<Generator> {
+        if self.n == 0 {
+            return Err(Error::param("n", "need at least one point"));
+        }
+        for option in self.set_options() {
+            if !kind.options().contains(&option) {
+                return Err(Error::param(
+                    option,
+                    format!(
+                        "does not apply to `{kind}` (its options: {})",
+                        kind.options().join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(s) = self.noise {
+            non_negative("noise", s)?;
+        }
+        let dry = Self {
+            check_only: true,
+            ..self.clone()
+        };
+        family(kind, &dry)?;
+        Ok(Generator { kind, params: self })
+    }
+
     /// Names of the family-specific options that are set.
     fn set_options(&self) -> Vec<&'static str> {
         [
@@ -296,6 +406,26 @@ impl TrueId {
         match self {
             TrueId::Global(k) => Some(*k),
             TrueId::PerPoint(_) => None,
+        }
+    }
+
+    /// The true IDs of the rows `indices`, in that order (a global ID stays global); fails when a
+    /// row lies beyond the per-point list.
+    pub fn select(&self, indices: &[usize]) -> Result<TrueId> {
+        match self {
+            TrueId::Global(k) => Ok(TrueId::Global(*k)),
+            TrueId::PerPoint(ids) => indices
+                .iter()
+                .map(|&i| {
+                    ids.get(i).copied().ok_or_else(|| {
+                        Error::InvalidData(format!(
+                            "the true IDs cover {} rows, not row {i}",
+                            ids.len()
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(TrueId::PerPoint),
         }
     }
 
@@ -362,14 +492,41 @@ impl Manifest {
         write_atomic(path, |w| writeln!(w, "{text}"))
     }
 
-    /// Reads a manifest written by [`Manifest::write`].
+    /// Reads a manifest written by [`Manifest::write`], checked ([`Manifest::check`]).
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Format {
+        let bad = |message: String| Error::Format {
             path: path.to_path_buf(),
-            message: format!("not a scoregeo manifest: {e}"),
-        })
+            message,
+        };
+        let manifest: Self = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("not a scoregeo manifest: {e}")))?;
+        manifest.check().map_err(|e| bad(e.to_string()))?;
+        Ok(manifest)
+    }
+
+    /// Checks that the record is consistent: at least one point of at least one coordinate, and
+    /// one true ID per point when they vary.
+    pub fn check(&self) -> Result<()> {
+        if self.n == 0 {
+            return Err(Error::param("n", "a manifest describes at least one point"));
+        }
+        if self.ambient_dim == 0 {
+            return Err(Error::param(
+                "ambient_dim",
+                "points have at least one coordinate",
+            ));
+        }
+        if let TrueId::PerPoint(ids) = &self.true_id {
+            if ids.len() != self.n {
+                return Err(Error::param(
+                    "true_id",
+                    format!("{} per-point IDs for n = {} points", ids.len(), self.n),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -380,61 +537,75 @@ pub fn manifest_path(data: impl AsRef<Path>) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Draws `params.n` points of `kind` and describes them in a [`Manifest`].
+/// A checked generator: a [`Kind`] with settings that passed [`Params::check`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generator {
+    kind: Kind,
+    params: Params,
+}
+
+impl Generator {
+    /// The family.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Draws the points and describes them in a [`Manifest`].
+    pub fn generate(&self) -> Result<(Dataset, Manifest)> {
+        let (kind, params) = (self.kind, &self.params);
+        let mut sample = family(kind, params)?;
+        if !sample.own_noise {
+            let sigma = params.noise.unwrap_or(0.0);
+            add_noise(&mut sample.values, sample.ambient, params.seed, sigma);
+            sample.params["noise"] = json!(sigma);
+        }
+        let data = Dataset::from_row_major(sample.values, params.n, sample.ambient)?;
+        let manifest = Manifest {
+            generator: kind,
+            description: sample.description,
+            n: params.n,
+            ambient_dim: sample.ambient,
+            seed: params.seed,
+            true_id: sample.true_id,
+            params: sample.params,
+            details: sample.details,
+            scoregeo_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        Ok((data, manifest))
+    }
+}
+
+/// Draws `params.n` points of `kind` and describes them in a [`Manifest`]: [`Params::check`],
+/// then [`Generator::generate`].
 ///
 /// Fails with [`Error::InvalidParameter`] naming the option at fault when a value is out of range
 /// (k ≥ D for a sphere, an image too small for its squares, …) or when an option does not apply to
 /// `kind`.
 pub fn generate(kind: Kind, params: &Params) -> Result<(Dataset, Manifest)> {
-    if params.n == 0 {
-        return Err(Error::param("n", "need at least one point"));
+    params.clone().check(kind)?.generate()
+}
+
+/// The family's sample (only its checks when `params.check_only`).
+fn family(kind: Kind, params: &Params) -> Result<Sample> {
+    match kind {
+        Kind::Sphere => sphere::sphere(params),
+        Kind::Spheres => sphere::spheres(params),
+        Kind::Spaghetti => spaghetti::spaghetti(params),
+        Kind::Affine => affine::affine(params),
+        Kind::SwissRoll => swiss_roll::swiss_roll(params),
+        Kind::Lollipop => lollipop::lollipop(params),
+        Kind::Sinusoid => pullback::sinusoid(params),
+        Kind::Hemisphere => pullback::hemisphere(params),
+        Kind::Banana => mala::banana(params),
+        Kind::River => mala::river(params),
+        Kind::Squares => images::squares(params),
+        Kind::Blobs => images::blobs(params),
     }
-    for option in params.set_options() {
-        if !kind.options().contains(&option) {
-            return Err(Error::param(
-                option,
-                format!(
-                    "does not apply to `{kind}` (its options: {})",
-                    kind.options().join(", ")
-                ),
-            ));
-        }
-    }
-    if let Some(s) = params.noise {
-        non_negative("noise", s)?;
-    }
-    let mut sample = match kind {
-        Kind::Sphere => sphere::sphere(params)?,
-        Kind::Spheres => sphere::spheres(params)?,
-        Kind::Spaghetti => spaghetti::spaghetti(params)?,
-        Kind::Affine => affine::affine(params)?,
-        Kind::SwissRoll => swiss_roll::swiss_roll(params)?,
-        Kind::Lollipop => lollipop::lollipop(params)?,
-        Kind::Sinusoid => pullback::sinusoid(params)?,
-        Kind::Hemisphere => pullback::hemisphere(params)?,
-        Kind::Banana => mala::banana(params)?,
-        Kind::River => mala::river(params)?,
-        Kind::Squares => images::squares(params)?,
-        Kind::Blobs => images::blobs(params)?,
-    };
-    if !sample.own_noise {
-        let sigma = params.noise.unwrap_or(0.0);
-        add_noise(&mut sample.values, sample.ambient, params.seed, sigma);
-        sample.params["noise"] = json!(sigma);
-    }
-    let data = Dataset::from_row_major(sample.values, params.n, sample.ambient)?;
-    let manifest = Manifest {
-        generator: kind,
-        description: sample.description,
-        n: params.n,
-        ambient_dim: sample.ambient,
-        seed: params.seed,
-        true_id: sample.true_id,
-        params: sample.params,
-        details: sample.details,
-        scoregeo_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    Ok((data, manifest))
 }
 
 /// What a family hands back to [`generate`].
@@ -449,6 +620,21 @@ struct Sample {
     description: String,
     /// True when the family applied `params.noise` itself (otherwise it is added isotropically).
     own_noise: bool,
+}
+
+impl Sample {
+    /// What a family returns from [`Params::check`]: its checks passed, nothing drawn.
+    fn checked() -> Self {
+        Self {
+            values: Vec::new(),
+            ambient: 0,
+            true_id: TrueId::Global(0),
+            params: Value::Null,
+            details: Value::Null,
+            description: String::new(),
+            own_noise: false,
+        }
+    }
 }
 
 /// Stream indices: point i draws from stream i; noise and fixed structures use disjoint ranges.
@@ -651,6 +837,13 @@ mod tests {
         assert_eq!(serde_json::to_string(&per).unwrap(), "[2,1,2,0]");
         assert_eq!(serde_json::from_str::<TrueId>("[2,1,2,0]").unwrap(), per);
         assert_eq!(per.counts(4), vec![(0, 1), (1, 1), (2, 2)]);
+        assert_eq!(per.select(&[3, 0]).unwrap(), TrueId::PerPoint(vec![0, 2]));
+        assert!(per
+            .select(&[4])
+            .unwrap_err()
+            .to_string()
+            .contains("not row 4"));
+        assert_eq!(TrueId::Global(3).select(&[9]).unwrap(), TrueId::Global(3));
         assert_eq!(per.to_string(), "0 (1 point), 1 (1 point), 2 (2 points)");
     }
 
@@ -665,6 +858,26 @@ mod tests {
         let mut c = vec![0.0; 6];
         add_noise(&mut c, 3, 9, 1.0);
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn manifests_are_checked_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, manifest) = generate(Kind::Lollipop, &Params::default().n(12)).unwrap();
+        let path = dir.path().join("m.json");
+        manifest.write(&path).unwrap();
+        assert_eq!(Manifest::read(&path).unwrap(), manifest);
+        let mut short = manifest.clone();
+        short.true_id = TrueId::PerPoint(vec![2; 5]);
+        short.write(&path).unwrap();
+        let err = Manifest::read(&path).unwrap_err().to_string();
+        assert!(err.contains("m.json") && err.contains("`true_id`"), "{err}");
+        let mut empty = manifest;
+        empty.n = 0;
+        empty.true_id = TrueId::Global(2);
+        empty.write(&path).unwrap();
+        let err = Manifest::read(&path).unwrap_err().to_string();
+        assert!(err.contains("`n`"), "{err}");
     }
 
     #[test]

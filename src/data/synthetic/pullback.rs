@@ -35,6 +35,9 @@ pub(super) fn sinusoid(p: &Params) -> Result<Sample> {
     }
     let sigma = non_negative("noise", p.noise.unwrap_or(SINUSOID_NOISE_VAR.sqrt()))?;
     let shears = sinusoid_shears(p.seed, k, d);
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, d, p.seed, |_, rng, row| {
         let (off, z) = row.split_at_mut(d - k);
         for zi in z.iter_mut() {
@@ -102,6 +105,9 @@ pub(super) fn hemisphere(p: &Params) -> Result<Sample> {
     }
     let polar = Beta::new(HEMISPHERE_BETA.0, HEMISPHERE_BETA.1).expect("valid Beta shape");
     let embedding = Isometry::random(&mut layout_rng(p.seed, 0), d, k + 1);
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, d, p.seed, |_, rng, row| {
         let mut angles = Vec::with_capacity(k);
         angles.push(0.5 * PI * rng.sample(polar));

@@ -14,6 +14,9 @@ use serde_json::{json, Value};
 pub(super) fn spaghetti(p: &Params) -> Result<Sample> {
     fixed("dim", p.dim, 1, Kind::Spaghetti)?;
     let d = super::at_least_one("ambient", p.ambient_or(100, 1))?;
+    if p.check_only {
+        return Ok(Sample::checked());
+    }
     let values = fill_rows(p.n, d, p.seed, |_, rng, row| {
         let x: f64 = rng.random();
         for (i, v) in row.iter_mut().enumerate() {

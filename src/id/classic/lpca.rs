@@ -19,9 +19,10 @@
 use super::{local, Distinct};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::id::{median, IdEstimate, LocalEstimate};
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigenvectors};
+use crate::id::{
+    median, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings, PointDetail,
+};
+use crate::score::ScoreModel;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
@@ -109,12 +110,13 @@ impl LocalPca {
             .collect::<Result<Vec<_>>>()?;
         let ids: Vec<f64> = per_point.iter().map(|l| l.local_id).collect();
         let global_id = crate::id::mean(&ids);
-        let mut settings = distinct.settings();
-        settings.insert("k".into(), self.k.into());
-        settings.insert("alpha".into(), self.alpha.into());
-        settings.insert("median_id".into(), median(&ids).into());
+        let settings = distinct.settings(MethodSettings::Lpca {
+            k: self.k,
+            alpha: self.alpha,
+            median_id: median(&ids),
+        });
         Ok(IdEstimate::new(
-            "lpca",
+            Method::Lpca,
             data.dim(),
             global_id,
             distinct.broadcast(&per_point),
@@ -128,7 +130,7 @@ impl LocalPca {
         let count = spectrum.iter().filter(|&&l| l > threshold).count();
         LocalEstimate {
             spectrum: Some(spectrum),
-            readoff: Some(serde_json::json!({ "rule": "fukunaga_olsen", "threshold": threshold })),
+            detail: Some(PointDetail::LocalPca { threshold }),
             ..local(count as f64)
         }
     }
@@ -166,25 +168,18 @@ fn local_spectrum(rows: &[&[f64]]) -> Result<Vec<f64>> {
             Par::Seq,
         );
     }
-    let mut eigenvalues = Mat::<f64>::zeros(size, 1);
-    let req = self_adjoint_evd_scratch::<f64>(
-        size,
-        ComputeEigenvectors::No,
-        Par::Seq,
-        Default::default(),
-    );
-    let mut buffer = MemBuffer::new(req);
-    self_adjoint_evd(
-        cov.as_ref(),
-        eigenvalues.as_mut().col_mut(0).as_diagonal_mut(),
-        None,
-        Par::Seq,
-        MemStack::new(&mut buffer),
-        Default::default(),
-    )
-    .map_err(|e| Error::Numerical(format!("local covariance eigenvalues: {e:?}")))?;
-    // faer returns them ascending.
-    Ok(eigenvalues.col_as_slice(0).iter().rev().copied().collect())
+    // descending, as the count above α·λ₁ reads them
+    crate::linalg::symmetric_eigenvalues(cov.as_ref())
+}
+
+impl IdEstimator for LocalPca {
+    fn method(&self) -> Method {
+        Method::Lpca
+    }
+
+    fn fit(&self, data: &Dataset, _model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
+        LocalPca::fit(self, data)
+    }
 }
 
 #[cfg(test)]
@@ -243,8 +238,11 @@ mod tests {
         for (got, want) in spectrum.iter().zip([1.0, 1.0, 0.0]) {
             assert!((got - want).abs() < 1e-12, "{spectrum:?}");
         }
-        assert_eq!(est.method(), "lpca");
-        assert_eq!(est.settings()["median_id"], 2.0);
+        assert_eq!(est.method(), Method::Lpca);
+        assert!(matches!(
+            est.settings().options,
+            Some(MethodSettings::Lpca { median_id, .. }) if median_id == 2.0
+        ));
     }
 
     #[test]

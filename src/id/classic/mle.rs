@@ -16,7 +16,8 @@
 use super::{local, Distinct};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::id::IdEstimate;
+use crate::id::{IdEstimate, IdEstimator, Method, MethodSettings};
+use crate::score::ScoreModel;
 use rayon::prelude::*;
 
 /// Unchecked settings of the [`Mle`] estimator (a builder).
@@ -89,16 +90,25 @@ impl Mle {
         }
         let global_id = inverses.len() as f64 / total;
         let per_point: Vec<_> = inverses.iter().map(|inv| local(1.0 / inv)).collect();
-        let mut settings = distinct.settings();
-        settings.insert("k".into(), self.k.into());
-        settings.insert("global".into(), "mackay_ghahramani_inverse_average".into());
+        let mut settings = distinct.settings(MethodSettings::Mle { k: self.k });
+        settings.global = Some("mackay_ghahramani_inverse_average".into());
         Ok(IdEstimate::new(
-            "mle",
+            Method::Mle,
             data.dim(),
             global_id,
             distinct.broadcast(&per_point),
             settings,
         ))
+    }
+}
+
+impl IdEstimator for Mle {
+    fn method(&self) -> Method {
+        Method::Mle
+    }
+
+    fn fit(&self, data: &Dataset, _model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
+        Mle::fit(self, data)
     }
 }
 
@@ -127,8 +137,8 @@ mod tests {
             assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         }
         assert!((est.global_id() - 3.0 / 9f64.ln()).abs() < 1e-12);
-        assert_eq!(est.method(), "mle");
-        assert_eq!(est.settings()["k"], 2);
+        assert_eq!(est.method(), Method::Mle);
+        assert_eq!(est.settings().k(), Some(2));
     }
 
     #[test]

@@ -34,7 +34,7 @@
 //! let data = Dataset::from_rows(&rows).unwrap();
 //! let mle = Mle::params().k(10).check().unwrap().fit(&data).unwrap();
 //! assert!((mle.global_id() - 1.0).abs() < 0.15, "{}", mle.global_id());
-//! assert_eq!(mle.settings()["duplicate_rows"], 500);
+//! assert_eq!(mle.settings().duplicate_rows, Some(500));
 //! let twonn = TwoNn::params().check().unwrap().fit(&data).unwrap();
 //! assert!((twonn.global_id() - 1.0).abs() < 0.15, "{}", twonn.global_id());
 //! let lpca = LocalPca::params().k(8).check().unwrap().fit(&data).unwrap();
@@ -51,11 +51,10 @@ pub use twonn::{TwoNn, TwoNnForm, TwoNnParams};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::id::LocalEstimate;
+use crate::id::{LocalEstimate, MethodSettings, Settings};
 use crate::knn::{k_nearest, Neighbours};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// The distinct points of a dataset and the group of every row.
 struct Distinct<'a> {
@@ -147,24 +146,21 @@ impl<'a> Distinct<'a> {
             .collect()
     }
 
-    /// The settings every classic estimator reports.
-    fn settings(&self) -> BTreeMap<String, serde_json::Value> {
+    /// The settings every classic estimator reports, with the method's `options`.
+    fn settings(&self, options: MethodSettings) -> Settings {
         let n = self.group.len();
-        BTreeMap::from([
-            ("distinct_points".to_string(), self.len().into()),
-            ("duplicate_rows".to_string(), (n - self.len()).into()),
-        ])
+        Settings {
+            distinct_points: Some(self.len()),
+            duplicate_rows: Some(n - self.len()),
+            options: Some(options),
+            ..Settings::default()
+        }
     }
 }
 
 /// A local estimate of a distinct point (its index is set by [`Distinct::broadcast`]).
 fn local(local_id: f64) -> LocalEstimate {
-    LocalEstimate {
-        index: 0,
-        local_id,
-        spectrum: None,
-        readoff: None,
-    }
+    LocalEstimate::new(0, local_id)
 }
 
 #[cfg(test)]
@@ -187,7 +183,10 @@ mod tests {
         assert_eq!(d.group, vec![0, 1, 0, 2, 1, 3]);
         assert_eq!(d.points.row(3), &[1.0, 1e-300]);
         assert_eq!(d.row_of(1), 1);
-        assert_eq!(d.settings()["duplicate_rows"], 2);
+        assert_eq!(
+            d.settings(MethodSettings::Mle { k: 2 }).duplicate_rows,
+            Some(2)
+        );
     }
 
     #[test]

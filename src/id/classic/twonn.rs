@@ -19,7 +19,8 @@
 use super::{local, Distinct};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::id::IdEstimate;
+use crate::id::{IdEstimate, IdEstimator, Method, MethodSettings};
+use crate::score::ScoreModel;
 use rayon::prelude::*;
 
 /// Which TwoNN form gives the global estimate (both are always reported in the settings).
@@ -39,6 +40,13 @@ impl TwoNnForm {
             TwoNnForm::MaxLikelihood => "ml",
             TwoNnForm::LinearFit => "linear_fit",
         }
+    }
+}
+
+/// Serialised as its name (`ml`, `linear_fit`).
+impl serde::Serialize for TwoNnForm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -151,17 +159,15 @@ impl TwoNn {
                 local(k as f64 / sum)
             })
             .collect();
-        let mut settings = distinct.settings();
-        settings.insert("form".into(), self.params.form.name().into());
-        settings.insert(
-            "discard_fraction".into(),
-            self.params.discard_fraction.into(),
-        );
-        settings.insert("neighbourhood".into(), k.into());
-        settings.insert("ml_id".into(), ml.into());
-        settings.insert("linear_fit_id".into(), fit.into());
+        let settings = distinct.settings(MethodSettings::TwoNn {
+            form: self.params.form,
+            discard_fraction: self.params.discard_fraction,
+            neighbourhood: k,
+            ml_id: ml,
+            linear_fit_id: fit,
+        });
         Ok(IdEstimate::new(
-            "twonn",
+            Method::TwoNn,
             data.dim(),
             global_id,
             distinct.broadcast(&per_point),
@@ -192,9 +198,32 @@ fn linear_fit(log_mu: &[f64], discard_fraction: f64) -> Option<f64> {
     (xx > 0.0).then(|| xy / xx)
 }
 
+impl IdEstimator for TwoNn {
+    fn method(&self) -> Method {
+        Method::TwoNn
+    }
+
+    fn fit(&self, data: &Dataset, _model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
+        TwoNn::fit(self, data)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ML and linear-fit estimates and the form recorded in the settings.
+    fn recorded(est: &IdEstimate) -> (f64, f64, TwoNnForm) {
+        match est.settings().options {
+            Some(MethodSettings::TwoNn {
+                ml_id: Some(ml),
+                linear_fit_id: Some(fit),
+                form,
+                ..
+            }) => (ml, fit, form),
+            ref other => panic!("not TwoNN settings: {other:?}"),
+        }
+    }
 
     fn three_points() -> Dataset {
         Dataset::from_rows(&[vec![0.0], vec![1.0], vec![3.0]]).unwrap()
@@ -255,23 +284,27 @@ mod tests {
         let (l15, l2, l3) = (1.5f64.ln(), 2f64.ln(), 3f64.ln());
         let fit = (l15 * l15 + l2 * l3) / (l15 * l15 + l2 * l2);
         assert!((est.global_id() - ml).abs() < 1e-12);
-        assert!((est.settings()["ml_id"].as_f64().unwrap() - ml).abs() < 1e-12);
-        assert!((est.settings()["linear_fit_id"].as_f64().unwrap() - fit).abs() < 1e-12);
+        let (ml_id, fit_id, form) = recorded(&est);
+        assert!((ml_id - ml).abs() < 1e-12);
+        assert!((fit_id - fit).abs() < 1e-12);
         // Every neighbourhood is the whole dataset, so every local value is the ML value.
         assert!(est.local_ids().iter().all(|l| (l - ml).abs() < 1e-12));
-        assert_eq!(est.method(), "twonn");
-        assert_eq!(est.settings()["form"], "ml");
+        assert_eq!(est.method(), Method::TwoNn);
+        assert_eq!(form, TwoNnForm::MaxLikelihood);
+        assert_eq!(serde_json::to_value(est.settings()).unwrap()["form"], "ml");
     }
 
     #[test]
     fn linear_fit_form_gives_the_global_estimate_when_chosen() {
         let twonn = TwoNn::params().neighbourhood(2).form(TwoNnForm::LinearFit);
         let est = twonn.check().unwrap().fit(&three_points()).unwrap();
+        let (_, fit, form) = recorded(&est);
+        assert_eq!(est.global_id(), fit);
+        assert_eq!(form, TwoNnForm::LinearFit);
         assert_eq!(
-            est.global_id(),
-            est.settings()["linear_fit_id"].as_f64().unwrap()
+            serde_json::to_value(est.settings()).unwrap()["form"],
+            "linear_fit"
         );
-        assert_eq!(est.settings()["form"], "linear_fit");
     }
 
     #[test]

@@ -12,13 +12,14 @@
 //! Stored as safetensors with the JSON config under the metadata key [`SKIP_CONFIG_KEY`].
 
 use super::layouts::skip_mlp_plan;
+use crate::check::check_dim;
 use crate::error::{Error, Result};
 use crate::score::autodiff::{self, network_score_methods};
 use crate::score::fused::FusedNet;
 use crate::score::mlp::{
     check_frame_and_sde, linear_layer, write_safetensors, Activation, ModelFile, Prediction,
 };
-use crate::score::{check_dim, ScoreModel};
+use crate::score::ScoreModel;
 use crate::sde::{Frame, Sde};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
@@ -28,7 +29,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Metadata key of the JSON config inside a safetensors file of a [`SkipMlpScoreNet`].
-pub const SKIP_CONFIG_KEY: &str = "scoregeo_skip_mlp_config";
+pub use crate::io::keys::SKIP_MLP_CONFIG as SKIP_CONFIG_KEY;
 
 /// How the time enters a [`SkipMlpScoreNet`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

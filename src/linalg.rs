@@ -1,4 +1,5 @@
-//! Spectra in f64 with faer, single-threaded inside (callers parallelise over points).
+//! Dense linear algebra in f64 with faer, single-threaded inside (callers parallelise over points):
+//! the spectra the estimators read and the generators check.
 
 use crate::error::{Error, Result};
 use faer::diag::Diag;
