@@ -135,7 +135,11 @@ fn weights_do_not_depend_on_the_thread_count() {
         tensors(&out)
     };
     let (one, two) = (train("1"), train("2"));
-    assert_eq!(one.len(), 4 * 6, "raw, EMA and two moments of three layers");
+    assert_eq!(
+        one.len(),
+        5 * 6,
+        "raw, EMA, two moments and the best EMA of three layers"
+    );
     assert_eq!(one, two);
 }
 
@@ -524,6 +528,10 @@ fn resuming_rejects_every_tampered_stored_parameter() {
         ("val_fraction", json!(2.0)),
         ("max_val", json!("many")),
         ("eval_every", json!(0)),
+        (
+            "early_stop",
+            json!({"tolerance": 0.0, "patience": 2, "min_steps": 0}),
+        ),
         ("seed", json!(-1)),
     ];
     let stored: serde_json::Value =
@@ -550,4 +558,60 @@ fn resuming_rejects_every_tampered_stored_parameter() {
         );
         assert!(!err.contains("panicked"), "`{name}`: {err}");
     }
+}
+
+/// Early stopping ends the run at the first rise of the held-out fidelity (a zero-tolerance
+/// rule), keeps the EMA weights of its minimum, and a resumed run stays stopped.
+#[test]
+fn early_stopping_keeps_the_weights_of_the_best_fidelity() {
+    use scoregeo::train::EarlyStop;
+    let data = line(400);
+    let rule = EarlyStop {
+        tolerance: 1e-12,
+        patience: 1,
+        min_steps: 0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let mut s = small()
+        .steps(2000)
+        .lr(3e-3)
+        .eval_every(5)
+        .early_stop(Some(rule))
+        .check()
+        .unwrap()
+        .start(&data)
+        .unwrap();
+    s.run(Some(&path)).unwrap();
+    let r = s.report();
+    let (stop, best) = (r.stopped_at.expect("stopped"), r.best_step.unwrap());
+    assert!(best < stop && stop < 2000, "best {best}, stop {stop}");
+    assert_eq!(r.steps, stop);
+    let h = s.history();
+    let min = h
+        .iter()
+        .filter_map(|e| e.fidelity_loss)
+        .fold(f64::INFINITY, f64::min);
+    let at_best = h.iter().find(|e| e.step == best).unwrap();
+    assert_eq!(at_best.fidelity_loss, Some(min));
+    assert!(h.last().unwrap().fidelity_loss.unwrap() > min);
+    // the saved EMA weights are those of the best step: their fidelity loss is the minimum
+    let resumed = Session::resume(&path, &data).unwrap();
+    assert_eq!(resumed.report().stopped_at, Some(stop));
+    assert_eq!(resumed.ema_weights(), s.ema_weights());
+    let mut resumed = resumed;
+    assert!(resumed.run_for(100, None).unwrap(), "a stopped run stays stopped");
+    assert_eq!(resumed.step(), stop);
+    // without early stopping the same run trains to its budget
+    let mut full = small()
+        .steps(60)
+        .eval_every(5)
+        .early_stop(None)
+        .check()
+        .unwrap()
+        .start(&data)
+        .unwrap();
+    full.run(None).unwrap();
+    assert_eq!((full.report().steps, full.report().stopped_at), (60, None));
+    assert!(full.history().iter().all(|e| e.fidelity_loss.is_none()));
 }

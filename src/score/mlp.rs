@@ -477,7 +477,7 @@ impl MlpScoreNet {
             let known = expected
                 .iter()
                 .any(|(n, _)| base == format!("{n}.weight") || base == format!("{n}.bias"));
-            if !known && !name.starts_with("optim.") {
+            if !known && !name.starts_with("optim.") && !name.starts_with("best.") {
                 return Err(file.unknown_tensor(name));
             }
         }
