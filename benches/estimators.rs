@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::Rng;
 use scoregeo::id::{Flipd, JacobianSpectrum, NormalBundle, PointSelection};
+use scoregeo::progress::Progress::Hidden;
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
 use scoregeo::train::TrainParams;
 use scoregeo::{Dataset, Sde};
@@ -48,10 +49,10 @@ fn points(n: usize) -> Dataset {
 }
 
 fn estimators(c: &mut Criterion) {
-    scoregeo::progress::set_quiet(true);
     let net = network();
     let data = points(256);
     let nb = NormalBundle::params()
+        .progress(Hidden)
         .samples(400)
         .points(PointSelection::Count(16))
         .check()
@@ -60,20 +61,20 @@ fn estimators(c: &mut Criterion) {
         b.iter(|| nb.fit(&net, &data).unwrap())
     });
     let jac = JacobianSpectrum::params()
+        .progress(Hidden)
         .points(PointSelection::Count(64))
         .check()
         .unwrap();
     c.bench_function("jacobian spectrum, 64 points", |b| {
         b.iter(|| jac.fit(&net, &data).unwrap())
     });
-    let flipd = Flipd::params().check().unwrap();
+    let flipd = Flipd::params().progress(Hidden).check().unwrap();
     c.bench_function("flipd (exact trace), 256 points", |b| {
         b.iter(|| flipd.fit(&net, &data).unwrap())
     });
 }
 
 fn training(c: &mut Criterion) {
-    scoregeo::progress::set_quiet(true);
     let data = points(2000);
     let mut session = TrainParams::default()
         .hidden(128)
@@ -84,6 +85,7 @@ fn training(c: &mut Criterion) {
         .unwrap()
         .start(&data)
         .unwrap();
+    session.set_progress(Hidden);
     c.bench_function("training, 10 steps of batch 256 (D = 32, width 128)", |b| {
         b.iter(|| session.run_for(10, None).unwrap())
     });

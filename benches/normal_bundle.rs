@@ -7,6 +7,7 @@
 
 mod common;
 use common::best_of;
+use scoregeo::progress::Progress::Hidden;
 
 use faer::Mat;
 use scoregeo::data::Dataset;
@@ -17,7 +18,6 @@ use scoregeo::score::ScoreModel;
 use scoregeo::Sde;
 
 fn main() {
-    scoregeo::progress::set_quiet(true);
     let (d, k, h, depth) = (100, 400, 512, 4);
     let n_points: usize = std::env::var("NB_POINTS")
         .ok()
@@ -52,6 +52,7 @@ fn main() {
 
     // 1. the whole estimator
     let nb = NormalBundle::params()
+        .progress(Hidden)
         .samples(k)
         .batch_rows(batch_rows)
         .points(PointSelection::All)
@@ -81,11 +82,12 @@ fn main() {
     let svd_share = t_svd * (n_points as f64 / blocks as f64) / total;
 
     // 5. the faster relatives on the same model and points (issue 5: flipd ≥ 20× cheaper than nb)
-    let jac = JacobianSpectrum::params().check().unwrap();
+    let jac = JacobianSpectrum::params().progress(Hidden).check().unwrap();
     let t_jac = best_of(2, || jac.fit(&net, &data).unwrap());
-    let flipd = Flipd::params().check().unwrap();
+    let flipd = Flipd::params().progress(Hidden).check().unwrap();
     let t_flipd = best_of(2, || flipd.fit(&net, &data).unwrap());
     let flipd_vjp = Flipd::params()
+        .progress(Hidden)
         .derivative(Derivative::Autodiff)
         .check()
         .unwrap();

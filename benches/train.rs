@@ -16,7 +16,6 @@ use scoregeo::train::TrainParams;
 use std::time::Instant;
 
 fn main() {
-    scoregeo::progress::set_quiet(true);
     let (d, h, depth, batch) = (100, 512, 4, 256);
     let steps: u64 = std::env::var("TRAIN_STEPS")
         .ok()
@@ -38,6 +37,7 @@ fn main() {
         .steps(1_000_000)
         .eval_every(1_000_000);
     let mut session = params.check().unwrap().start(&data).unwrap();
+    session.set_progress(scoregeo::progress::Progress::Hidden);
     let flops_per_sample = 3.0 * session.config().flops_per_point();
 
     // warm-up (allocations, page faults), then the timed steps

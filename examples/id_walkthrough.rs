@@ -250,6 +250,7 @@ fn model_for(data: &Dataset, recipe: &TrainParams, cache: &Path) -> Res<(MlpScor
         dir: Some(cache.to_path_buf()),
         shipped: Vec::new(),
         recipe: recipe.clone(),
+        ..CacheOptions::default()
     };
     let DefaultModel {
         model: net,

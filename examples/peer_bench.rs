@@ -24,6 +24,7 @@ use rand::Rng;
 use rayon::prelude::*;
 use scoregeo::id::{Derivative, Flipd, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::linalg::singular_values_via_gram;
+use scoregeo::progress::Progress::Hidden;
 use scoregeo::score::mlp::{Activation, MlpConfig, MlpScoreNet, Prediction, TimeInput};
 use scoregeo::score::{Loader, ScoreModel};
 use scoregeo::train::TrainParams;
@@ -164,7 +165,6 @@ struct Figures {
 }
 
 fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<Figures> {
-    scoregeo::progress::set_quiet(true);
     let config = reference_config();
     let flops_per_row = config.flops_per_point();
 
@@ -173,6 +173,7 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
     let nb_variants: Vec<(String, NormalBundle)> = vec![(
         format!("normal bundle, K = {K} fixed, {nb_points} points"),
         NormalBundle::params()
+            .progress(Hidden)
             .samples(K)
             .points(PointSelection::All)
             .keep_spectra(false)
@@ -213,12 +214,15 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
 
     // 4. Jacobian spectra and FLIPD per point
     let jac_data = points(128, 3);
-    let jac = JacobianSpectrum::params().check()?;
+    let jac = JacobianSpectrum::params().progress(Hidden).check()?;
     let jacobian_ms = best_of(2, || jac.fit(model, &jac_data).expect("jacobian")) / 128.0 * 1e3;
     let flipd_data = points(1024, 4);
-    let flipd = Flipd::params().check()?;
+    let flipd = Flipd::params().progress(Hidden).check()?;
     let flipd_fd_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
-    let flipd = Flipd::params().derivative(Derivative::Autodiff).check()?;
+    let flipd = Flipd::params()
+        .progress(Hidden)
+        .derivative(Derivative::Autodiff)
+        .check()?;
     let flipd_vjp_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
 
     // 5. DSM training of the default recipe on 5000 points in ℝ¹⁰⁰
@@ -228,6 +232,7 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
         .eval_every(1_000_000)
         .check()?
         .start(&train_data)?;
+    session.set_progress(Hidden);
     session.run_for(20, None)?;
     let t = Instant::now();
     session.run_for(train_steps as u64, None)?;

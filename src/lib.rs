@@ -89,11 +89,70 @@
 //! assert!((mle.global_id() - 2.0).abs() < 0.3);
 //! ```
 //!
-//! ## 5. Reproducibility and devices
+//! ## 5. One API for research code
+//!
+//! Every estimator, score-based or classic, is one [`id::Estimator`] chosen by [`id::Method`]
+//! (a value, parsed from its name), and every fit returns one [`id::IdEstimate`] with typed
+//! per-point records and settings. [`id::IdEstimate::reread`] cuts the kept spectra again with
+//! another rule, without the model. A geodesic between two points is one call for any score
+//! model, and the closed form of a flow gives the same [`geometry::Geodesic`] result. The names
+//! most code needs are in [`prelude`].
+//!
+//! ```
+//! use scoregeo::prelude::*;
+//! use scoregeo::geometry::ScorePullback;
+//! use scoregeo::score::analytic::SubspaceGaussian;
+//!
+//! // exact scores of a Gaussian concentrated on a plane in ℝ⁶
+//! let model = SubspaceGaussian::random(6, 2, Sde::ve(5.0), 1)?;
+//! let data = model.sample(12, 2);
+//! // the method by name, then fitted: score-based methods take the model, classic ones none
+//! for name in ["nb", "jacobian", "flipd"] {
+//!     let estimator = Estimator::new(name.parse::<Method>()?);
+//!     let estimate = estimator.fit(&data, Some(&model))?;
+//!     assert!((estimate.global_id() - 2.0).abs() < 0.1, "{name}");
+//! }
+//! // the same spectra cut with another rule, without evaluating the model again
+//! let nb = Estimator::new(Method::Nb).fit(&data, Some(&model))?;
+//! let ratio = nb.reread(Rule::Ratio)?;
+//! assert_eq!(ratio.settings().rule(), Some(Rule::Ratio));
+//! assert_eq!(ratio.global_id(), 2.0);
+//! // one geodesic between two points of the plane, through the score-pullback metric
+//! let (x, y) = (data.row(0), data.row(1));
+//! let metric = ScorePullback::params().nodes(12).check()?.metric(&model)?;
+//! let path: Geodesic = metric.solve_between(x, y, None)?.into();
+//! assert!(path.converged() && path.nodes().nrows() == 12);
+//! assert!(path.length() > 0.0);
+//! # Ok::<(), scoregeo::Error>(())
+//! ```
+//!
+//! A model file loads in one call ([`score::load`]); a PyTorch checkpoint whose weights do not say
+//! everything takes the missing settings through [`score::Loader`], and the error names them.
+//!
+//! ```
+//! use scoregeo::prelude::*;
+//!
+//! let dir = env!("CARGO_MANIFEST_DIR");
+//! let checkpoint = format!("{dir}/tests/fixtures/pytorch/patch8d_model.pth");
+//! let err = scoregeo::score::load(&checkpoint).err().unwrap().to_string();
+//! assert!(err.contains("`time_scale`"), "{err}");
+//! let model = Loader::new(&checkpoint).sde(SdeKind::Ve).sigma_max(4.0).time_scale(999.0).load()?;
+//! assert_eq!(model.dim(), 8);
+//! # Ok::<(), scoregeo::Error>(())
+//! ```
+//!
+//! ## 6. Reproducibility and devices
 //!
 //! Every random draw comes from a stream keyed by the seed and the point's index
 //! ([`rng::stream`]), so results are identical for any thread count. Networks run on the device
 //! of [`score::mlp::default_device`]: the CPU, or CUDA when built with the `cuda` feature.
+//!
+//! ## 7. Features
+//!
+//! The default features are `cli` (the `scoregeo` command line: clap, anyhow, signal handling)
+//! and `plot` (the figures of `plot`, with plotters). Research code that needs neither depends on
+//! the library alone, `scoregeo = { version = "…", default-features = false }`, which builds
+//! without clap, anyhow and plotters; add `features = ["plot"]` for the figures.
 
 #![warn(missing_docs)]
 

@@ -103,6 +103,10 @@ fn public_error(target: &str, name: &str) -> String {
     let err = match target {
         "csv" => scoregeo::Dataset::read(at("data.csv")).map(drop),
         "npy" => scoregeo::Dataset::read(at("data.npy")).map(drop),
+        "train_checkpoint" => {
+            scoregeo::train::Session::resume(at("ckpt.safetensors"), &fuzzing::checkpoint_data())
+                .map(drop)
+        }
         other => panic!("no public reader wired for {other}"),
     };
     err.expect_err("a kept crash input must be refused")
@@ -112,11 +116,19 @@ fn public_error(target: &str, name: &str) -> String {
 #[test]
 fn every_kept_crash_gets_a_clear_error_from_the_public_reader() {
     // (target, input, what the message must say); each line is a crash the fuzzer found
-    let cases = [(
-        "npy",
-        "shape_bytes_overflow.npy",
-        "data.npy: shape (0004306466688538014151, 3) of <f4 overflows",
-    )];
+    let cases = [
+        (
+            "npy",
+            "shape_bytes_overflow.npy",
+            "data.npy: shape (0004306466688538014151, 3) of <f4 overflows",
+        ),
+        // the stored settings are checked on resume, naming the value (once a division by zero)
+        (
+            "train_checkpoint",
+            "val_fraction_1.1.safetensors",
+            "the fraction (val_fraction) must lie in [0, 0.5], got 1.1",
+        ),
+    ];
     for (target, name, says) in cases {
         let message = public_error(target, name);
         assert!(message.contains(says), "{target}/{name}: {message}");
@@ -128,23 +140,4 @@ fn every_kept_crash_gets_a_clear_error_from_the_public_reader() {
         })
         .sum();
     assert_eq!(kept, cases.len(), "every kept crash input has a case here");
-}
-
-/// Crash inputs whose fix is the validation of stored settings on load (issue 16, other work in
-/// progress): each must then be refused with an error naming the parameter. Run with
-/// `cargo test --test fuzz_corpora -- --ignored` once that validation is in.
-#[test]
-#[ignore = "needs the validation of stored training parameters on load"]
-fn pending_stored_parameter_inputs_are_refused_by_name() {
-    let cases = [(
-        "train_checkpoint/val_fraction_1.1.safetensors",
-        "val_fraction",
-    )];
-    for (input, parameter) in cases {
-        let path = fuzz_dir().join("regressions-pending-api").join(input);
-        let message = fuzzing::train_checkpoint_resume(&std::fs::read(&path).unwrap())
-            .expect_err("an invalid stored parameter must be refused")
-            .to_string();
-        assert!(message.contains(parameter), "{input}: {message}");
-    }
 }

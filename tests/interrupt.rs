@@ -280,6 +280,7 @@ fn child_fills_the_cache() {
         dir: Some(dir.into()),
         shipped: Vec::new(),
         recipe: tiny_recipe(),
+        ..CacheOptions::default()
     };
     let DefaultModel {
         model: net,
@@ -337,6 +338,7 @@ fn two_processes_filling_the_cache_at_once_leave_one_valid_model() {
         dir: Some(cache.clone()),
         shipped: Vec::new(),
         recipe: tiny_recipe(),
+        ..CacheOptions::default()
     };
     let DefaultModel {
         path, provenance, ..

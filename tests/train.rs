@@ -248,6 +248,7 @@ fn default_model_is_cached_and_reused() {
         dir: Some(cache.path().into()),
         shipped: vec![],
         recipe: small().steps(20),
+        ..CacheOptions::default()
     };
     let DefaultModel {
         path: first_path,

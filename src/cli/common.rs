@@ -64,6 +64,19 @@ pub fn cli_words(text: &str) -> String {
     out
 }
 
+/// The progress reporting `--quiet` asks for, set once per process by [`set_progress`].
+static PROGRESS: std::sync::OnceLock<crate::progress::Progress> = std::sync::OnceLock::new();
+
+/// Records the progress reporting of this run (the first call wins).
+pub fn set_progress(progress: crate::progress::Progress) {
+    let _ = PROGRESS.set(progress);
+}
+
+/// The progress reporting of this run, for every library call that reports progress.
+pub fn progress() -> crate::progress::Progress {
+    PROGRESS.get().copied().unwrap_or_default()
+}
+
 /// Whether the error is a closed stdout pipe (e.g. `| head`), which is not a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
@@ -245,6 +258,7 @@ pub fn default_model(data: &Dataset) -> anyhow::Result<crate::score::mlp::MlpSco
         .collect();
     let options = CacheOptions {
         shipped,
+        progress: progress(),
         ..CacheOptions::default()
     };
     let crate::train::DefaultModel {

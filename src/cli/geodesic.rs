@@ -557,7 +557,9 @@ fn score_geodesic(
         (_, Some(d)) => Some(d),
     };
     let spec = args.model.clone().unwrap_or_default();
-    let mut params = ScorePullback::params().nodes(args.nodes);
+    let mut params = ScorePullback::params()
+        .nodes(args.nodes)
+        .progress(common::progress());
     if let Some(t0) = common::resolve_t0(args.t0, args.sigma, &spec, model, data, args.seed)? {
         params = params.t0(t0);
     }

@@ -258,6 +258,7 @@ fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::R
     Ok(match method {
         Method::Nb => {
             let mut p = NormalBundle::params()
+                .progress(common::progress())
                 .rule(args.rule)
                 .normal_floor(args.normal_floor)
                 .points(args.points.0)
@@ -272,6 +273,7 @@ fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::R
         }
         Method::Jacobian => {
             let mut p = JacobianSpectrum::params()
+                .progress(common::progress())
                 .rule(args.rule)
                 .normal_floor(args.normal_floor)
                 .points(args.points.0)
@@ -283,6 +285,7 @@ fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::R
         }
         Method::Flipd => {
             let mut p = Flipd::params()
+                .progress(common::progress())
                 .exact_max_dim(args.exact_max_dim)
                 .probes(args.probes)
                 .probe(match args.probe {

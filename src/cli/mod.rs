@@ -56,7 +56,7 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    crate::progress::set_quiet(cli.quiet);
+    common::set_progress(crate::progress::Progress::quiet_if(cli.quiet));
     match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),

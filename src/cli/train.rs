@@ -178,6 +178,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     } else {
         args.params().check()?.start(&data)?
     };
+    session.set_progress(super::common::progress());
     let first = session.step();
     if let Budget::UntilStep(n) = session.params().budget() {
         if n <= first {

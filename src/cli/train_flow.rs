@@ -49,7 +49,7 @@ pub fn run(args: TrainFlowArgs) -> anyhow::Result<()> {
             None => p,
         }
     }
-    let p = FlowTrainParams::default();
+    let p = FlowTrainParams::default().progress(super::common::progress());
     let p = set(p, args.steps, FlowTrainParams::steps);
     let p = set(p, args.seed, FlowTrainParams::seed);
     let p = set(p, args.hidden, FlowTrainParams::hidden);

@@ -29,6 +29,7 @@ use super::{check_points, check_same_shape, row, single};
 use crate::check::check_dim;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
@@ -131,6 +132,7 @@ pub struct GeodesicSolverParams {
     memory: usize,
     neighbours: usize,
     preconditioner: Preconditioner,
+    progress: Progress,
 }
 
 /// The change of variables L-BFGS works in (see [`GeodesicSolverParams::preconditioner`]).
@@ -154,6 +156,7 @@ impl Default for GeodesicSolverParams {
             memory: 10,
             neighbours: 10,
             preconditioner: Preconditioner::Metric,
+            progress: Progress::Bar,
         }
     }
 }
@@ -201,6 +204,12 @@ impl GeodesicSolverParams {
     /// initial nodes, [`Preconditioner::Laplacian`] does not (for large D or costly Jacobians).
     pub fn preconditioner(mut self, preconditioner: Preconditioner) -> Self {
         self.preconditioner = preconditioner;
+        self
+    }
+
+    /// How [`GeodesicSolver::solve_between`] reports progress (default a bar on stderr).
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
         self
     }
 
@@ -451,7 +460,7 @@ impl GeodesicSolver {
         y: &[f64],
         data: Option<&Dataset>,
     ) -> Result<DiscreteGeodesic> {
-        let bar = crate::progress::bar(self.max_iters(), "geodesic");
+        let bar = self.params.progress.bar(self.max_iters(), "geodesic");
         let ticking = Ticking {
             inner: imm,
             bar: &bar,

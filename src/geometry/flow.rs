@@ -49,6 +49,7 @@ use super::rae::RiemannianAutoencoder;
 use super::{check_points, check_same_shape};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::score::tensor::tensor_to_mat;
 use crate::train::optim::{adam_step, ParamState, StepSettings};
 use candle_core::{DType, Device, Tensor, Var};
@@ -221,6 +222,9 @@ pub struct FlowTrainParams {
     lambda_iso: f64,
     isometry_probes: usize,
     lambda_vol: f64,
+    /// How training reports progress (not part of the recipe).
+    #[serde(skip)]
+    progress: Progress,
 }
 
 impl Default for FlowTrainParams {
@@ -237,6 +241,7 @@ impl Default for FlowTrainParams {
             lambda_iso: 1.0,
             lambda_vol: 0.1,
             isometry_probes: 2,
+            progress: Progress::Bar,
         }
     }
 }
@@ -307,6 +312,12 @@ impl FlowTrainParams {
     /// Weight λ_vol of the volume regulariser |log det Dφ|.
     pub fn lambda_vol(mut self, lambda: f64) -> Self {
         self.lambda_vol = lambda;
+        self
+    }
+
+    /// How training reports progress (default a bar on stderr).
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
         self
     }
 
@@ -631,7 +642,7 @@ impl AnisotropicFlow {
         };
         let key = params.seed ^ SEED_TAG;
         let mut losses = Vec::with_capacity(params.steps);
-        let bar = crate::progress::bar(params.steps as u64, "flow");
+        let bar = params.progress.bar(params.steps as u64, "flow");
         for step in 0..params.steps {
             let mut rng = crate::rng::stream(key, step as u64);
             let mut ys = Vec::with_capacity(batch * d);

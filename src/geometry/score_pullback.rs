@@ -252,6 +252,12 @@ impl ScorePullbackParams {
         self
     }
 
+    /// How the solver reports progress (default a bar on stderr).
+    pub fn progress(mut self, progress: crate::progress::Progress) -> Self {
+        self.solver = self.solver.progress(progress);
+        self
+    }
+
     /// The L-BFGS preconditioner (default [`Preconditioner::Metric`]; see
     /// [`GeodesicSolverParams::preconditioner`]).
     pub fn preconditioner(mut self, preconditioner: Preconditioner) -> Self {

@@ -22,6 +22,8 @@ pub(crate) struct ScoreEstimatorCommon {
     pub(crate) batch: usize,
     /// The builder method that sets `batch`, named in its error.
     batch_name: &'static str,
+    /// How the evaluation reports progress.
+    pub(crate) progress: crate::progress::Progress,
 }
 
 impl ScoreEstimatorCommon {
@@ -33,6 +35,7 @@ impl ScoreEstimatorCommon {
             seed: 0,
             batch,
             batch_name,
+            progress: crate::progress::Progress::default(),
         }
     }
 
@@ -115,6 +118,12 @@ macro_rules! score_estimator_setters {
             self.common.batch = n;
             self
         }
+
+        /// How the evaluation reports progress (default a bar on stderr).
+        pub fn progress(mut self, progress: $crate::progress::Progress) -> Self {
+            self.common.progress = progress;
+            self
+        }
     };
 }
 pub(crate) use score_estimator_setters;
@@ -143,10 +152,10 @@ pub(crate) use readoff_setters;
 pub(crate) fn evaluate_in_batches(
     indices: &[usize],
     per_batch: usize,
-    label: &str,
+    (progress, label): (crate::progress::Progress, &str),
     mut batch: impl FnMut(&[usize]) -> Result<Vec<LocalEstimate>>,
 ) -> Result<Vec<LocalEstimate>> {
-    let bar = crate::progress::bar(indices.len() as u64, label);
+    let bar = progress.bar(indices.len() as u64, label);
     let mut points = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(per_batch) {
         points.extend(batch(chunk)?);

@@ -217,29 +217,34 @@ impl Flipd {
         let t0 = p.common.t0_for(model);
         let sigma2 = model.kernel(t0).std.powi(2);
         let indices = p.common.indices(data);
-        let points = evaluate_in_batches(&indices, p.common.batch, "flipd", |chunk| {
-            let x = kernel_means(model, data, chunk, t0);
-            let s = model.score(x.as_ref(), t0)?;
-            let traces = self.traces(model, &x, chunk, t0)?;
-            let mut local = Vec::with_capacity(chunk.len());
-            for (r, &i) in chunk.iter().enumerate() {
-                let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
-                let lid = d as f64 + sigma2 * (traces[r] + norm2);
-                if !lid.is_finite() {
-                    return Err(Error::Numerical(format!(
-                        "non-finite FLIPD at point {i}; is t0 = {t0} too small?"
-                    )));
+        let points = evaluate_in_batches(
+            &indices,
+            p.common.batch,
+            (p.common.progress, "flipd"),
+            |chunk| {
+                let x = kernel_means(model, data, chunk, t0);
+                let s = model.score(x.as_ref(), t0)?;
+                let traces = self.traces(model, &x, chunk, t0)?;
+                let mut local = Vec::with_capacity(chunk.len());
+                for (r, &i) in chunk.iter().enumerate() {
+                    let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
+                    let lid = d as f64 + sigma2 * (traces[r] + norm2);
+                    if !lid.is_finite() {
+                        return Err(Error::Numerical(format!(
+                            "non-finite FLIPD at point {i}; is t0 = {t0} too small?"
+                        )));
+                    }
+                    local.push(LocalEstimate {
+                        detail: Some(PointDetail::Flipd {
+                            trace: traces[r],
+                            score_norm2: norm2,
+                        }),
+                        ..LocalEstimate::new(i, lid)
+                    });
                 }
-                local.push(LocalEstimate {
-                    detail: Some(PointDetail::Flipd {
-                        trace: traces[r],
-                        score_norm2: norm2,
-                    }),
-                    ..LocalEstimate::new(i, lid)
-                });
-            }
-            Ok(local)
-        })?;
+                Ok(local)
+            },
+        )?;
         let trace = if self.exact_for(d) {
             FlipdTrace::Exact
         } else {

@@ -171,35 +171,39 @@ impl NormalBundle {
         let dof = if p.centred { k - 1 } else { k };
         let reference = (dof as f64).sqrt() / kernel.std;
         let per_batch = (p.common.batch / k).max(1);
-        let points = evaluate_in_batches(&indices, per_batch, "normal bundle", |chunk| {
-            // neighbourhood samples, each point from its own seeded stream
-            let blocks: Vec<Vec<f64>> = chunk
-                .par_iter()
-                .map(|&i| {
-                    let mut rng = rng::stream(p.common.seed, i as u64);
-                    let mut mean = vec![0.0; d];
-                    kernel.mean_into(data.row(i), &mut mean);
-                    let mut block = Vec::with_capacity(k * d);
-                    for _ in 0..k {
-                        block.extend(mean.iter().map(|m| {
-                            let z: f64 = StandardNormal.sample(&mut rng);
-                            m + kernel.std * z
-                        }));
-                    }
-                    block
-                })
-                .collect();
-            let x = Mat::from_fn(chunk.len() * k, d, |r, j| blocks[r / k][(r % k) * d + j]);
-            let scores = model.score(x.as_ref(), t0)?;
-            if scores.nrows() != x.nrows() || scores.ncols() != d {
-                return Err(Error::Numerical(format!(
-                    "the model returned {}×{} scores for {}×{d} inputs",
-                    scores.nrows(),
-                    scores.ncols(),
-                    x.nrows()
-                )));
-            }
-            let local: Vec<Result<LocalEstimate>> = chunk
+        let points = evaluate_in_batches(
+            &indices,
+            per_batch,
+            (p.common.progress, "normal bundle"),
+            |chunk| {
+                // neighbourhood samples, each point from its own seeded stream
+                let blocks: Vec<Vec<f64>> = chunk
+                    .par_iter()
+                    .map(|&i| {
+                        let mut rng = rng::stream(p.common.seed, i as u64);
+                        let mut mean = vec![0.0; d];
+                        kernel.mean_into(data.row(i), &mut mean);
+                        let mut block = Vec::with_capacity(k * d);
+                        for _ in 0..k {
+                            block.extend(mean.iter().map(|m| {
+                                let z: f64 = StandardNormal.sample(&mut rng);
+                                m + kernel.std * z
+                            }));
+                        }
+                        block
+                    })
+                    .collect();
+                let x = Mat::from_fn(chunk.len() * k, d, |r, j| blocks[r / k][(r % k) * d + j]);
+                let scores = model.score(x.as_ref(), t0)?;
+                if scores.nrows() != x.nrows() || scores.ncols() != d {
+                    return Err(Error::Numerical(format!(
+                        "the model returned {}×{} scores for {}×{d} inputs",
+                        scores.nrows(),
+                        scores.ncols(),
+                        x.nrows()
+                    )));
+                }
+                let local: Vec<Result<LocalEstimate>> = chunk
                 .par_iter()
                 .enumerate()
                 .map(|(c, &i)| {
@@ -231,9 +235,10 @@ impl NormalBundle {
                     })
                 })
                 .collect();
-            // the first failing point in order, whatever the threads did
-            local.into_iter().collect()
-        })?;
+                // the first failing point in order, whatever the threads did
+                local.into_iter().collect()
+            },
+        )?;
         let options = MethodSettings::Nb {
             samples: k,
             rule: p.rule,

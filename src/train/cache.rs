@@ -23,6 +23,8 @@ pub struct CacheOptions {
     pub shipped: Vec<PathBuf>,
     /// The recipe trained on a cache miss (part of the cache key).
     pub recipe: TrainParams,
+    /// How training on a cache miss reports progress (default a bar on stderr).
+    pub progress: crate::progress::Progress,
 }
 
 /// Where the default model came from.
@@ -127,7 +129,9 @@ pub fn default_model(data: &Dataset, opts: &CacheOptions) -> Result<DefaultModel
         });
     }
     let trainer = opts.recipe.clone().check()?;
-    let session = trainer.fit(data)?;
+    let mut session = trainer.start(data)?;
+    session.set_progress(opts.progress);
+    session.run(None)?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     session.save(&path, SaveMode::EmaOnly)?;
     let net = MlpScoreNet::load(&path, &device)?;

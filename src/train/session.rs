@@ -85,6 +85,8 @@ pub struct Session {
     budget_origin: Duration,
     /// Sum and count of training losses since the last evaluation.
     running: (f64, u64),
+    /// How training reports progress.
+    progress: crate::progress::Progress,
 }
 
 /// What computes the loss and its gradients.
@@ -293,7 +295,13 @@ impl Session {
             elapsed: Duration::ZERO,
             budget_origin: Duration::ZERO,
             running: (0.0, 0),
+            progress: crate::progress::Progress::default(),
         })
+    }
+
+    /// How [`Session::run_for`] reports progress from now on (default a bar on stderr).
+    pub fn set_progress(&mut self, progress: crate::progress::Progress) {
+        self.progress = progress;
     }
 
     /// The settings of the session.
@@ -397,11 +405,11 @@ impl Session {
         let stop = self.step.saturating_add(max_steps);
         let bar = match budget {
             Budget::UntilStep(n) => {
-                let bar = crate::progress::bar(n, "training");
+                let bar = self.progress.bar(n, "training");
                 bar.set_position(self.step.min(n));
                 bar
             }
-            Budget::Duration(d) => crate::progress::bar(d.as_secs().max(1), "training"),
+            Budget::Duration(d) => self.progress.bar(d.as_secs().max(1), "training"),
         };
         while !self.budget_spent() && self.step < stop {
             let lr = self.learning_rate();
