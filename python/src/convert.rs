@@ -44,10 +44,11 @@ fn untyped<'a, 'py>(obj: &'a Bound<'py, PyAny>, name: &str) -> PyResult<&'a Boun
 pub fn row_major(arr: &Bound<'_, PyAny>) -> Result<Vec<f64>, Option<PyErr>> {
     if let Ok(a) = arr.cast::<PyArray2<f64>>() {
         let ro = a.try_readonly().map_err(|e| Some(PyValueError::new_err(e.to_string())))?;
+        // as_slice also accepts Fortran order, whose memory is column-major: C order only
         return Ok(match ro.as_slice() {
-            Ok(s) => s.to_vec(),
+            Ok(s) if a.is_c_contiguous() => s.to_vec(),
             // ndarray iterates in logical (row-major) order whatever the strides
-            Err(_) => ro.as_array().iter().copied().collect(),
+            _ => ro.as_array().iter().copied().collect(),
         });
     }
     if let Ok(a) = arr.cast::<PyArray2<f32>>() {
