@@ -142,7 +142,9 @@ impl PyScore {
             true => PyArray1::from_vec(py, flat.map(|v| v as f32).collect())
                 .reshape([n, d])?
                 .into_any(),
-            false => PyArray1::from_vec(py, flat.collect()).reshape([n, d])?.into_any(),
+            false => PyArray1::from_vec(py, flat.collect())
+                .reshape([n, d])?
+                .into_any(),
         })
     }
 }

@@ -25,7 +25,10 @@ pub fn to_py(e: Error) -> PyErr {
 }
 
 /// The shape of a numpy array, or a `TypeError` naming `name` when `obj` is not one.
-fn untyped<'a, 'py>(obj: &'a Bound<'py, PyAny>, name: &str) -> PyResult<&'a Bound<'py, PyUntypedArray>> {
+fn untyped<'a, 'py>(
+    obj: &'a Bound<'py, PyAny>,
+    name: &str,
+) -> PyResult<&'a Bound<'py, PyUntypedArray>> {
     obj.cast::<PyUntypedArray>().map_err(|_| {
         let ty = obj
             .get_type()
@@ -43,7 +46,9 @@ fn untyped<'a, 'py>(obj: &'a Bound<'py, PyAny>, name: &str) -> PyResult<&'a Boun
 /// `Err(None)` when the dtype is neither (the caller words that error).
 pub fn row_major(arr: &Bound<'_, PyAny>) -> Result<Vec<f64>, Option<PyErr>> {
     if let Ok(a) = arr.cast::<PyArray2<f64>>() {
-        let ro = a.try_readonly().map_err(|e| Some(PyValueError::new_err(e.to_string())))?;
+        let ro = a
+            .try_readonly()
+            .map_err(|e| Some(PyValueError::new_err(e.to_string())))?;
         // as_slice also accepts Fortran order, whose memory is column-major: C order only
         return Ok(match ro.as_slice() {
             Ok(s) if a.is_c_contiguous() => s.to_vec(),
@@ -52,7 +57,9 @@ pub fn row_major(arr: &Bound<'_, PyAny>) -> Result<Vec<f64>, Option<PyErr>> {
         });
     }
     if let Ok(a) = arr.cast::<PyArray2<f32>>() {
-        let ro = a.try_readonly().map_err(|e| Some(PyValueError::new_err(e.to_string())))?;
+        let ro = a
+            .try_readonly()
+            .map_err(|e| Some(PyValueError::new_err(e.to_string())))?;
         return Ok(ro.as_array().iter().map(|&v| f64::from(v)).collect());
     }
     Err(None)
@@ -95,7 +102,10 @@ pub fn dataset(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Dataset> {
 
 /// The dtype of an array, as numpy writes it.
 pub fn dtype_name(arr: &Bound<'_, PyUntypedArray>) -> String {
-    arr.dtype().str().map(|s| s.to_string()).unwrap_or_else(|_| "?".into())
+    arr.dtype()
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// A 1-D float array (or a sequence of numbers) as a vector: a point's coordinates.
@@ -123,14 +133,23 @@ pub fn point(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<f64>> {
 }
 
 /// A matrix as a new float64 numpy array of the same shape.
-pub fn mat_to_numpy<'py>(py: Python<'py>, m: MatRef<'_, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+pub fn mat_to_numpy<'py>(
+    py: Python<'py>,
+    m: MatRef<'_, f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let (n, d) = (m.nrows(), m.ncols());
-    let flat: Vec<f64> = (0..n).flat_map(|i| (0..d).map(move |j| m[(i, j)])).collect();
+    let flat: Vec<f64> = (0..n)
+        .flat_map(|i| (0..d).map(move |j| m[(i, j)]))
+        .collect();
     PyArray1::from_vec(py, flat).reshape([n, d])
 }
 
 /// Rows of equal length as a float64 numpy array (`rows` × `width`).
-pub fn rows_to_numpy<'py>(py: Python<'py>, rows: &[&[f64]], width: usize) -> PyResult<Bound<'py, PyArray2<f64>>> {
+pub fn rows_to_numpy<'py>(
+    py: Python<'py>,
+    rows: &[&[f64]],
+    width: usize,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let flat: Vec<f64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
     PyArray1::from_vec(py, flat).reshape([rows.len(), width])
 }

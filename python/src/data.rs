@@ -34,8 +34,9 @@ pub fn generate<'py>(
     let x = mat_to_numpy(py, data.as_mat())?;
     let truth = match manifest.true_id {
         TrueId::Global(k) => k.into_pyobject(py)?.into_any(),
-        TrueId::PerPoint(ids) => PyArray1::from_vec(py, ids.into_iter().map(|k| k as i64).collect())
-            .into_any(),
+        TrueId::PerPoint(ids) => {
+            PyArray1::from_vec(py, ids.into_iter().map(|k| k as i64).collect()).into_any()
+        }
     };
     Ok((x, truth))
 }

@@ -49,7 +49,10 @@ impl Estimate {
     /// The row indices of the evaluated points (ascending).
     #[getter]
     fn indices<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        PyArray1::from_vec(py, self.inner.points().iter().map(|p| p.index as i64).collect())
+        PyArray1::from_vec(
+            py,
+            self.inner.points().iter().map(|p| p.index as i64).collect(),
+        )
     }
 
     /// The spectra (points × D, descending singular values), when kept; else None.
@@ -188,7 +191,10 @@ pub fn estimate(
     let probe = enum_value(
         "probe",
         probe,
-        &[("rademacher", Probe::Rademacher), ("gaussian", Probe::Gaussian)],
+        &[
+            ("rademacher", Probe::Rademacher),
+            ("gaussian", Probe::Gaussian),
+        ],
     )?;
     let derivative = enum_value(
         "derivative",

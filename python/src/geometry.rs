@@ -158,9 +158,9 @@ pub fn geodesic(
         let level = match (t0, sigma, mixture, data.as_ref()) {
             (Some(t), ..) => Some(NoiseLevel::Time(t)),
             (None, Some(s), ..) => Some(NoiseLevel::Sigma(s)),
-            (None, None, Some(h), Some(d)) => {
-                Some(NoiseLevel::Sigma(GaussianMixture::default_sigma(d, h, seed)?))
-            }
+            (None, None, Some(h), Some(d)) => Some(NoiseLevel::Sigma(
+                GaussianMixture::default_sigma(d, h, seed)?,
+            )),
             _ => None,
         };
         let params = match level {

@@ -9,8 +9,10 @@ use pyo3::prelude::*;
 use scoregeo::score::analytic::GaussianMixture;
 use scoregeo::score::mlp::Prediction;
 use scoregeo::score::Loader;
-use scoregeo::train::{default_model as library_default, CacheOptions, Provenance, SaveMode, TrainParams};
-use scoregeo::{Sde, ScoreModel};
+use scoregeo::train::{
+    default_model as library_default, CacheOptions, Provenance, SaveMode, TrainParams,
+};
+use scoregeo::{ScoreModel, Sde};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -248,7 +250,11 @@ fn shipped_dirs() -> Vec<PathBuf> {
 #[pyfunction]
 #[pyo3(signature = (X, *, cache_dir = None))]
 #[allow(non_snake_case)]
-pub fn default_model(py: Python<'_>, X: &Bound<'_, PyAny>, cache_dir: Option<PathBuf>) -> PyResult<Model> {
+pub fn default_model(
+    py: Python<'_>,
+    X: &Bound<'_, PyAny>,
+    cache_dir: Option<PathBuf>,
+) -> PyResult<Model> {
     let data = dataset(X, "X")?;
     let options = CacheOptions {
         dir: cache_dir,
@@ -348,10 +354,14 @@ pub fn score_function(
     dtype: &str,
 ) -> PyResult<Model> {
     if !func.is_callable() {
-        return Err(PyTypeError::new_err("`func` must be callable as func(x, t)"));
+        return Err(PyTypeError::new_err(
+            "`func` must be callable as func(x, t)",
+        ));
     }
     if vjp.is_some_and(|v| !v.is_callable()) {
-        return Err(PyTypeError::new_err("`vjp` must be callable as vjp(x, t, v)"));
+        return Err(PyTypeError::new_err(
+            "`vjp` must be callable as vjp(x, t, v)",
+        ));
     }
     let sde = sde.cast::<PySde>().map_err(|_| {
         PyTypeError::new_err(
