@@ -94,6 +94,12 @@
 //! Every random draw comes from a stream keyed by the seed and the point's index
 //! ([`rng::stream`]), so results are identical for any thread count. Networks run on the device
 //! of [`score::mlp::default_device`]: the CPU, or CUDA when built with the `cuda` feature.
+//!
+//! ## 6. From Python
+//!
+//! The `python/` crate of the workspace is the `scoregeo` Python package (PyO3, built by maturin:
+//! `pip install ./python`), with the same estimators, models and geodesics and any Python score
+//! function as a model; `python/README.md` in the repository has its API and a PyTorch recipe.
 
 #![warn(missing_docs)]
 
