@@ -18,11 +18,11 @@
 //! rounding, time) and `results.svg` (estimate against truth).
 
 use scoregeo::data::synthetic::benchmark::Benchmark;
-use scoregeo::id::reliability::cut_margin;
 use scoregeo::id::classic::{LocalPca, Mle, TwoNn};
+use scoregeo::id::reliability::cut_margin;
 use scoregeo::id::{Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection};
-use scoregeo::score::ScoreModel;
 use scoregeo::score::mlp::Prediction;
+use scoregeo::score::ScoreModel;
 use scoregeo::train::{default_model, CacheOptions, Provenance, TrainParams};
 use serde_json::json;
 use std::path::PathBuf;
@@ -70,8 +70,15 @@ fn parse() -> Result<Options, String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    if let Some(bad) = o.methods.iter().find(|m| !ALL_METHODS.contains(&m.as_str())) {
-        return Err(format!("unknown method {bad} (one of {})", ALL_METHODS.join(", ")));
+    if let Some(bad) = o
+        .methods
+        .iter()
+        .find(|m| !ALL_METHODS.contains(&m.as_str()))
+    {
+        return Err(format!(
+            "unknown method {bad} (one of {})",
+            ALL_METHODS.join(", ")
+        ));
     }
     Ok(o)
 }
@@ -91,7 +98,10 @@ fn run_method(
             .mean_pull(nb == "pull")
             .check()?
             .fit(model, data),
-        "jacobian" => JacobianSpectrum::params().points(points).check()?.fit(model, data),
+        "jacobian" => JacobianSpectrum::params()
+            .points(points)
+            .check()?
+            .fit(model, data),
         "flipd" => Flipd::params().points(points).check()?.fit(model, data),
         "mle" => Mle::params().check()?.fit(data),
         "twonn" => TwoNn::params().check()?.fit(data),
@@ -135,7 +145,11 @@ fn main() {
         let data = b.sample(o.n, o.seed);
         let truth = b.intrinsic_dim() as f64;
         let started = Instant::now();
-        let scoregeo::train::DefaultModel { model: net, provenance, .. } = match default_model(&data, &opts) {
+        let scoregeo::train::DefaultModel {
+            model: net,
+            provenance,
+            ..
+        } = match default_model(&data, &opts) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("{}: default model failed: {e}", b.name());
@@ -152,7 +166,13 @@ fn main() {
         for m in &o.methods {
             let t = Instant::now();
             let points = PointSelection::Count(o.points.min(data.len()));
-            match run_method(m, &net, &data, points, if o.baseline { "raw" } else { &o.nb }) {
+            match run_method(
+                m,
+                &net,
+                &data,
+                points,
+                if o.baseline { "raw" } else { &o.nb },
+            ) {
                 Ok(e) => {
                     let (estimate, secs) = (e.global_id(), t.elapsed().as_secs_f64());
                     line += &format!("  {m} {estimate:6.2}");
@@ -286,7 +306,10 @@ fn write_all(o: &Options, report: &serde_json::Value) -> Result<(), String> {
         scoregeo::io::write_atomic(&path, |w| w.write_all(text.as_bytes()))
             .map_err(|e| e.to_string())
     };
-    write("results.json", serde_json::to_string_pretty(report).unwrap_or_default())?;
+    write(
+        "results.json",
+        serde_json::to_string_pretty(report).unwrap_or_default(),
+    )?;
     write("results.md", markdown(report, &o.methods))?;
     figure(&o.out.join("results.svg"), report, &o.methods).map_err(|e| format!("figure: {e}"))
 }
@@ -307,7 +330,10 @@ fn figure(
     let root = SVGBackend::new(path, (900, 640)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("estimated against true intrinsic dimension", ("sans-serif", 22))
+        .caption(
+            "estimated against true intrinsic dimension",
+            ("sans-serif", 22),
+        )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(50)
@@ -322,7 +348,12 @@ fn figure(
         let colour = Palette99::pick(c).to_rgba();
         let points: Vec<(f64, f64)> = rows
             .iter()
-            .filter_map(|r| Some((r["intrinsic_dim"].as_f64()?, r["methods"][m]["estimate"].as_f64()?)))
+            .filter_map(|r| {
+                Some((
+                    r["intrinsic_dim"].as_f64()?,
+                    r["methods"][m]["estimate"].as_f64()?,
+                ))
+            })
             .collect();
         chart
             .draw_series(points.iter().map(|&p| Circle::new(p, 4, colour.filled())))?

@@ -153,6 +153,12 @@
 //! and `plot` (the figures of `plot`, with plotters). Research code that needs neither depends on
 //! the library alone, `scoregeo = { version = "…", default-features = false }`, which builds
 //! without clap, anyhow and plotters; add `features = ["plot"]` for the figures.
+//!
+//! ## 8. From Python
+//!
+//! The `python/` crate of the workspace is the `scoregeo` Python package (PyO3, built by maturin:
+//! `pip install ./python`), with the same estimators, models and geodesics and any Python score
+//! function as a model; `python/README.md` in the repository has its API and a PyTorch recipe.
 
 #![warn(missing_docs)]
 

@@ -224,9 +224,20 @@ fn a_pull_of_order_one_over_sigma_counts_as_a_normal_direction() {
         .unwrap()
         .fit(&model, &data)
         .unwrap();
-    assert!(est.local_ids().iter().all(|&k| k == 7.0), "{:?}", est.local_ids());
-    assert!(est.points().iter().all(|p| p.readoff.as_ref().unwrap().mean_pull));
+    assert!(
+        est.local_ids().iter().all(|&k| k == 7.0),
+        "{:?}",
+        est.local_ids()
+    );
+    assert!(est
+        .points()
+        .iter()
+        .all(|p| p.readoff.as_ref().unwrap().mean_pull));
     // a re-read keeps the pull
     let again = est.reread(scoregeo::id::Rule::Ratio).unwrap();
-    assert!(again.local_ids().iter().all(|&k| k == 7.0), "{:?}", again.local_ids());
+    assert!(
+        again.local_ids().iter().all(|&k| k == 7.0),
+        "{:?}",
+        again.local_ids()
+    );
 }

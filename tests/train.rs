@@ -601,7 +601,10 @@ fn early_stopping_keeps_the_weights_of_the_best_fidelity() {
     assert_eq!(resumed.report().stopped_at, Some(stop));
     assert_eq!(resumed.ema_weights(), s.ema_weights());
     let mut resumed = resumed;
-    assert!(resumed.run_for(100, None).unwrap(), "a stopped run stays stopped");
+    assert!(
+        resumed.run_for(100, None).unwrap(),
+        "a stopped run stays stopped"
+    );
     assert_eq!(resumed.step(), stop);
     // without early stopping the same run trains to its budget
     let mut full = small()

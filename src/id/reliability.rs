@@ -78,12 +78,24 @@ mod tests {
         use crate::Sde;
         let model = SubspaceGaussian::random(12, 4, Sde::ve(10.0), 2).unwrap();
         let data = model.sample(20, 3);
-        let est = NormalBundle::params().check().unwrap().fit(&model, &data).unwrap();
+        let est = NormalBundle::params()
+            .check()
+            .unwrap()
+            .fit(&model, &data)
+            .unwrap();
         let r = assess(&est).expect("nb with spectra");
         assert_eq!(r.clear_fraction, 1.0);
-        assert!(r.trusted && r.margins.len() == 20 && r.median_margin > 1.0, "{r:?}");
+        assert!(
+            r.trusted && r.margins.len() == 20 && r.median_margin > 1.0,
+            "{r:?}"
+        );
         // other methods have no diagnostic
-        let mle = crate::id::classic::Mle::params().k(5).check().unwrap().fit(&data).unwrap();
+        let mle = crate::id::classic::Mle::params()
+            .k(5)
+            .check()
+            .unwrap()
+            .fit(&data)
+            .unwrap();
         assert!(assess(&mle).is_none());
     }
 

@@ -164,7 +164,9 @@ impl Prediction {
     /// Checks the parameter of a preconditioned head.
     pub fn check(self) -> Result<()> {
         match self {
-            Prediction::Preconditioned { sigma_data } if !(sigma_data > 0.0 && sigma_data.is_finite()) => {
+            Prediction::Preconditioned { sigma_data }
+                if !(sigma_data > 0.0 && sigma_data.is_finite()) =>
+            {
                 Err(Error::param(
                     "sigma_data",
                     format!("must be positive and finite, got {sigma_data}"),

@@ -259,7 +259,10 @@ mod tests {
 
     #[test]
     fn loss_and_gradients_match_candle_autograd() {
-        for prediction in [Prediction::Data, Prediction::Preconditioned { sigma_data: 0.5 }] {
+        for prediction in [
+            Prediction::Data,
+            Prediction::Preconditioned { sigma_data: 0.5 },
+        ] {
             loss_and_gradients_match_candle_autograd_for(config_with(prediction));
         }
     }

@@ -305,7 +305,11 @@ impl Benchmark {
                 cols.push(v.into_iter().map(|a| a / norm).collect());
             }
         }
-        Some((0..d).flat_map(|r| cols.iter().map(move |c| c[r])).collect())
+        Some(
+            (0..d)
+                .flat_map(|r| cols.iter().map(move |c| c[r]))
+                .collect(),
+        )
     }
 
     /// Writes one point into `row` (length D, zero on entry).

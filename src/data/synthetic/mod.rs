@@ -43,8 +43,8 @@
 //! # Ok::<(), scoregeo::Error>(())
 //! ```
 
-pub mod benchmark;
 mod affine;
+pub mod benchmark;
 mod images;
 mod lollipop;
 mod mala;

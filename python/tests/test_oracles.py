@@ -1,0 +1,163 @@
+"""Estimates against oracles whose answer is known exactly."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import scoregeo
+from conftest import subspace_gaussian
+
+
+@pytest.mark.parametrize(
+    "sde",
+    [scoregeo.VE(sigma_min=0.01, sigma_max=5.0), scoregeo.VP(beta_min=0.1, beta_max=20.0)],
+    ids=["ve", "vp"],
+)
+def test_exact_subspace_score_reads_k_at_every_point(sde):
+    score, q = subspace_gaussian(12, 4, sde, seed=1)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 4)) @ q.T
+    nb = scoregeo.NormalBundle(seed=0).fit(X, model=score, sde=sde, batch_size=100)
+    assert nb.dimension_ == 4.0
+    assert nb.dimension_pw_.shape == (60,)
+    assert np.all(nb.dimension_pw_ == 4.0)
+    assert nb.spectra_.shape == (60, 12)
+    # 8 normal singular values near √K/σ, then a gap (tangent values are O(√K·|x|))
+    assert np.all(nb.spectra_[:, 7] > 10 * nb.spectra_[:, 8])
+    jac = scoregeo.Jacobian().fit(X, model=score, sde=sde)
+    assert np.all(jac.dimension_pw_ == 4.0)
+    flipd = scoregeo.FLIPD().fit(X, model=score, sde=sde)
+    # D + σ²(tr ∇s + ‖s‖²) for this Gaussian is 4 up to the O(σ²) Gaussian-width terms
+    np.testing.assert_allclose(flipd.dimension_pw_, 4.0, atol=0.01)
+
+
+def test_callable_sees_float32_batches_when_asked():
+    sde = scoregeo.VE(sigma_min=0.01, sigma_max=5.0)
+    score, q = subspace_gaussian(6, 2, sde)
+    seen = []
+
+    def spy(x, t):
+        seen.append((x.dtype, x.shape, type(t)))
+        return score(x.astype(np.float64), t).astype(np.float32)
+
+    X = np.random.default_rng(0).standard_normal((10, 2)) @ q.T
+    est = scoregeo.Jacobian().fit(X, model=spy, sde=sde, batch_size=7, dtype="float32")
+    assert est.dimension_ == 2.0
+    assert {d for d, _, _ in seen} == {np.dtype(np.float32)}
+    assert max(s[0] for _, s, _ in seen) <= 7
+    assert {t for _, _, t in seen} == {float}
+
+
+def uniform_sphere(n, k, seed):
+    """n points uniform on the unit k-sphere in ℝ^{k+1} (normalised Gaussians)."""
+    z = np.random.default_rng(seed).standard_normal((n, k + 1))
+    return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+
+def test_mle_on_a_uniform_5_sphere():
+    X = uniform_sphere(3000, 5, seed=3)
+    est = scoregeo.MLE(k=20).fit(X)
+    assert abs(est.dimension_ - 5.0) < 0.6
+    assert est.dimension_pw_.shape == (3000,)
+    assert np.array_equal(est.indices_, np.arange(3000))
+
+
+def test_classic_estimators_on_a_generated_sphere():
+    X, truth = scoregeo.generate("sphere", n=2000, dim=4, ambient=16, seed=1)
+    assert X.shape == (2000, 16) and truth == 4
+    # a sphere embedded isometrically keeps unit norms
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-12)
+    for est in (scoregeo.MLE(k=20), scoregeo.TwoNN(), scoregeo.LPCA()):
+        assert abs(est.fit(X).dimension_ - 4.0) < 0.6, est
+
+
+def test_layouts_and_dtypes_give_the_same_numbers():
+    X = np.ascontiguousarray(uniform_sphere(500, 3, seed=4))
+    ref = scoregeo.MLE(k=10).fit(X).dimension_pw_
+    fortran = np.asfortranarray(X)
+    assert np.array_equal(scoregeo.MLE(k=10).fit(fortran).dimension_pw_, ref)
+    strided = np.repeat(X, 2, axis=1)[:, ::2]
+    assert not strided.flags.c_contiguous
+    assert np.array_equal(scoregeo.MLE(k=10).fit(strided).dimension_pw_, ref)
+    x32 = X.astype(np.float32)
+    # float32 input is read exactly as its float64 values
+    assert np.array_equal(
+        scoregeo.MLE(k=10).fit(x32).dimension_pw_,
+        scoregeo.MLE(k=10).fit(x32.astype(np.float64)).dimension_pw_,
+    )
+
+
+def test_the_gil_is_released_while_rust_computes():
+    X = uniform_sphere(20000, 8, seed=5)
+    started = threading.Event()
+
+    def work():
+        started.set()
+        scoregeo.TwoNN().fit(X)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    ticks = 0
+    while worker.is_alive():
+        ticks += 1
+    worker.join()
+    # with the GIL held through the fit this loop could not run until the worker finished
+    assert ticks > 1000, ticks
+
+
+def test_reread_cuts_kept_spectra_with_another_rule():
+    sde = scoregeo.VE(sigma_min=0.01, sigma_max=5.0)
+    score, q = subspace_gaussian(8, 3, sde)
+    X = np.random.default_rng(1).standard_normal((10, 3)) @ q.T
+    calls = []
+
+    def counted(x, t):
+        calls.append(len(x))
+        return score(x, t)
+
+    est = scoregeo.NormalBundle().fit(X, model=counted, sde=sde)
+    n_calls = len(calls)
+    ratio = est.reread("ratio")
+    assert len(calls) == n_calls  # no new score evaluations
+    assert ratio.dimension_ == 3.0 and ratio.settings_["rule"] == "ratio"
+    assert est.settings_["rule"] == "maxgap"
+
+
+def test_geodesic_on_a_line_stays_on_it():
+    # a Gaussian concentrated on the x-axis of ℝ²: the geodesic between two axis points is the
+    # axis segment
+    sde = scoregeo.VE(sigma_min=0.01, sigma_max=5.0)
+    q = np.array([[1.0], [0.0]])
+
+    def axis_score(x, t):
+        alpha, sigma = sde.marginal(t)
+        xp = x @ (q @ q.T)
+        return -(xp / (alpha**2 + sigma**2) + (x - xp) / sigma**2)
+
+    g = scoregeo.geodesic(None, np.array([-1.0, 0.0]), np.array([1.0, 0.0]), model=axis_score,
+                          sde=sde, nodes=16)
+    assert g.converged
+    assert g.path.shape == (16, 2)
+    np.testing.assert_allclose(g.path[:, 1], 0.0, atol=1e-9)
+    np.testing.assert_allclose(g.path[[0, -1]], [[-1.0, 0.0], [1.0, 0.0]])
+    assert g.length > 0 and g.energy > 0
+
+
+def test_vjp_callable_matches_finite_differences():
+    sde = scoregeo.VE(sigma_min=0.01, sigma_max=5.0)
+    score, q = subspace_gaussian(4, 2, sde)
+    used = []
+
+    def vjp(x, t, v):
+        # s is linear with a symmetric Jacobian J = −P/(α²+σ²) − (I − P)/σ², so vᵀJ = J v
+        used.append(len(x))
+        return score(v, t)
+
+    X = np.random.default_rng(3).standard_normal((40, 2)) @ q.T
+    fd = scoregeo.geodesic(X, 0, 1, model=score, sde=sde, nodes=8)
+    exact = scoregeo.geodesic(X, 0, 1, model=score, sde=sde, vjp=vjp, nodes=8)
+    assert used, "the vjp callable was not called"
+    np.testing.assert_allclose(exact.path, fd.path, atol=1e-5)
+    np.testing.assert_allclose(exact.length, fd.length, rtol=1e-5)
