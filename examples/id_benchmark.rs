@@ -19,7 +19,7 @@
 
 use scoregeo::data::synthetic::benchmark::Benchmark;
 use scoregeo::id::classic::{LocalPca, Mle, TwoNn};
-use scoregeo::id::reliability::cut_margin;
+use scoregeo::id::reliability::assess;
 use scoregeo::id::{Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::score::mlp::Prediction;
 use scoregeo::score::ScoreModel;
@@ -218,20 +218,9 @@ fn main() {
     print!("{}", markdown(&report, &o.methods));
 }
 
-/// The fraction of points whose normal-bundle cut is clear ([`cut_margin`] > 0).
+/// The fraction of points whose normal-bundle cut is clear (`reliability::assess`).
 fn clear_fraction(e: &IdEstimate) -> Option<f64> {
-    let k = e.settings().samples()?;
-    let points = e.points();
-    let clear = points
-        .iter()
-        .filter(|p| match (&p.spectrum, &p.readoff) {
-            (Some(s), Some(r)) => r
-                .ceiling
-                .is_some_and(|reference| cut_margin(s, r.normal_dim, reference, k) > 0.0),
-            _ => false,
-        })
-        .count();
-    Some(clear as f64 / points.len().max(1) as f64)
+    assess(e).map(|r| r.clear_fraction)
 }
 
 /// Per method: mean absolute error, datasets read exactly after rounding, total seconds.
@@ -321,6 +310,7 @@ fn figure(
     methods: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
+    scoregeo::plot::register_fonts()?;
     let rows = report["datasets"].as_array().cloned().unwrap_or_default();
     let top = rows
         .iter()

@@ -35,6 +35,13 @@ mod spectrum;
 mod style;
 
 pub use comparison::{MethodComparison, MethodResult};
+
+/// Registers the embedded DejaVu Sans face under the `sans-serif`, `serif` and `monospace`
+/// families, for callers drawing their own plotters figures beside the library's (the machines
+/// this runs on often have no system fonts). Idempotent.
+pub fn register_fonts() -> crate::error::Result<()> {
+    style::ensure_fonts()
+}
 pub use geodesic::{GeodesicPath, GeodesicPlot};
 pub use histogram::IdHistogram;
 pub use lid::LidCurves;
