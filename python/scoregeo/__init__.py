@@ -42,6 +42,7 @@ from . import _scoregeo as _native
 
 __all__ = [
     "NormalBundle",
+    "Auto",
     "Jacobian",
     "FLIPD",
     "MLE",
@@ -159,6 +160,7 @@ class _Estimator:
         self.indices_ = estimate.indices
         self.spectra_ = estimate.spectra
         self.settings_ = __import__("json").loads(estimate.settings_json())
+        self.reliability_ = estimate.reliability
 
     def reread(self, rule):
         """The same spectra cut with another rule ("maxgap", "ratio", "threshold:τ"), without
@@ -185,6 +187,36 @@ class NormalBundle(_Estimator):
         super().__init__(t0=t0, sigma=sigma, samples=samples, rule=rule,
                          normal_floor=normal_floor, points=points, seed=seed,
                          keep_spectra=keep_spectra, batch=batch)
+
+
+class Auto:
+    """The automatic choice of ``scoregeo id-estimate --method auto``: the normal bundle when its
+    reliability diagnostic trusts it (at least half the points cut clearly), else TwoNN.
+
+    After ``fit``: ``dimension_``, ``dimension_pw_``, ``chosen_`` ("nb" or "twonn"),
+    ``reliability_`` (the normal bundle's diagnostic) and ``normal_bundle_`` (its fitted
+    estimator, whichever was chosen)."""
+
+    def __init__(self, t0=None, sigma=None, samples=None, rule="maxgap", normal_floor=0.1,
+                 points=None, seed=0, k=20):
+        self._nb = dict(t0=t0, sigma=sigma, samples=samples, rule=rule,
+                        normal_floor=normal_floor, points=points, seed=seed)
+        self._k = k
+
+    def fit(self, X, model=None, **kwargs):
+        nb = NormalBundle(**self._nb).fit(X, model=model, **kwargs)
+        self.normal_bundle_ = nb
+        self.reliability_ = nb.reliability_
+        if nb.reliability_["trusted"]:
+            chosen = nb
+        else:
+            chosen = TwoNN(neighbourhood=self._k).fit(X)
+        self.chosen_ = chosen.estimate_.method
+        self.estimate_ = chosen.estimate_
+        self.dimension_ = chosen.dimension_
+        self.dimension_pw_ = chosen.dimension_pw_
+        self.indices_ = chosen.indices_
+        return self
 
 
 class Jacobian(_Estimator):

@@ -28,6 +28,24 @@ impl Estimate {
         self.inner.method().name()
     }
 
+    /// The normal bundle's reliability diagnostic as a dict (`clear_fraction`, `median_margin`,
+    /// `trusted`, `margins` per point), or None for other methods.
+    #[getter]
+    fn reliability<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
+        let Some(r) = scoregeo::id::reliability::assess(&self.inner) else {
+            return Ok(None);
+        };
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("clear_fraction", r.clear_fraction)?;
+        d.set_item("median_margin", r.median_margin)?;
+        d.set_item("trusted", r.trusted)?;
+        d.set_item("margins", PyArray1::from_vec(py, r.margins))?;
+        Ok(Some(d))
+    }
+
     /// The global intrinsic dimension.
     #[getter]
     fn global_id(&self) -> f64 {

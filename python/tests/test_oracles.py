@@ -161,3 +161,27 @@ def test_vjp_callable_matches_finite_differences():
     assert used, "the vjp callable was not called"
     np.testing.assert_allclose(exact.path, fd.path, atol=1e-5)
     np.testing.assert_allclose(exact.length, fd.length, rtol=1e-5)
+
+
+def test_auto_trusts_the_exact_score_and_falls_back_on_noise():
+    sde = scoregeo.VE(sigma_min=0.01, sigma_max=5.0)
+    score, q = subspace_gaussian(12, 4, sde, seed=1)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 4)) @ q.T
+    auto = scoregeo.Auto(seed=0).fit(X, model=score, sde=sde)
+    assert auto.chosen_ == "nb" and auto.dimension_ == 4.0
+    assert auto.reliability_["trusted"] and auto.reliability_["clear_fraction"] == 1.0
+    assert auto.reliability_["margins"].shape == (60,)
+
+    # the exact score at 0.3 of its size: the normal values sit at 0.3·√(K−1)/σ, below half the
+    # lower Marchenko–Pastur edge (½(1 − √(8/64)) ≈ 0.32), so no cut is clear and TwoNN answers
+    X = rng.standard_normal((200, 4)) @ q.T
+
+    def weak(x, t):
+        return 0.3 * score(x, t)
+
+    auto = scoregeo.Auto(seed=0).fit(X, model=weak, sde=sde)
+    assert auto.chosen_ == "twonn" and not auto.reliability_["trusted"]
+    assert auto.reliability_["clear_fraction"] == 0.0
+    assert auto.normal_bundle_.dimension_ == 4.0
+    assert abs(auto.dimension_ - 4.0) < 1.0
