@@ -468,14 +468,17 @@ fn id_estimate_reproduces_the_pytorch_spectrum_with_its_own_noise() {
         .map(|p| p["index"].as_u64().unwrap() as usize)
         .collect();
     let model = patch_model();
-    let estimator = NormalBundle::params()
+    // the reference code stacks the raw scores: compare with the uncentred estimator
+    let params = NormalBundle::params()
         .t0(spec["t0"].as_f64().unwrap())
         .samples(k)
-        .seed(3)
-        .check()
-        .unwrap();
+        .seed(3);
+    let estimator = params.clone().centred(false).check().unwrap();
     let estimate = estimator.fit(&model, &data.select(&indices)).unwrap();
     assert_eq!(estimate.global_id(), 2.0);
+    // the default (centred) read-out gives the same dimension
+    let centred = params.check().unwrap().fit(&model, &data.select(&indices)).unwrap();
+    assert_eq!(centred.global_id(), 2.0);
     for (i, p) in many["points"].as_array().unwrap().iter().enumerate() {
         let want: Vec<f64> = p["singular_values"]
             .as_array()
