@@ -477,7 +477,11 @@ fn id_estimate_reproduces_the_pytorch_spectrum_with_its_own_noise() {
     let estimate = estimator.fit(&model, &data.select(&indices)).unwrap();
     assert_eq!(estimate.global_id(), 2.0);
     // the default (centred) read-out gives the same dimension
-    let centred = params.check().unwrap().fit(&model, &data.select(&indices)).unwrap();
+    let centred = params
+        .check()
+        .unwrap()
+        .fit(&model, &data.select(&indices))
+        .unwrap();
     assert_eq!(centred.global_id(), 2.0);
     for (i, p) in many["points"].as_array().unwrap().iter().enumerate() {
         let want: Vec<f64> = p["singular_values"]

@@ -18,7 +18,8 @@
 //! assert_eq!((ratio.method(), ratio.global_id()), (Method::Nb, 3.0));
 //! let cut = ratio.points()[0].readoff.as_ref().unwrap();
 //! assert_eq!((cut.rule, cut.normal_dim), (Rule::Ratio, 5));
-//! assert_eq!(cut.ceiling, Some(64f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
+//! // the reference r = √(K − 1)/σ of K = 64 centred samples
+//! assert_eq!(cut.ceiling, Some(63f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
 //! ```
 
 use super::classic::TwoNnForm;
