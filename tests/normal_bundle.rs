@@ -208,17 +208,29 @@ fn centring_removes_the_density_gradient_on_full_dimensional_data() {
     assert!(read(false).iter().all(|&k| k == 7.0), "{:?}", read(false));
 }
 
-/// A pull of order 1/σ towards a hyperplane is a normal direction even when its noise response
-/// is missing: the centred read-out counts it apart (the mean pull).
+/// A pull of 2/σ towards a hyperplane is a normal direction even when its noise response is
+/// missing: the centred read-out counts it apart (the mean pull, from √(K − 1)/σ per √K samples).
 #[test]
 fn a_pull_of_order_one_over_sigma_counts_as_a_normal_direction() {
     let sde = Sde::ve(10.0);
     let inner = SubspaceGaussian::random(8, 8, sde, 3).unwrap();
     let data = inner.sample(6, 2);
-    let drift = 1.0 / sde.marginal(sde.default_t0()).sigma;
+    let drift = 2.0 / sde.marginal(sde.default_t0()).sigma;
     let model = Drifted { inner, drift };
+    // without the pull test the centred read-out sees no normal direction
+    let plain = NormalBundle::params()
+        .mean_pull(false)
+        .seed(4)
+        .check()
+        .unwrap()
+        .fit(&model, &data)
+        .unwrap();
+    assert!(
+        plain.local_ids().iter().all(|&k| k == 8.0),
+        "{:?}",
+        plain.local_ids()
+    );
     let est = NormalBundle::params()
-        .mean_pull(true)
         .seed(4)
         .check()
         .unwrap()
