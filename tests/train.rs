@@ -619,3 +619,40 @@ fn early_stopping_keeps_the_weights_of_the_best_fidelity() {
     assert_eq!((full.report().steps, full.report().stopped_at), (60, None));
     assert!(full.history().iter().all(|e| e.fidelity_loss.is_none()));
 }
+
+/// `train --no-early-stop` stores the choice, and a resumed run keeps it.
+#[test]
+fn no_early_stop_flag_is_stored_and_kept_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = line_file(dir.path());
+    let model = dir.path().join("m.safetensors");
+    let train = || {
+        let mut c = scoregeo();
+        c.args([
+            "train",
+            data.to_str().unwrap(),
+            "-o",
+            model.to_str().unwrap(),
+        ])
+        .args(["--hidden", "8", "--depth", "1", "--batch", "16", "-q"]);
+        c
+    };
+    train()
+        .args(["--steps", "4", "--no-early-stop"])
+        .assert()
+        .success();
+    let stored = read_state(&model).unwrap().1.unwrap().params;
+    let json = serde_json::to_value(&stored).unwrap();
+    assert!(json["early_stop"].is_null(), "{json}");
+    // the default recipe stops early
+    let default = serde_json::to_value(TrainParams::default()).unwrap();
+    assert!(default["early_stop"].is_object());
+    // a resumed run keeps the stored settings, with or without the flag
+    train()
+        .args(["--resume", "--steps", "8"])
+        .assert()
+        .success();
+    let state = read_state(&model).unwrap().1.unwrap();
+    assert_eq!(state.step, 8);
+    assert!(serde_json::to_value(&state.params).unwrap()["early_stop"].is_null());
+}
