@@ -183,27 +183,32 @@ impl ScoreModel for Drifted {
     }
 }
 
-/// The mean score passes the normal floor and reads D − 1 unless the samples are centred.
-#[test]
-fn centring_removes_the_density_gradient_on_full_dimensional_data() {
+/// N(0, I) in ℝ⁸ with a drift of `drift_sigma`/σ(t₀) along e₀, and six of its points.
+fn drifted(drift_sigma: f64) -> (Drifted, Dataset) {
     let sde = Sde::ve(10.0);
     let inner = SubspaceGaussian::random(8, 8, sde, 3).unwrap();
     let data = inner.sample(6, 2);
-    let t0 = sde.default_t0();
+    let drift = drift_sigma / sde.marginal(sde.default_t0()).sigma;
+    (Drifted { inner, drift }, data)
+}
+
+/// The normal bundle with `params` and seed 4 on `model` and `data`.
+fn fit_nb(
+    params: scoregeo::id::NormalBundleParams,
+    model: &Drifted,
+    data: &Dataset,
+) -> scoregeo::id::IdEstimate {
+    params.seed(4).check().unwrap().fit(model, data).unwrap()
+}
+
+/// The mean score passes the normal floor and reads D − 1 unless the samples are centred.
+#[test]
+fn centring_removes_the_density_gradient_on_full_dimensional_data() {
     // 2.5 times the normal floor ν/σ: a density gradient far steeper than a unit Gaussian's, yet
-    // below the pull of a normal direction (half the lower Marchenko–Pastur edge, ≈ 0.44/σ)
-    let drift = 2.5 * 0.1 / sde.marginal(t0).sigma;
-    let model = Drifted { inner, drift };
-    let read = |centred: bool| {
-        NormalBundle::params()
-            .centred(centred)
-            .seed(4)
-            .check()
-            .unwrap()
-            .fit(&model, &data)
-            .unwrap()
-            .local_ids()
-    };
+    // below the pull counted as a normal direction (the reference √(K − 1)/σ per √K samples)
+    let (model, data) = drifted(2.5 * 0.1);
+    let read =
+        |centred: bool| fit_nb(NormalBundle::params().centred(centred), &model, &data).local_ids();
     assert!(read(true).iter().all(|&k| k == 8.0), "{:?}", read(true));
     assert!(read(false).iter().all(|&k| k == 7.0), "{:?}", read(false));
 }
@@ -212,30 +217,15 @@ fn centring_removes_the_density_gradient_on_full_dimensional_data() {
 /// missing: the centred read-out counts it apart (the mean pull, from √(K − 1)/σ per √K samples).
 #[test]
 fn a_pull_of_order_one_over_sigma_counts_as_a_normal_direction() {
-    let sde = Sde::ve(10.0);
-    let inner = SubspaceGaussian::random(8, 8, sde, 3).unwrap();
-    let data = inner.sample(6, 2);
-    let drift = 2.0 / sde.marginal(sde.default_t0()).sigma;
-    let model = Drifted { inner, drift };
+    let (model, data) = drifted(2.0);
     // without the pull test the centred read-out sees no normal direction
-    let plain = NormalBundle::params()
-        .mean_pull(false)
-        .seed(4)
-        .check()
-        .unwrap()
-        .fit(&model, &data)
-        .unwrap();
+    let plain = fit_nb(NormalBundle::params().mean_pull(false), &model, &data);
     assert!(
         plain.local_ids().iter().all(|&k| k == 8.0),
         "{:?}",
         plain.local_ids()
     );
-    let est = NormalBundle::params()
-        .seed(4)
-        .check()
-        .unwrap()
-        .fit(&model, &data)
-        .unwrap();
+    let est = fit_nb(NormalBundle::params(), &model, &data);
     assert!(
         est.local_ids().iter().all(|&k| k == 7.0),
         "{:?}",
