@@ -161,8 +161,13 @@ impl Serialize for FlipdTrace {
 pub enum MethodSettings {
     /// The normal bundle.
     Nb {
-        /// Samples K per point.
+        /// Samples K per point: the cap when sampling is adaptive.
         samples: usize,
+        /// Whether each point stopped drawing samples once its cut was decided (see
+        /// [`NormalBundleParams::adaptive`](super::NormalBundleParams::adaptive)).
+        adaptive: bool,
+        /// The mean number of samples the points used (K itself when not adaptive).
+        mean_samples: f64,
         /// The read-off rule.
         rule: Rule,
         /// The normal floor ν.
@@ -507,6 +512,8 @@ mod tests {
             t0: Some(0.001),
             options: Some(MethodSettings::Nb {
                 samples: 64,
+                adaptive: false,
+                mean_samples: 64.0,
                 rule: Rule::Threshold(0.2),
                 normal_floor: 0.1,
                 centred: true,
@@ -516,7 +523,7 @@ mod tests {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"t0": 0.001, "samples": 64, "rule": "threshold:0.2", "normal_floor": 0.1, "centred": true})
+            serde_json::json!({"t0": 0.001, "samples": 64, "adaptive": false, "mean_samples": 64.0, "rule": "threshold:0.2", "normal_floor": 0.1, "centred": true})
         );
         assert_eq!(
             (s.rule(), s.samples(), s.k()),
@@ -543,6 +550,8 @@ mod tests {
             Settings {
                 options: Some(MethodSettings::Nb {
                     samples: 64,
+                    adaptive: false,
+                    mean_samples: 64.0,
                     rule: Rule::MaxGap,
                     normal_floor: 0.1,
                     centred: true,
