@@ -11,8 +11,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 #[cfg(feature = "testing")]
 use scoregeo::geometry::testing::{self, Breach, DiffeoTolerances, MetricTolerances, Property};
+#[cfg(feature = "testing")]
+use scoregeo::geometry::Affine;
 use scoregeo::geometry::{
-    Affine, Diffeomorphism, DiscreteMetric, Euclidean, FlowDensity, GeodesicSolver, Immersion,
+    Diffeomorphism, DiscreteMetric, Euclidean, FlowDensity, GeodesicSolver, Immersion,
     Initialisation, Metric, PullbackMetric, ScorePullback, Shear,
 };
 use scoregeo::score::analytic::GaussianMixture;
@@ -101,6 +103,7 @@ fn river() -> PullbackMetric<Shear, Euclidean> {
     PullbackMetric::closed_form(Shear::river(2).unwrap(), &VARIANCES).unwrap()
 }
 
+#[cfg(feature = "testing")]
 fn skew_affine() -> Affine {
     let l = Mat::from_fn(3, 3, |i, j| {
         [[1.5, 0.4, -0.2], [0.1, 0.8, 0.3], [-0.5, 0.2, 1.1]][i][j]
