@@ -126,13 +126,7 @@ fn save_load_round_trip_and_seeded_determinism() {
 #[test]
 fn learns_the_anisotropy_of_a_tilted_gaussian() {
     let data = tilted_gaussian(2000, 3);
-    let params = FlowTrainParams::default()
-        .steps(300)
-        .batch(128)
-        .hidden(16)
-        .layers(4)
-        .lr(3e-3)
-        .seed(1);
+    let params = quick(300, 1).lr(3e-3);
     let start = std::time::Instant::now();
     let (flow, report) = train(&data, params);
     let mut a = flow.variances().unwrap();
@@ -177,13 +171,7 @@ fn flat_plane(n: usize, seed: u64) -> Dataset {
 #[test]
 fn stays_near_isometric_on_a_flat_plane_in_ten_dimensions() {
     let data = flat_plane(1000, 5);
-    let params = FlowTrainParams::default()
-        .steps(300)
-        .batch(128)
-        .hidden(16)
-        .layers(4)
-        .lr(3e-3)
-        .seed(2);
+    let params = quick(300, 2).lr(3e-3);
     let (flow, report) = train(&data, params);
     let mut a = flow.variances().unwrap();
     a.sort_by(|x, y| y.total_cmp(x));

@@ -346,6 +346,11 @@ fn newton_inverse<P: Diffeomorphism>(phi: &P, z: &[f64]) -> Vec<f64> {
     x
 }
 
+/// A point of the plane with coordinates drawn uniformly from [−range, range).
+fn random_point(rng: &mut ChaCha8Rng, range: f64) -> Vec<f64> {
+    (0..2).map(|_| rng.random_range(-range..range)).collect()
+}
+
 /// Closed-form oracle: geodesics are φ⁻¹ of straight lines, with φ⁻¹ taken numerically.
 #[test]
 fn closed_form_geodesics_are_inverse_images_of_lines() {
@@ -354,8 +359,7 @@ fn closed_form_geodesics_are_inverse_images_of_lines() {
     for (name, metric) in [("banana", banana()), ("river", river())] {
         let mut worst: f64 = 0.0;
         for _ in 0..20 {
-            let x: Vec<f64> = (0..2).map(|_| rng.random_range(-4.0..4.0)).collect();
-            let y: Vec<f64> = (0..2).map(|_| rng.random_range(-4.0..4.0)).collect();
+            let (x, y) = (random_point(&mut rng, 4.0), random_point(&mut rng, 4.0));
             let curve = metric.geodesic(&x, &y, &times).unwrap();
             let phi = metric.diffeomorphism();
             let (px, py) = (
@@ -396,8 +400,7 @@ fn discrete_solver_on_closed_form_immersion_is_exact() {
     for (name, metric) in [("banana", banana()), ("river", river())] {
         let mut worst: f64 = 0.0;
         for _ in 0..10 {
-            let x: Vec<f64> = (0..2).map(|_| rng.random_range(-3.0..3.0)).collect();
-            let y: Vec<f64> = (0..2).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let (x, y) = (random_point(&mut rng, 3.0), random_point(&mut rng, 3.0));
             let g = solver.solve(&metric, &x, &y).unwrap();
             assert!(g.converged(), "{name}: {}", g.termination());
             let exact = metric.geodesic(&x, &y, &times).unwrap();
