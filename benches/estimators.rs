@@ -4,48 +4,24 @@
 //! The network is a fixed-weight MLP (D = 32, width 128, depth 3, SiLU) as a loaded model would
 //! be; the sizes keep one sample under a second on two cores.
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use rand::Rng;
 use scoregeo::id::{Flipd, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::progress::Progress::Hidden;
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
 use scoregeo::train::TrainParams;
 use scoregeo::{Dataset, Sde};
-use std::collections::HashMap;
 
 const D: usize = 32;
 
 /// A fixed-weight network with seeded U(±1/√fan_in) weights.
 fn network() -> MlpScoreNet {
-    let config = MlpConfig::new(D, 128, 3, Sde::ve(4.0));
-    let mut rng = scoregeo::rng::stream(1, 0);
-    let mut tensors = HashMap::new();
-    for (name, (out, inp)) in config.weight_shapes() {
-        let bound = 1.0 / (inp as f32).sqrt();
-        let mut draw =
-            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
-        let w = Tensor::from_vec(draw(out * inp), (out, inp), &Device::Cpu).unwrap();
-        let b = Tensor::from_vec(draw(out), out, &Device::Cpu).unwrap();
-        tensors.insert(format!("{name}.weight"), w);
-        tensors.insert(format!("{name}.bias"), b);
-    }
-    MlpScoreNet::new(
-        config,
-        VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
-    )
-    .unwrap()
+    common::seeded_mlp(MlpConfig::new(D, 128, 3, Sde::ve(4.0)), 1)
 }
 
 fn points(n: usize) -> Dataset {
-    let mut rng = scoregeo::rng::stream(2, 0);
-    Dataset::from_row_major(
-        (0..n * D).map(|_| rng.random_range(-1.0..1.0)).collect(),
-        n,
-        D,
-    )
-    .unwrap()
+    common::uniform_points(n, D, 2)
 }
 
 fn estimators(c: &mut Criterion) {

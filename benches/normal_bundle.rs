@@ -19,10 +19,7 @@ use scoregeo::Sde;
 
 fn main() {
     let (d, k, h, depth) = (100, 400, 512, 4);
-    let n_points: usize = std::env::var("NB_POINTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(80);
+    let n_points: usize = common::env_or("NB_POINTS", 80);
     let config = MlpConfig::new(d, h, depth, Sde::vp_default());
     let flops_per_row = config.flops_per_point();
     // fixed weights, as a loaded model has them, so the fused engine serves the network

@@ -17,10 +17,7 @@ use std::time::Instant;
 
 fn main() {
     let (d, h, depth, batch) = (100, 512, 4, 256);
-    let steps: u64 = std::env::var("TRAIN_STEPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
+    let steps: u64 = common::env_or("TRAIN_STEPS", 30);
     let n = 5000;
     let data = Dataset::from_row_major(
         (0..n * d)

@@ -17,22 +17,24 @@
 //! `PEER_TRAIN_STEPS` the timed training steps (default 300). To compare another normal-bundle
 //! setting (an adaptive sample count, say), add it to `nb_variants` below.
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::Device;
 use faer::Mat;
-use rand::Rng;
 use rayon::prelude::*;
 use scoregeo::id::{Derivative, Flipd, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::linalg::singular_values_via_gram;
 use scoregeo::progress::Progress::Hidden;
-use scoregeo::score::mlp::{Activation, MlpConfig, MlpScoreNet, Prediction, TimeInput};
+use scoregeo::score::mlp::{Activation, MlpConfig, Prediction, TimeInput};
 use scoregeo::score::{Loader, ScoreModel};
 use scoregeo::train::TrainParams;
 use scoregeo::{Dataset, Sde};
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
+
+// the benches' timing, seeded-weight and environment helpers
+#[path = "../benches/common/mod.rs"]
+mod bench_common;
+use bench_common::{best_of, env_or};
 
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -41,29 +43,9 @@ const H: usize = 512;
 const K: usize = 400;
 const T0: f64 = 1e-3;
 
-/// The fastest of `reps` runs of `f`, in seconds.
-fn best_of<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Seeded n × D points with entries in [−1, 1).
 fn points(n: usize, seed: u64) -> Dataset {
-    let mut rng = scoregeo::rng::stream(seed, 0);
-    let v = (0..n * D).map(|_| rng.random_range(-1.0..1.0)).collect();
-    Dataset::from_row_major(v, n, D).expect("finite points")
+    bench_common::uniform_points(n, D, seed)
 }
 
 /// The reference FCN's configuration as scoregeo loads it (ELU, 999·t, noise, VE 0.01…4).
@@ -86,20 +68,7 @@ fn reference_config() -> MlpConfig {
 
 /// The reference architecture with seeded U(±1/√fan_in) weights, for runs without torch.
 fn native_reference() -> Res<Box<dyn ScoreModel>> {
-    let config = reference_config();
-    let mut rng = scoregeo::rng::stream(7, 0);
-    let mut tensors = HashMap::new();
-    for (name, (out, inp)) in config.weight_shapes() {
-        let bound = 1.0 / (inp as f32).sqrt();
-        let mut draw =
-            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
-        let w = Tensor::from_vec(draw(out * inp), (out, inp), &Device::Cpu)?;
-        let b = Tensor::from_vec(draw(out), out, &Device::Cpu)?;
-        tensors.insert(format!("{name}.weight"), w);
-        tensors.insert(format!("{name}.bias"), b);
-    }
-    let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-    Ok(Box::new(MlpScoreNet::new(config, vb)?))
+    Ok(Box::new(bench_common::seeded_mlp(reference_config(), 7)))
 }
 
 /// The best f32 GEMM of two 2048² matrices on all threads: faer's or gemm's, GFLOP/s.
@@ -293,8 +262,8 @@ fn run_python(py: &str, args: &[&str]) -> Res<String> {
 }
 
 fn main() -> Res<()> {
-    let nb_points = env_usize("PEER_POINTS", 200);
-    let train_steps = env_usize("PEER_TRAIN_STEPS", 300);
+    let nb_points = env_or("PEER_POINTS", 200);
+    let train_steps = env_or("PEER_TRAIN_STEPS", 300);
     let py = python();
     let threads = rayon::current_num_threads();
     if !has_torch(&py) {

@@ -1,4 +1,5 @@
-//! Checks that many modules share: dimensions that must agree, and the diffusion time t₀.
+//! Checks that many modules share: dimensions that must agree, and the diffusion time t₀; and
+//! the plain setters of the parameter builders those checks guard.
 
 use crate::error::{Error, Result};
 
@@ -23,6 +24,22 @@ pub fn check_t0(t0: f64) -> Result<()> {
         Err(Error::param("t0", format!("must lie in (0, 1], got {t0}")))
     }
 }
+
+/// Plain builder setters, inside a builder's `impl`: each `/// doc` `name: Type` becomes
+/// `pub fn name(self, name: Type) -> Self`, storing the value in the field of the same name
+/// (the builder's `check` validates it later).
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $name: $ty) -> Self {
+                self.$name = $name;
+                self
+            }
+        )*
+    };
+}
+pub(crate) use setters;
 
 #[cfg(test)]
 mod tests {

@@ -153,6 +153,10 @@
 //! and `plot` (the figures of `plot`, with plotters). Research code that needs neither depends on
 //! the library alone, `scoregeo = { version = "…", default-features = false }`, which builds
 //! without clap, anyhow and plotters; add `features = ["plot"]` for the figures.
+//! The `testing` feature (off by default, no extra dependencies) adds `geometry::testing`, the
+//! property battery (d(x, x) = 0, symmetry, triangle inequality, exp∘log = id, φ⁻¹∘φ = id, …)
+//! to run on one's own metrics and diffeomorphisms; the crate's tests use it
+//! (`cargo test --features testing`).
 //!
 //! ## 8. From Python
 //!

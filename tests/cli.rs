@@ -1,7 +1,7 @@
 //! The real binary on good and bad input: outputs, exit codes, and error messages.
 
 mod common;
-use common::{scoregeo, success_json, write};
+use common::{fails_with, id_estimate, scoregeo, success_json, write};
 
 use predicates::prelude::*;
 use scoregeo::score::mlp::{MlpConfig, MlpScoreNet};
@@ -38,17 +38,18 @@ fn tiny_model(dir: &Path, dim: usize) -> PathBuf {
 fn mixture_oracle_estimates_a_line_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
-    let v = success_json(scoregeo().args([
-        "id-estimate",
-        data.to_str().unwrap(),
-        "--model",
-        "mixture",
-        "--points",
-        "10",
-        "--format",
-        "json",
-        "--spectra",
-    ]));
+    let v = success_json(&mut id_estimate(
+        &data,
+        &[
+            "--model",
+            "mixture",
+            "--points",
+            "10",
+            "--format",
+            "json",
+            "--spectra",
+        ],
+    ));
     assert_eq!(v["method"], "nb");
     assert_eq!(v["ambient_dim"], 3);
     // a random sample is lumpy at scale σ: a point by a large gap or an end of the segment can read 0
@@ -106,10 +107,9 @@ fn output_file_and_table() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
     let out = dir.path().join("res.json");
-    scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
+    id_estimate(
+        &data,
+        &[
             "-m",
             "mixture",
             "--points",
@@ -118,22 +118,15 @@ fn output_file_and_table() {
             "json",
             "-o",
             out.to_str().unwrap(),
-        ])
-        .assert()
-        .success()
-        .stdout(predicate::str::is_empty());
+        ],
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::is_empty());
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(v["points"].as_array().unwrap().len(), 5);
-    scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
-            "-m",
-            "mixture",
-            "--points",
-            "5",
-        ])
+    id_estimate(&data, &["-m", "mixture", "--points", "5"])
         .assert()
         .success()
         .stdout(
@@ -145,35 +138,31 @@ fn output_file_and_table() {
 fn ragged_csv_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "ragged.csv", "1,2,3\n4,5\n");
-    scoregeo()
-        .args(["id-estimate", p.to_str().unwrap(), "-m", "mixture"])
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("ragged.csv:2").and(predicate::str::contains("ragged row")),
-        );
+    fails_with(
+        &mut id_estimate(&p, &["-m", "mixture"]),
+        1,
+        &["ragged.csv:2", "ragged row"],
+    );
 }
 
 #[test]
 fn nan_names_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "nan.csv", "a,b\n1,2\n3,nan\n");
-    scoregeo()
-        .args(["id-estimate", p.to_str().unwrap(), "-m", "mixture"])
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("nan.csv:3:2").and(predicate::str::contains("non-finite")),
-        );
+    fails_with(
+        &mut id_estimate(&p, &["-m", "mixture"]),
+        1,
+        &["nan.csv:3:2", "non-finite"],
+    );
 }
 
 #[test]
 fn missing_file_is_a_runtime_error() {
-    scoregeo()
-        .args(["id-estimate", "/nonexistent/data.csv", "-m", "mixture"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("/nonexistent/data.csv"));
+    fails_with(
+        &mut id_estimate("/nonexistent/data.csv", &["-m", "mixture"]),
+        1,
+        &["/nonexistent/data.csv"],
+    );
 }
 
 #[test]
@@ -181,16 +170,11 @@ fn model_dimension_must_match_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
     let model = tiny_model(dir.path(), 5);
-    scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-        ])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("expects 5, found 3"));
+    fails_with(
+        &mut id_estimate(&data, &["--model", model.to_str().unwrap()]),
+        1,
+        &["expects 5, found 3"],
+    );
 }
 
 #[test]
@@ -202,16 +186,11 @@ fn corrupt_safetensors_names_the_file() {
     bytes.truncate(bytes.len() / 2);
     let broken = dir.path().join("broken.safetensors");
     std::fs::write(&broken, bytes).unwrap();
-    scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
-            "--model",
-            broken.to_str().unwrap(),
-        ])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("broken.safetensors"));
+    fails_with(
+        &mut id_estimate(&data, &["--model", broken.to_str().unwrap()]),
+        1,
+        &["broken.safetensors"],
+    );
 }
 
 #[test]
@@ -226,19 +205,11 @@ fn unknown_config_key_is_named() {
     let mut cfg = serde_json::to_value(MlpConfig::new(3, 8, 1, Sde::vp_default())).unwrap();
     cfg["learning_rate"] = serde_json::json!(0.1);
     std::fs::write(bare.with_extension("json"), cfg.to_string()).unwrap();
-    scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
-            "--model",
-            bare.to_str().unwrap(),
-        ])
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("unknown field `learning_rate`")
-                .and(predicate::str::contains("bare.safetensors")),
-        );
+    fails_with(
+        &mut id_estimate(&data, &["--model", bare.to_str().unwrap()]),
+        1,
+        &["unknown field `learning_rate`", "bare.safetensors"],
+    );
 }
 
 #[test]
@@ -246,20 +217,21 @@ fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
     let d = data.to_str().unwrap();
-    scoregeo()
-        .args(["id-estimate", d, "-m", "mixture", "--rule", "median"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("unknown rule"));
-    scoregeo()
-        .args(["id-estimate", d, "-m", "mixture", "--points", "0"])
-        .assert()
-        .code(2);
-    scoregeo()
-        .args(["id-estimate", d, "-m", "mixture", "--t0=-1"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("t0"));
+    fails_with(
+        &mut id_estimate(d, &["-m", "mixture", "--rule", "median"]),
+        2,
+        &["unknown rule"],
+    );
+    fails_with(
+        &mut id_estimate(d, &["-m", "mixture", "--points", "0"]),
+        2,
+        &[],
+    );
+    fails_with(
+        &mut id_estimate(d, &["-m", "mixture", "--t0=-1"]),
+        2,
+        &["t0"],
+    );
     scoregeo().args(["id-estimate"]).assert().code(2);
 }
 
@@ -275,34 +247,22 @@ fn every_method_runs_and_all_compares_them() {
         ("twonn", 0.15),
         ("lpca", 0.0),
     ] {
-        let v = success_json(scoregeo().args([
-            "id-estimate",
+        let v = success_json(&mut id_estimate(
             d,
-            "-m",
-            "mixture",
-            "--method",
-            method,
-            "--points",
-            "20",
-            "--format",
-            "json",
-        ]));
+            &[
+                "-m", "mixture", "--method", method, "--points", "20", "--format", "json",
+            ],
+        ));
         assert_eq!(v["method"], method);
         let id = v["global_id"].as_f64().unwrap();
         assert!((id - 1.0).abs() <= tol, "{method}: {id}");
     }
-    let v = success_json(scoregeo().args([
-        "id-estimate",
+    let v = success_json(&mut id_estimate(
         d,
-        "-m",
-        "mixture",
-        "--method",
-        "all",
-        "--points",
-        "10",
-        "--format",
-        "json",
-    ]));
+        &[
+            "-m", "mixture", "--method", "all", "--points", "10", "--format", "json",
+        ],
+    ));
     let names: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
@@ -337,37 +297,31 @@ fn every_method_runs_and_all_compares_them() {
 fn t0_sweep_reports_plateau_and_curves() {
     let dir = tempfile::tempdir().unwrap();
     let data = line_csv(dir.path());
-    let v = success_json(scoregeo().args([
-        "id-estimate",
-        data.to_str().unwrap(),
-        "-m",
-        "mixture",
-        "--method",
-        "jacobian",
-        "--t0",
-        "0.1:0.5:5",
-        "--points",
-        "8",
-        "--format",
-        "json",
-    ]));
+    let v = success_json(&mut id_estimate(
+        &data,
+        &[
+            "-m",
+            "mixture",
+            "--method",
+            "jacobian",
+            "--t0",
+            "0.1:0.5:5",
+            "--points",
+            "8",
+            "--format",
+            "json",
+        ],
+    ));
     assert_eq!(v["sweep"]["t0"].as_array().unwrap().len(), 5);
     assert_eq!(v["points"][0]["lid_curve"].as_array().unwrap().len(), 5);
     let plateau = &v["settings"]["plateau"];
     assert!(plateau["how"].as_str().unwrap().contains("flattest"));
     assert_eq!(v["settings"]["t0"], plateau["t0"]);
-    scoregeo()
-        .args([
-            "id-estimate",
-            data.to_str().unwrap(),
-            "-m",
-            "mixture",
-            "--t0",
-            "0.5:0.1:5",
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("a:b:n"));
+    fails_with(
+        &mut id_estimate(&data, &["-m", "mixture", "--t0", "0.5:0.1:5"]),
+        2,
+        &["a:b:n"],
+    );
 }
 
 #[test]
@@ -390,10 +344,9 @@ fn figures_are_written_and_decode() {
         .assert()
         .success();
     let (hist, lid) = (dir.path().join("h.svg"), dir.path().join("lid.png"));
-    scoregeo()
-        .args([
-            "id-estimate",
-            d,
+    id_estimate(
+        d,
+        &[
             "-m",
             "mixture",
             "--method",
@@ -406,9 +359,10 @@ fn figures_are_written_and_decode() {
             lid.to_str().unwrap(),
             "--histogram",
             hist.to_str().unwrap(),
-        ])
-        .assert()
-        .success();
+        ],
+    )
+    .assert()
+    .success();
     for png in [&spec, &lid] {
         let img = image::open(png).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (900, 600));

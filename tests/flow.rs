@@ -2,7 +2,10 @@
 //! `train-flow` / `rae` commands.
 
 mod common;
-use common::{scoregeo, success_json};
+use common::{fails_with, scoregeo, success_json, success_stdout};
+
+use assert_cmd::Command;
+use std::path::Path;
 
 use faer::Mat;
 use rand::Rng;
@@ -36,6 +39,13 @@ fn quick(steps: usize, seed: u64) -> FlowTrainParams {
 /// Trains a flow with settings that must pass their checks.
 fn train(data: &scoregeo::Dataset, params: FlowTrainParams) -> (AnisotropicFlow, FlowTrainReport) {
     params.check().unwrap().fit(data).unwrap()
+}
+
+/// `scoregeo rae FLOW ARGS…`.
+fn rae(flow: &Path, args: &[&str]) -> Command {
+    let mut cmd = scoregeo();
+    cmd.arg("rae").arg(flow).args(args);
+    cmd
 }
 
 fn max_abs_diff(a: &Mat<f64>, b: &Mat<f64>) -> f64 {
@@ -116,13 +126,7 @@ fn save_load_round_trip_and_seeded_determinism() {
 #[test]
 fn learns_the_anisotropy_of_a_tilted_gaussian() {
     let data = tilted_gaussian(2000, 3);
-    let params = FlowTrainParams::default()
-        .steps(300)
-        .batch(128)
-        .hidden(16)
-        .layers(4)
-        .lr(3e-3)
-        .seed(1);
+    let params = quick(300, 1).lr(3e-3);
     let start = std::time::Instant::now();
     let (flow, report) = train(&data, params);
     let mut a = flow.variances().unwrap();
@@ -167,13 +171,7 @@ fn flat_plane(n: usize, seed: u64) -> Dataset {
 #[test]
 fn stays_near_isometric_on_a_flat_plane_in_ten_dimensions() {
     let data = flat_plane(1000, 5);
-    let params = FlowTrainParams::default()
-        .steps(300)
-        .batch(128)
-        .hidden(16)
-        .layers(4)
-        .lr(3e-3)
-        .seed(2);
+    let params = quick(300, 2).lr(3e-3);
     let (flow, report) = train(&data, params);
     let mut a = flow.variances().unwrap();
     a.sort_by(|x, y| y.total_cmp(x));
@@ -199,33 +197,22 @@ fn cli_trains_reports_encodes_and_decodes() {
     let data = dir.path().join("gauss.csv");
     tilted_gaussian(600, 4).write(&data).unwrap();
     let flow = dir.path().join("flow.safetensors");
-    let out = scoregeo()
-        .args([
-            "-q",
-            "train-flow",
-            data.to_str().unwrap(),
-            "-o",
-            flow.to_str().unwrap(),
-        ])
-        .args([
-            "--steps", "200", "--seed", "3", "--hidden", "16", "--layers", "4", "--lr", "0.003",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let text = String::from_utf8(out).unwrap();
+    let text = success_stdout(
+        scoregeo()
+            .args([
+                "-q",
+                "train-flow",
+                data.to_str().unwrap(),
+                "-o",
+                flow.to_str().unwrap(),
+            ])
+            .args([
+                "--steps", "200", "--seed", "3", "--hidden", "16", "--layers", "4", "--lr", "0.003",
+            ]),
+    );
     assert!(text.starts_with("final loss "), "{text}");
 
-    let v = success_json(scoregeo().args([
-        "rae",
-        flow.to_str().unwrap(),
-        "--epsilon",
-        "0.05",
-        "--format",
-        "json",
-    ]));
+    let v = success_json(&mut rae(&flow, &["--epsilon", "0.05", "--format", "json"]));
     assert_eq!(v["dim"], 2);
     assert_eq!(v["rae_dim"], 1, "{v}");
     let a: Vec<f64> = v["variances"]
@@ -238,15 +225,7 @@ fn cli_trains_reports_encodes_and_decodes() {
     assert_eq!(v["explained"][1].as_f64().unwrap(), 1.0);
 
     let table = dir.path().join("report.txt");
-    scoregeo()
-        .args([
-            "rae",
-            flow.to_str().unwrap(),
-            "--epsilon",
-            "0.05",
-            "-o",
-            table.to_str().unwrap(),
-        ])
+    rae(&flow, &["--epsilon", "0.05", "-o", table.to_str().unwrap()])
         .assert()
         .success();
     assert!(std::fs::read_to_string(&table)
@@ -255,35 +234,25 @@ fn cli_trains_reports_encodes_and_decodes() {
 
     let codes = dir.path().join("codes.csv");
     let decoded = dir.path().join("decoded.csv");
-    scoregeo()
-        .args([
-            "rae",
-            flow.to_str().unwrap(),
-            "--epsilon",
-            "0.05",
-            "--encode",
-            data.to_str().unwrap(),
-        ])
-        .args(["-o", codes.to_str().unwrap()])
-        .assert()
-        .success()
-        .stderr(predicates::str::contains(
-            "encoded 600 points to 1 coordinates",
-        ));
+    rae(
+        &flow,
+        &["--epsilon", "0.05", "--encode", data.to_str().unwrap()],
+    )
+    .args(["-o", codes.to_str().unwrap()])
+    .assert()
+    .success()
+    .stderr(predicates::str::contains(
+        "encoded 600 points to 1 coordinates",
+    ));
     let c = Dataset::read(&codes).unwrap();
     assert_eq!((c.len(), c.dim()), (600, 1));
-    scoregeo()
-        .args([
-            "rae",
-            flow.to_str().unwrap(),
-            "--epsilon",
-            "0.05",
-            "--decode",
-            codes.to_str().unwrap(),
-        ])
-        .args(["-o", decoded.to_str().unwrap()])
-        .assert()
-        .success();
+    rae(
+        &flow,
+        &["--epsilon", "0.05", "--decode", codes.to_str().unwrap()],
+    )
+    .args(["-o", decoded.to_str().unwrap()])
+    .assert()
+    .success();
     let x = Dataset::read(&decoded).unwrap();
     let orig = Dataset::read(&data).unwrap();
     assert_eq!((x.len(), x.dim()), (600, 2));
@@ -300,12 +269,6 @@ fn cli_trains_reports_encodes_and_decodes() {
     assert!(err < 0.3, "mean reconstruction error {err}");
 
     // usage errors: ε out of range exits 2; a score model is not a flow
-    scoregeo()
-        .args(["rae", flow.to_str().unwrap(), "--epsilon", "1.5"])
-        .assert()
-        .code(2);
-    scoregeo()
-        .args(["rae", data.to_str().unwrap(), "--epsilon", "0.1"])
-        .assert()
-        .code(1);
+    fails_with(&mut rae(&flow, &["--epsilon", "1.5"]), 2, &[]);
+    fails_with(&mut rae(&data, &["--epsilon", "0.1"]), 1, &[]);
 }

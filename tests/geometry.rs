@@ -3,12 +3,18 @@
 //! against circles and a swiss roll whose true geodesics are known.
 
 use faer::{Mat, MatRef};
+#[cfg(feature = "testing")]
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRng, TestRunner};
+#[cfg(feature = "testing")]
+use proptest::test_runner::{Config, TestCaseError, TestRng, TestRunner};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+#[cfg(feature = "testing")]
+use scoregeo::geometry::testing::{self, Breach, DiffeoTolerances, MetricTolerances, Property};
+#[cfg(feature = "testing")]
+use scoregeo::geometry::Affine;
 use scoregeo::geometry::{
-    Affine, Diffeomorphism, DiscreteMetric, Euclidean, FlowDensity, GeodesicSolver, Immersion,
+    Diffeomorphism, DiscreteMetric, Euclidean, FlowDensity, GeodesicSolver, Immersion,
     Initialisation, Metric, PullbackMetric, ScorePullback, Shear,
 };
 use scoregeo::score::analytic::GaussianMixture;
@@ -31,113 +37,62 @@ fn row(m: MatRef<'_, f64>, i: usize) -> Vec<f64> {
     (0..m.ncols()).map(|j| m[(i, j)]).collect()
 }
 
-/// Tolerances of the battery: exact metrics get 1e-9, discrete ones their discretisation error.
-#[derive(Clone, Copy)]
-struct Tolerances {
-    /// relative, for symmetry, the triangle inequality and parallel transport norms
-    rel: f64,
-    /// relative to 1 + ‖x − y‖, for exp∘log and geodesic endpoints
-    pos: f64,
-    /// relative, for ‖log_x(y)‖_x = d(x, y) (discrete logs carry an O(1/N²) error)
-    log: f64,
-}
-
-/// The geomstats-style battery on random triples (x, y, z) and tangent vectors v:
-/// d(x, x) = 0, symmetry, triangle inequality, exp_x(log_x(y)) = y, γ(0) = x and γ(1) = y,
-/// ‖log_x(y)‖_x = d(x, y), and parallel transport keeps the norm.
-fn metric_battery<M: Metric>(name: &str, metric: &M, range: f64, cases: u32, tol: Tolerances) {
+/// The battery of `geometry::testing` on `cases` random triples (x, y, z) and tangent vectors v
+/// in [−range, range]ᵈ; proptest shrinks a failing sample before the panic names it.
+#[cfg(feature = "testing")]
+fn metric_battery<M: Metric>(
+    name: &str,
+    metric: &M,
+    range: f64,
+    cases: u32,
+    tol: MetricTolerances,
+) {
     let d = metric.dim();
     let point = prop::collection::vec(-range..range, d);
-    let config = Config::with_cases(cases);
-    let mut runner = TestRunner::new_with_rng(
-        config.clone(),
-        TestRng::deterministic_rng(config.rng_algorithm),
-    );
     let strategy = (
         point.clone(),
         point.clone(),
         point,
         prop::collection::vec(-1.0..1.0f64, d),
     );
-    let result = runner.run(&strategy, |(x, y, z, v)| {
-        let dxx = metric.distance(&x, &x).unwrap();
-        prop_assert!(dxx.abs() <= 1e-12, "d(x, x) = {dxx}");
-        let (dxy, dyx) = (
-            metric.distance(&x, &y).unwrap(),
-            metric.distance(&y, &x).unwrap(),
-        );
-        prop_assert!(
-            (dxy - dyx).abs() <= tol.rel * dxy.max(1e-300),
-            "symmetry {dxy} vs {dyx}"
-        );
-        let (dxz, dyz) = (
-            metric.distance(&x, &z).unwrap(),
-            metric.distance(&y, &z).unwrap(),
-        );
-        prop_assert!(
-            dxz <= (dxy + dyz) * (1.0 + tol.rel),
-            "triangle {dxz} > {dxy} + {dyz}"
-        );
-        let scale = 1.0 + dist(&x, &y);
-        let log = metric.log(&x, &y).unwrap();
-        let back = metric.exp(&x, &log).unwrap();
-        prop_assert!(
-            dist(&back, &y) <= tol.pos * scale,
-            "exp(log) off by {}",
-            dist(&back, &y)
-        );
-        let n = metric.norm(&x, &log).unwrap();
-        prop_assert!(
-            (n - dxy).abs() <= tol.log * dxy.max(1e-300) + 1e-12,
-            "‖log‖ {n} vs d {dxy}"
-        );
-        let ends = metric.geodesic(&x, &y, &[0.0, 1.0]).unwrap();
-        prop_assert!(dist(&row(ends.as_ref(), 0), &x) <= tol.pos * scale);
-        prop_assert!(dist(&row(ends.as_ref(), 1), &y) <= tol.pos * scale);
-        let moved = metric.parallel_transport(&x, &y, &v).unwrap();
-        let (before, after) = (
-            metric.norm(&x, &v).unwrap(),
-            metric.norm(&y, &moved).unwrap(),
-        );
-        prop_assert!(
-            (before - after).abs() <= tol.rel * before + 1e-12,
-            "PT norm {before} → {after}"
-        );
-        Ok(())
+    let result = runner(cases).run(&strategy, |(x, y, z, v)| {
+        testing::check_metric_case(metric, (&x, &y, &z), &v, &tol)
+            .map_err(|f| TestCaseError::fail(f.to_string()))
     });
     if let Err(e) = result {
         panic!("{name}: {e}");
     }
 }
 
-/// φ⁻¹∘φ = id, φ∘φ⁻¹ = id, and the inverse push-forward inverts the push-forward.
+/// The diffeomorphism battery of `geometry::testing` on random x ∈ [−range, range]ᵈ and v.
+#[cfg(feature = "testing")]
 fn diffeomorphism_battery<P: Diffeomorphism>(name: &str, phi: &P, range: f64) {
     let d = phi.dim();
-    let config = Config::with_cases(64);
-    let mut runner = TestRunner::new_with_rng(
-        config.clone(),
-        TestRng::deterministic_rng(config.rng_algorithm),
-    );
     let strategy = (
         prop::collection::vec(-range..range, d),
         prop::collection::vec(-1.0..1.0f64, d),
     );
-    let result = runner.run(&strategy, |(x, v)| {
-        let xm = MatRef::from_row_major_slice(&x, 1, d);
-        let vm = MatRef::from_row_major_slice(&v, 1, d);
-        let there = phi.forward(xm).unwrap();
-        let back = phi.inverse(there.as_ref()).unwrap();
-        prop_assert!(dist(&row(back.as_ref(), 0), &x) <= 1e-12 * (1.0 + range));
-        let again = phi.forward(phi.inverse(xm).unwrap().as_ref()).unwrap();
-        prop_assert!(dist(&row(again.as_ref(), 0), &x) <= 1e-12 * (1.0 + range));
-        let pushed = phi.push_forward(xm, vm).unwrap();
-        let pulled = phi.pull_back(xm, pushed.as_ref()).unwrap();
-        prop_assert!(dist(&row(pulled.as_ref(), 0), &v) <= 1e-12);
-        Ok(())
+    let tol = DiffeoTolerances {
+        position: 1e-12 * (1.0 + range),
+        tangent: 1e-12,
+    };
+    let result = runner(64).run(&strategy, |(x, v)| {
+        testing::check_diffeomorphism_case(phi, &x, &v, &tol)
+            .map_err(|f| TestCaseError::fail(f.to_string()))
     });
     if let Err(e) = result {
         panic!("{name}: {e}");
     }
+}
+
+/// A deterministic proptest runner of `cases` cases.
+#[cfg(feature = "testing")]
+fn runner(cases: u32) -> TestRunner {
+    let config = Config::with_cases(cases);
+    TestRunner::new_with_rng(
+        config.clone(),
+        TestRng::deterministic_rng(config.rng_algorithm),
+    )
 }
 
 fn banana() -> PullbackMetric<Shear, Euclidean> {
@@ -148,6 +103,7 @@ fn river() -> PullbackMetric<Shear, Euclidean> {
     PullbackMetric::closed_form(Shear::river(2).unwrap(), &VARIANCES).unwrap()
 }
 
+#[cfg(feature = "testing")]
 fn skew_affine() -> Affine {
     let l = Mat::from_fn(3, 3, |i, j| {
         [[1.5, 0.4, -0.2], [0.1, 0.8, 0.3], [-0.5, 0.2, 1.1]][i][j]
@@ -155,12 +111,10 @@ fn skew_affine() -> Affine {
     Affine::new(l, vec![0.3, -1.0, 2.0]).unwrap()
 }
 
-const EXACT: Tolerances = Tolerances {
-    rel: 1e-9,
-    pos: 1e-9,
-    log: 1e-9,
-};
+#[cfg(feature = "testing")]
+const EXACT: MetricTolerances = MetricTolerances::EXACT;
 
+#[cfg(feature = "testing")]
 #[test]
 fn battery_on_exact_metrics() {
     metric_battery(
@@ -179,6 +133,7 @@ fn battery_on_exact_metrics() {
     metric_battery("river in R^4", &river4.unwrap(), 3.0, 32, EXACT);
 }
 
+#[cfg(feature = "testing")]
 #[test]
 fn battery_on_diffeomorphisms() {
     diffeomorphism_battery("banana", &Shear::banana(3).unwrap(), 5.0);
@@ -190,6 +145,7 @@ fn battery_on_diffeomorphisms() {
 /// The discrete calculus on the closed-form immersion A⁻¹φ: its discrete geodesics are exact,
 /// exp∘log = id holds to solver precision, and the discrete log is second order in 1/N (see
 /// `discrete_log_is_second_order`).
+#[cfg(feature = "testing")]
 #[test]
 fn battery_on_discrete_closed_form_metric() {
     let solver = GeodesicSolver::params()
@@ -198,10 +154,11 @@ fn battery_on_discrete_closed_form_metric() {
         .check()
         .unwrap();
     let m = DiscreteMetric::new(banana(), solver);
-    let tol = Tolerances {
-        rel: 1e-6,
-        pos: 1e-6,
-        log: 0.02,
+    let tol = MetricTolerances {
+        relative: 1e-6,
+        position: 1e-6,
+        log_norm: 0.02,
+        ..MetricTolerances::EXACT
     };
     metric_battery("discrete banana", &m, 3.0, 12, tol);
 }
@@ -239,6 +196,7 @@ fn discrete_log_is_second_order() {
 
 /// The score-pullback metric of the banana density: discrete geodesics, shooting and
 /// projection transport on F(x) = (√λx, c·s(x)).
+#[cfg(feature = "testing")]
 #[test]
 fn battery_on_score_pullback_metric() {
     let density = FlowDensity::new(Shear::banana(2).unwrap(), VARIANCES.to_vec()).unwrap();
@@ -249,12 +207,116 @@ fn battery_on_score_pullback_metric() {
         .check()
         .unwrap();
     let m = pullback.metric(&density).unwrap();
-    let tol = Tolerances {
-        rel: 1e-4,
-        pos: 1e-4,
-        log: 0.02,
+    let tol = MetricTolerances {
+        relative: 1e-4,
+        position: 1e-4,
+        log_norm: 0.02,
+        ..MetricTolerances::EXACT
     };
     metric_battery("score pullback", &m, 2.0, 12, tol);
+}
+
+/// Euclidean but for a distance that is half again as long leftwards (x₀ > y₀): d(x, x) = 0
+/// and every other operation still holds, so only symmetry can catch it.
+#[cfg(feature = "testing")]
+struct Lopsided(Euclidean);
+
+#[cfg(feature = "testing")]
+impl Metric for Lopsided {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn inner_product(&self, x: &[f64], v: &[f64], w: &[f64]) -> scoregeo::Result<f64> {
+        self.0.inner_product(x, v, w)
+    }
+    fn distance(&self, x: &[f64], y: &[f64]) -> scoregeo::Result<f64> {
+        let d = self.0.distance(x, y)?;
+        Ok(if x[0] > y[0] { 1.5 * d } else { d })
+    }
+    fn geodesic(&self, x: &[f64], y: &[f64], times: &[f64]) -> scoregeo::Result<Mat<f64>> {
+        self.0.geodesic(x, y, times)
+    }
+    fn exp(&self, x: &[f64], v: &[f64]) -> scoregeo::Result<Vec<f64>> {
+        self.0.exp(x, v)
+    }
+    fn log(&self, x: &[f64], y: &[f64]) -> scoregeo::Result<Vec<f64>> {
+        self.0.log(x, y)
+    }
+    fn parallel_transport(&self, x: &[f64], y: &[f64], v: &[f64]) -> scoregeo::Result<Vec<f64>> {
+        self.0.parallel_transport(x, y, v)
+    }
+}
+
+/// The battery is not vacuous: it passes the Euclidean metric on these points, names symmetry
+/// at the first pair where the lopsided distance breaks it (by d/2), and catches an inverse
+/// that is not one.
+#[cfg(feature = "testing")]
+#[test]
+fn battery_catches_broken_metrics_and_diffeomorphisms() {
+    // rows 0 → 1 go rightwards, 1 → 2 leftwards
+    let points = Mat::from_fn(3, 2, |i, j| [[0.0, 0.0], [3.0, 4.0], [1.0, -1.0]][i][j]);
+    let tangents = Mat::from_fn(3, 2, |i, j| (i + j) as f64 - 1.0);
+    let euclidean = Euclidean::standard(2).unwrap();
+    let report =
+        testing::check_metric(&euclidean, points.as_ref(), tangents.as_ref(), &EXACT).unwrap();
+    assert_eq!(report.cases, 3);
+    assert_eq!(report.worst.len(), 7, "every metric property is checked");
+    assert!(report.worst.iter().all(|&(_, w)| (0.0..=1.0).contains(&w)));
+
+    let lopsided = Lopsided(euclidean);
+    let failure =
+        testing::check_metric(&lopsided, points.as_ref(), tangents.as_ref(), &EXACT).unwrap_err();
+    assert_eq!(failure.property, Property::Symmetry, "{failure}");
+    // the first triple: x = (0, 0), y = (3, 4), d(x, y) = 5 and d(y, x) = 7.5
+    assert_eq!(failure.points[0], [0.0, 0.0]);
+    assert_eq!(failure.points[1], [3.0, 4.0]);
+    match failure.breach {
+        Breach::Exceeded { error, bound } => {
+            assert!(
+                (error - 2.5).abs() < 1e-12 && bound < 1e-8,
+                "{error} {bound}"
+            );
+        }
+        Breach::Failed(e) => panic!("an operation failed: {e}"),
+    }
+    assert!(failure.to_string().contains("symmetry"), "{failure}");
+
+    // the banana shear with the river's inverse: φ⁻¹∘φ ≠ id away from x₂ = 0
+    struct WrongInverse(Shear, Shear);
+    impl Diffeomorphism for WrongInverse {
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn forward(&self, x: MatRef<'_, f64>) -> scoregeo::Result<Mat<f64>> {
+            self.0.forward(x)
+        }
+        fn inverse(&self, z: MatRef<'_, f64>) -> scoregeo::Result<Mat<f64>> {
+            self.1.inverse(z)
+        }
+        fn jacobians(&self, x: MatRef<'_, f64>) -> scoregeo::Result<Vec<Mat<f64>>> {
+            self.0.jacobians(x)
+        }
+        fn describe(&self) -> String {
+            "banana with the river's inverse".into()
+        }
+    }
+    let wrong = WrongInverse(Shear::banana(2).unwrap(), Shear::river(2).unwrap());
+    let tol = DiffeoTolerances {
+        position: 1e-9,
+        tangent: 1e-9,
+    };
+    let banana = Shear::banana(2).unwrap();
+    testing::check_diffeomorphism(&banana, points.as_ref(), tangents.as_ref(), &tol).unwrap();
+    let failure = testing::check_diffeomorphism(&wrong, points.as_ref(), tangents.as_ref(), &tol)
+        .unwrap_err();
+    assert_eq!(failure.property, Property::InverseForward, "{failure}");
+    // (0, 0) is fixed by both shears; the first failure is at (3, 4)
+    assert_eq!(failure.points[0], [3.0, 4.0]);
+    // samples of the wrong shape are an error, not a pass
+    let short = Mat::<f64>::zeros(2, 2);
+    let failure =
+        testing::check_metric(&lopsided, points.as_ref(), short.as_ref(), &EXACT).unwrap_err();
+    assert!(matches!(failure.breach, Breach::Failed(_)), "{failure}");
 }
 
 /// φ⁻¹ by Newton's method on φ(x) = z, from forward passes and Jacobians only: an oracle for
@@ -284,6 +346,11 @@ fn newton_inverse<P: Diffeomorphism>(phi: &P, z: &[f64]) -> Vec<f64> {
     x
 }
 
+/// A point of the plane with coordinates drawn uniformly from [−range, range).
+fn random_point(rng: &mut ChaCha8Rng, range: f64) -> Vec<f64> {
+    (0..2).map(|_| rng.random_range(-range..range)).collect()
+}
+
 /// Closed-form oracle: geodesics are φ⁻¹ of straight lines, with φ⁻¹ taken numerically.
 #[test]
 fn closed_form_geodesics_are_inverse_images_of_lines() {
@@ -292,8 +359,7 @@ fn closed_form_geodesics_are_inverse_images_of_lines() {
     for (name, metric) in [("banana", banana()), ("river", river())] {
         let mut worst: f64 = 0.0;
         for _ in 0..20 {
-            let x: Vec<f64> = (0..2).map(|_| rng.random_range(-4.0..4.0)).collect();
-            let y: Vec<f64> = (0..2).map(|_| rng.random_range(-4.0..4.0)).collect();
+            let (x, y) = (random_point(&mut rng, 4.0), random_point(&mut rng, 4.0));
             let curve = metric.geodesic(&x, &y, &times).unwrap();
             let phi = metric.diffeomorphism();
             let (px, py) = (
@@ -334,8 +400,7 @@ fn discrete_solver_on_closed_form_immersion_is_exact() {
     for (name, metric) in [("banana", banana()), ("river", river())] {
         let mut worst: f64 = 0.0;
         for _ in 0..10 {
-            let x: Vec<f64> = (0..2).map(|_| rng.random_range(-3.0..3.0)).collect();
-            let y: Vec<f64> = (0..2).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let (x, y) = (random_point(&mut rng, 3.0), random_point(&mut rng, 3.0));
             let g = solver.solve(&metric, &x, &y).unwrap();
             assert!(g.converged(), "{name}: {}", g.termination());
             let exact = metric.geodesic(&x, &y, &times).unwrap();

@@ -1,5 +1,8 @@
 //! Oracle tests of the normal-bundle estimator on analytic scores.
 
+mod common;
+use common::with_threads;
+
 use scoregeo::data::Dataset;
 use scoregeo::id::{NormalBundle, PointSelection, Rule};
 use scoregeo::score::analytic::{GaussianMixture, SubspaceGaussian};
@@ -102,19 +105,15 @@ fn thread_count_does_not_change_results() {
     let model = SubspaceGaussian::random(8, 3, Sde::vp_default(), 2).unwrap();
     let data = model.sample(40, 3);
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                NormalBundle::params()
-                    .seed(11)
-                    .batch_rows(64)
-                    .check()
-                    .unwrap()
-                    .fit(&model, &data)
-                    .unwrap()
-            })
+        with_threads(threads, || {
+            NormalBundle::params()
+                .seed(11)
+                .batch_rows(64)
+                .check()
+                .unwrap()
+                .fit(&model, &data)
+                .unwrap()
+        })
     };
     let (a, b) = (run(1), run(2));
     assert_eq!(a, b);

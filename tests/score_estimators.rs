@@ -1,5 +1,8 @@
 //! Oracle tests of the score-Jacobian spectrum, FLIPD and t₀ sweeps on analytic scores.
 
+mod common;
+use common::with_threads;
+
 use scoregeo::data::Dataset;
 use scoregeo::id::{
     log_grid, Derivative, Flipd, FlipdTrace, JacobianSpectrum, MethodSettings, NormalBundle,
@@ -153,26 +156,22 @@ fn estimators_do_not_depend_on_thread_count() {
     let model = SubspaceGaussian::random(20, 4, Sde::vp_default(), 1).unwrap();
     let data = model.sample(30, 5);
     let run = |threads: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(|| {
-                (
-                    Flipd::params()
-                        .exact_max_dim(4)
-                        .seed(2)
-                        .check()
-                        .unwrap()
-                        .fit(&model, &data)
-                        .unwrap(),
-                    JacobianSpectrum::params()
-                        .check()
-                        .unwrap()
-                        .fit(&model, &data)
-                        .unwrap(),
-                )
-            })
+        with_threads(threads, || {
+            (
+                Flipd::params()
+                    .exact_max_dim(4)
+                    .seed(2)
+                    .check()
+                    .unwrap()
+                    .fit(&model, &data)
+                    .unwrap(),
+                JacobianSpectrum::params()
+                    .check()
+                    .unwrap()
+                    .fit(&model, &data)
+                    .unwrap(),
+            )
+        })
     };
     assert_eq!(run(1), run(2));
 }

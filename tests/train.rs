@@ -3,7 +3,7 @@
 //! the `train` command rejects bad flags.
 
 mod common;
-use common::scoregeo;
+use common::{fails_with, scoregeo, success_stderr};
 
 use assert_cmd::Command;
 use scoregeo::id::{NormalBundle, PointSelection};
@@ -329,14 +329,7 @@ fn train_command_writes_a_model_and_resumes() {
         .chain(["--steps".into(), steps.into()])
         .collect()
     };
-    let out = scoregeo()
-        .args(args("12"))
-        .assert()
-        .success()
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8(out).unwrap();
+    let err = success_stderr(scoregeo().args(args("12")));
     assert!(
         err.contains("trained 12 steps")
             && err.contains("validation loss")
@@ -345,14 +338,7 @@ fn train_command_writes_a_model_and_resumes() {
     );
     let mut more = args("20");
     more.push("--resume".into());
-    let out = scoregeo()
-        .args(&more)
-        .assert()
-        .success()
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8(out).unwrap();
+    let err = success_stderr(scoregeo().args(&more));
     assert!(
         err.contains("resuming") && err.contains("trained 20 steps (8 this run)"),
         "{err}"
@@ -545,14 +531,7 @@ fn resuming_rejects_every_tampered_stored_parameter() {
     for (name, value) in cases {
         let bad = dir.path().join(format!("bad_{name}.safetensors"));
         tamper(&model, &bad, name, value);
-        let out = train(&bad)
-            .args(["--resume", "--steps", "4"])
-            .assert()
-            .code(1)
-            .get_output()
-            .stderr
-            .clone();
-        let err = String::from_utf8(out).unwrap();
+        let err = fails_with(train(&bad).args(["--resume", "--steps", "4"]), 1, &[]);
         assert!(
             err.contains(name) && err.contains(&format!("bad_{name}.safetensors")),
             "`{name}`: {err}"

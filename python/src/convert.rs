@@ -10,6 +10,20 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyTypeErr
 use pyo3::prelude::*;
 use scoregeo::{Dataset, Error};
 
+/// A builder setter applied only to the keyword arguments the caller gave: `None` keeps the
+/// library's default.
+pub trait SetGiven: Sized {
+    /// `set(self, v)` when `value` is `Some(v)`, else `self`.
+    fn set_given<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(v) => set(self, v),
+            None => self,
+        }
+    }
+}
+
+impl<P> SetGiven for P {}
+
 /// The Python exception for a library error: bad data or parameters are `ValueError`, files
 /// `OSError` (`FileNotFoundError` when missing), numerical and backend failures `RuntimeError`.
 pub fn to_py(e: Error) -> PyErr {

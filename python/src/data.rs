@@ -1,6 +1,6 @@
 //! Synthetic datasets with a known intrinsic dimension.
 
-use crate::convert::{mat_to_numpy, to_py};
+use crate::convert::{mat_to_numpy, to_py, SetGiven};
 use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
 use scoregeo::data::synthetic::benchmark::Benchmark;
@@ -39,16 +39,12 @@ pub fn generate<'py>(
         return Ok((x, truth));
     }
     let kind: Kind = name.parse().map_err(to_py)?;
-    let mut params = synthetic::Params::default().n(n).seed(seed);
-    if let Some(k) = dim {
-        params = params.dim(k);
-    }
-    if let Some(d) = ambient {
-        params = params.ambient(d);
-    }
-    if let Some(s) = noise {
-        params = params.noise(s);
-    }
+    let params = synthetic::Params::default()
+        .n(n)
+        .seed(seed)
+        .set_given(dim, synthetic::Params::dim)
+        .set_given(ambient, synthetic::Params::ambient)
+        .set_given(noise, synthetic::Params::noise);
     let (data, manifest) = py
         .detach(|| params.check(kind)?.generate())
         .map_err(to_py)?;

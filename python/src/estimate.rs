@@ -1,7 +1,7 @@
 //! Intrinsic-dimension estimation: one native `estimate` call for every method and the
 //! [`Estimate`] it returns (the library's `IdEstimate`).
 
-use crate::convert::{dataset, rows_to_numpy, to_py};
+use crate::convert::{dataset, rows_to_numpy, to_py, SetGiven};
 use crate::model::{released, Model};
 use numpy::{PyArray1, PyArray2};
 use pyo3::exceptions::PyValueError;
@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use scoregeo::id::classic::{LocalPca, Mle, TwoNn, TwoNnForm};
 use scoregeo::id::{
     Derivative, Estimator, Flipd, IdEstimate, JacobianSpectrum, Method, NormalBundle,
-    PointSelection, Probe, Rule,
+    NormalBundleParams, PointSelection, Probe, Rule, SharedScoreParams,
 };
 use scoregeo::score::analytic::GaussianMixture;
 use scoregeo::score::NoiseLevel;
@@ -251,58 +251,36 @@ pub fn estimate(
             }
             _ => None,
         };
+        let shared = SharedScoreParams {
+            t0,
+            points: selection,
+            seed,
+            batch,
+            progress: crate::progress(),
+        };
         let estimator: Estimator = match method {
-            Method::Nb => {
-                let mut p = NormalBundle::params()
-                    .progress(crate::progress())
-                    .rule(rule)
-                    .normal_floor(normal_floor)
-                    .points(selection)
-                    .seed(seed)
-                    .keep_spectra(keep_spectra);
-                if let Some(t) = t0 {
-                    p = p.t0(t);
-                }
-                if let Some(k) = samples {
-                    p = p.samples(k);
-                }
-                if let Some(b) = batch {
-                    p = p.batch_rows(b);
-                }
-                p.check()?.into()
-            }
-            Method::Jacobian => {
-                let mut p = JacobianSpectrum::params()
-                    .progress(crate::progress())
-                    .rule(rule)
-                    .normal_floor(normal_floor)
-                    .points(selection)
-                    .seed(seed);
-                if let Some(t) = t0 {
-                    p = p.t0(t);
-                }
-                if let Some(b) = batch {
-                    p = p.batch_points(b);
-                }
-                p.check()?.into()
-            }
-            Method::Flipd => {
-                let mut p = Flipd::params()
-                    .progress(crate::progress())
-                    .exact_max_dim(exact_max_dim)
-                    .probes(probes)
-                    .probe(probe)
-                    .derivative(derivative)
-                    .points(selection)
-                    .seed(seed);
-                if let Some(t) = t0 {
-                    p = p.t0(t);
-                }
-                if let Some(b) = batch {
-                    p = p.batch_points(b);
-                }
-                p.check()?.into()
-            }
+            Method::Nb => NormalBundle::params()
+                .shared(shared)
+                .rule(rule)
+                .normal_floor(normal_floor)
+                .keep_spectra(keep_spectra)
+                .set_given(samples, NormalBundleParams::samples)
+                .check()?
+                .into(),
+            Method::Jacobian => JacobianSpectrum::params()
+                .shared(shared)
+                .rule(rule)
+                .normal_floor(normal_floor)
+                .check()?
+                .into(),
+            Method::Flipd => Flipd::params()
+                .shared(shared)
+                .exact_max_dim(exact_max_dim)
+                .probes(probes)
+                .probe(probe)
+                .derivative(derivative)
+                .check()?
+                .into(),
             Method::Mle => Mle::params().k(k).check()?.into(),
             Method::TwoNn => TwoNn::params()
                 .neighbourhood(k)

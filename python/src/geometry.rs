@@ -1,11 +1,11 @@
 //! Score-pullback geodesics between two points.
 
-use crate::convert::{dataset, mat_to_numpy, point};
+use crate::convert::{dataset, mat_to_numpy, point, SetGiven};
 use crate::model::{released, Model};
 use numpy::PyArray2;
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
-use scoregeo::geometry::{Geodesic, ScorePullback};
+use scoregeo::geometry::{Geodesic, ScorePullback, ScorePullbackParams};
 use scoregeo::score::analytic::GaussianMixture;
 use scoregeo::score::NoiseLevel;
 use scoregeo::Dataset;
@@ -134,24 +134,14 @@ pub fn geodesic(
             "give `t0` or `sigma` (data units), not both",
         ));
     }
-    let mut params = ScorePullback::params()
+    let params = ScorePullback::params()
         .nodes(nodes)
-        .progress(crate::progress());
-    if let Some(l) = lam {
-        params = params.lambda(l);
-    }
-    if let Some(c) = score_scale {
-        params = params.score_scale(c);
-    }
-    if let Some(m) = max_iters {
-        params = params.max_iters(m);
-    }
-    if let Some(tol) = tolerance {
-        params = params.tolerance(tol);
-    }
-    if let Some(k) = neighbours {
-        params = params.neighbours(k);
-    }
+        .progress(crate::progress())
+        .set_given(lam, ScorePullbackParams::lambda)
+        .set_given(score_scale, ScorePullbackParams::score_scale)
+        .set_given(max_iters, ScorePullbackParams::max_iters)
+        .set_given(tolerance, ScorePullbackParams::tolerance)
+        .set_given(neighbours, ScorePullbackParams::neighbours);
     let score = model.inner.clone();
     let mixture = model.mixture;
     let solved = released(py, Some(&model), move || {

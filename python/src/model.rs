@@ -2,7 +2,7 @@
 //! oracle and Python callables, all one [`Model`] class; SDEs as [`PySde`].
 
 use crate::callable::{Failure, PyScore, PyScoreVjp};
-use crate::convert::{dataset, mat_to_numpy, to_py};
+use crate::convert::{dataset, mat_to_numpy, to_py, SetGiven};
 use numpy::PyArray2;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -215,17 +215,12 @@ pub fn load_model(
     if let Some(p) = prediction {
         loader = loader.prediction(self::prediction(p)?);
     }
-    for (set, value) in [
-        (Loader::sigma_min as fn(Loader, f64) -> Loader, sigma_min),
-        (Loader::sigma_max, sigma_max),
-        (Loader::beta_min, beta_min),
-        (Loader::beta_max, beta_max),
-        (Loader::time_scale, time_scale),
-    ] {
-        if let Some(v) = value {
-            loader = set(loader, v);
-        }
-    }
+    loader = loader
+        .set_given(sigma_min, Loader::sigma_min)
+        .set_given(sigma_max, Loader::sigma_max)
+        .set_given(beta_min, Loader::beta_min)
+        .set_given(beta_max, Loader::beta_max)
+        .set_given(time_scale, Loader::time_scale);
     let net = released(py, None, || loader.load())?;
     Ok(Model {
         path: Some(path),
@@ -293,24 +288,15 @@ pub fn train(
     path: Option<PathBuf>,
 ) -> PyResult<Model> {
     let data = dataset(X, "X")?;
-    let mut params = TrainParams::default().seed(seed);
+    let mut params = TrainParams::default()
+        .seed(seed)
+        .set_given(steps, TrainParams::steps)
+        .set_given(hidden, TrainParams::hidden)
+        .set_given(depth, TrainParams::depth)
+        .set_given(batch, TrainParams::batch)
+        .set_given(lr, TrainParams::lr);
     if let Some(kind) = sde {
         params = params.sde(kind.parse().map_err(to_py)?);
-    }
-    if let Some(n) = steps {
-        params = params.steps(n);
-    }
-    if let Some(h) = hidden {
-        params = params.hidden(h);
-    }
-    if let Some(d) = depth {
-        params = params.depth(d);
-    }
-    if let Some(b) = batch {
-        params = params.batch(b);
-    }
-    if let Some(r) = lr {
-        params = params.lr(r);
     }
     let out = path.clone();
     let net = released(py, None, move || {

@@ -6,7 +6,7 @@ use crate::data::Dataset;
 use crate::id::classic::{LocalPca, Mle, TwoNn};
 use crate::id::{
     log_grid, Derivative, Estimator, Flipd, IdEstimate, JacobianSpectrum, Method, NormalBundle,
-    PointSelection, Probe, Rule, Sweep,
+    PointSelection, Probe, Rule, SharedScoreParams, Sweep,
 };
 use crate::plot::{self, Figure};
 use crate::score::ScoreModel;
@@ -259,54 +259,44 @@ fn resolve_model(
 
 /// The checked estimator of `method` that the flags ask for, at `t0` when given.
 fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::Result<Estimator> {
+    let shared = SharedScoreParams {
+        t0,
+        points: args.points.0,
+        seed: args.seed,
+        batch: None,
+        progress: common::progress(),
+    };
     Ok(match method {
         Method::Nb => {
             let mut p = NormalBundle::params()
-                .progress(common::progress())
+                .shared(shared)
                 .rule(args.rule)
-                .normal_floor(args.normal_floor)
-                .points(args.points.0)
-                .seed(args.seed);
-            if let Some(t) = t0 {
-                p = p.t0(t);
-            }
+                .normal_floor(args.normal_floor);
             if let Some(k) = args.samples {
                 p = p.samples(k);
             }
             p.adaptive(!args.fixed_samples).check()?.into()
         }
-        Method::Jacobian => {
-            let mut p = JacobianSpectrum::params()
-                .progress(common::progress())
-                .rule(args.rule)
-                .normal_floor(args.normal_floor)
-                .points(args.points.0)
-                .seed(args.seed);
-            if let Some(t) = t0 {
-                p = p.t0(t);
-            }
-            p.check()?.into()
-        }
-        Method::Flipd => {
-            let mut p = Flipd::params()
-                .progress(common::progress())
-                .exact_max_dim(args.exact_max_dim)
-                .probes(args.probes)
-                .probe(match args.probe {
-                    ProbeArg::Rademacher => Probe::Rademacher,
-                    ProbeArg::Gaussian => Probe::Gaussian,
-                })
-                .derivative(match args.derivative {
-                    DerivativeArg::Difference => Derivative::Difference,
-                    DerivativeArg::Autodiff => Derivative::Autodiff,
-                })
-                .points(args.points.0)
-                .seed(args.seed);
-            if let Some(t) = t0 {
-                p = p.t0(t);
-            }
-            p.check()?.into()
-        }
+        Method::Jacobian => JacobianSpectrum::params()
+            .shared(shared)
+            .rule(args.rule)
+            .normal_floor(args.normal_floor)
+            .check()?
+            .into(),
+        Method::Flipd => Flipd::params()
+            .shared(shared)
+            .exact_max_dim(args.exact_max_dim)
+            .probes(args.probes)
+            .probe(match args.probe {
+                ProbeArg::Rademacher => Probe::Rademacher,
+                ProbeArg::Gaussian => Probe::Gaussian,
+            })
+            .derivative(match args.derivative {
+                DerivativeArg::Difference => Derivative::Difference,
+                DerivativeArg::Autodiff => Derivative::Autodiff,
+            })
+            .check()?
+            .into(),
         Method::Mle => Mle::params().k(args.k).check()?.into(),
         Method::TwoNn => TwoNn::params().neighbourhood(args.k).check()?.into(),
         Method::Lpca => LocalPca::params().k(args.k).check()?.into(),

@@ -168,49 +168,30 @@ impl GeodesicSolverParams {
         Self::default()
     }
 
-    /// Number of nodes N + 1 ≥ 2, endpoints included (N segments).
-    pub fn nodes(mut self, nodes: usize) -> Self {
-        self.nodes = nodes;
-        self
-    }
+    crate::check::setters! {
+        /// Number of nodes N + 1 ≥ 2, endpoints included (N segments).
+        nodes: usize,
 
-    /// Maximum number of L-BFGS iterations (≥ 1).
-    pub fn max_iters(mut self, max_iters: u64) -> Self {
-        self.max_iters = max_iters;
-        self
-    }
+        /// Maximum number of L-BFGS iterations (≥ 1).
+        max_iters: u64,
 
-    /// Relative tolerance τ > 0: converged when the gradient of E/(2N) in the preconditioned
-    /// coordinates (where the Hessian is ≈ I, so the gradient ≈ the remaining node displacement
-    /// in metric units) is at most τ·‖F(y) − F(x)‖.
-    pub fn tolerance(mut self, tolerance: f64) -> Self {
-        self.tolerance = tolerance;
-        self
-    }
+        /// Relative tolerance τ > 0: converged when the gradient of E/(2N) in the preconditioned
+        /// coordinates (where the Hessian is ≈ I, so the gradient ≈ the remaining node displacement
+        /// in metric units) is at most τ·‖F(y) − F(x)‖.
+        tolerance: f64,
 
-    /// Number of correction pairs L-BFGS keeps (≥ 1).
-    pub fn memory(mut self, memory: usize) -> Self {
-        self.memory = memory;
-        self
-    }
+        /// Number of correction pairs L-BFGS keeps (≥ 1).
+        memory: usize,
 
-    /// Neighbours per point of the k-NN graph used for initialisation (≥ 1).
-    pub fn neighbours(mut self, neighbours: usize) -> Self {
-        self.neighbours = neighbours;
-        self
-    }
+        /// Neighbours per point of the k-NN graph used for initialisation (≥ 1).
+        neighbours: usize,
 
-    /// The preconditioner: [`Preconditioner::Metric`] (default) needs the Jacobians DF at the
-    /// initial nodes, [`Preconditioner::Laplacian`] does not (for large D or costly Jacobians).
-    pub fn preconditioner(mut self, preconditioner: Preconditioner) -> Self {
-        self.preconditioner = preconditioner;
-        self
-    }
+        /// The preconditioner: [`Preconditioner::Metric`] (default) needs the Jacobians DF at the
+        /// initial nodes, [`Preconditioner::Laplacian`] does not (for large D or costly Jacobians).
+        preconditioner: Preconditioner,
 
-    /// How [`GeodesicSolver::solve_between`] reports progress (default a bar on stderr).
-    pub fn progress(mut self, progress: Progress) -> Self {
-        self.progress = progress;
-        self
+        /// How [`GeodesicSolver::solve_between`] reports progress (default a bar on stderr).
+        progress: Progress,
     }
 
     /// Validates the settings.

@@ -247,78 +247,44 @@ impl Default for FlowTrainParams {
 }
 
 impl FlowTrainParams {
-    /// Optimiser steps.
-    pub fn steps(mut self, steps: usize) -> Self {
-        self.steps = steps;
-        self
-    }
+    crate::check::setters! {
+        /// Optimiser steps.
+        steps: usize,
 
-    /// Mini-batch size (capped at the number of points).
-    pub fn batch(mut self, batch: usize) -> Self {
-        self.batch = batch;
-        self
-    }
+        /// Mini-batch size (capped at the number of points).
+        batch: usize,
 
-    /// Adam learning rate of the coupling layers.
-    pub fn lr(mut self, lr: f64) -> Self {
-        self.lr = lr;
-        self
-    }
+        /// Adam learning rate of the coupling layers.
+        lr: f64,
 
-    /// Learning rate of the log-variances log a, as a multiple of `lr`: they must travel
-    /// several nats (a variance ratio of 400 is 6 nats) while the couplings take small steps.
-    pub fn variance_lr_factor(mut self, factor: f64) -> Self {
-        self.variance_lr_factor = factor;
-        self
-    }
+        /// Learning rate of the log-variances log a, as a multiple of `lr`: they must travel
+        /// several nats (a variance ratio of 400 is 6 nats) while the couplings take small steps.
+        variance_lr_factor: f64,
 
-    /// Seed of the initial weights, mini-batches and probes.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
+        /// Seed of the initial weights, mini-batches and probes.
+        seed: u64,
 
-    /// Conditioner width H.
-    pub fn hidden(mut self, hidden: usize) -> Self {
-        self.hidden = hidden;
-        self
-    }
+        /// Conditioner width H.
+        hidden: usize,
 
-    /// Coupling layers.
-    pub fn layers(mut self, layers: usize) -> Self {
-        self.layers = layers;
-        self
-    }
+        /// Coupling layers.
+        layers: usize,
 
-    /// Residual blocks per conditioner.
-    pub fn blocks(mut self, blocks: usize) -> Self {
-        self.blocks = blocks;
-        self
-    }
+        /// Residual blocks per conditioner.
+        blocks: usize,
 
-    /// Weight λ_iso of the isometry regulariser ‖DφᵀDφ − I‖²_F (Frobenius norm).
-    pub fn lambda_iso(mut self, lambda: f64) -> Self {
-        self.lambda_iso = lambda;
-        self
-    }
+        /// Weight λ_iso of the isometry regulariser ‖DφᵀDφ − I‖²_F (Frobenius norm).
+        lambda_iso: f64,
 
-    /// Gaussian probes m ≥ 2 per point for the estimate of ‖DφᵀDφ − I‖²_F (from their
-    /// m(m − 1)/2 pairs); each costs one more forward pass.
-    pub fn isometry_probes(mut self, probes: usize) -> Self {
-        self.isometry_probes = probes;
-        self
-    }
+        /// Gaussian probes m ≥ 2 per point for the estimate of ‖DφᵀDφ − I‖²_F (from their
+        /// m(m − 1)/2 pairs); each costs one more forward pass.
+        isometry_probes: usize,
 
-    /// Weight λ_vol of the volume regulariser |log det Dφ|.
-    pub fn lambda_vol(mut self, lambda: f64) -> Self {
-        self.lambda_vol = lambda;
-        self
-    }
+        /// Weight λ_vol of the volume regulariser |log det Dφ|.
+        lambda_vol: f64,
 
-    /// How training reports progress (default a bar on stderr).
-    pub fn progress(mut self, progress: Progress) -> Self {
-        self.progress = progress;
-        self
+        /// How training reports progress (default a bar on stderr).
+        progress: Progress,
     }
 
     /// Validates the settings once.

@@ -58,17 +58,8 @@ pub trait Metric: Send + Sync {
     /// The default runs the fixed point x ← exp_x(mean log_x(pᵢ)) from the Euclidean mean until
     /// ‖mean log_x(pᵢ)‖_x ≤ 10⁻¹⁰ times the mean distance (at most 100 iterations).
     fn barycentre(&self, points: MatRef<'_, f64>) -> Result<Vec<f64>> {
-        check_points(self.dim(), points, "barycentre")?;
-        let n = points.nrows();
-        if n == 0 {
-            return Err(Error::InvalidData(
-                "the barycentre of no points is undefined".into(),
-            ));
-        }
-        let d = self.dim();
-        let mut x: Vec<f64> = (0..d)
-            .map(|j| (0..n).map(|i| points[(i, j)]).sum::<f64>() / n as f64)
-            .collect();
+        let mut x = euclidean_mean(self.dim(), points)?;
+        let (n, d) = (points.nrows(), self.dim());
         let mut scale = None;
         for _ in 0..KARCHER_MAX_ITERS {
             let mut mean_log = vec![0.0; d];
@@ -90,6 +81,21 @@ pub trait Metric: Send + Sync {
             "the Karcher mean did not converge in {KARCHER_MAX_ITERS} iterations"
         )))
     }
+}
+
+/// The Euclidean mean of the rows of `points` (in ℝ^`dim`): the Euclidean barycentre, and where
+/// the Karcher iteration starts.
+fn euclidean_mean(dim: usize, points: MatRef<'_, f64>) -> Result<Vec<f64>> {
+    check_points(dim, points, "barycentre")?;
+    let n = points.nrows();
+    if n == 0 {
+        return Err(Error::InvalidData(
+            "the barycentre of no points is undefined".into(),
+        ));
+    }
+    Ok((0..dim)
+        .map(|j| (0..n).map(|i| points[(i, j)]).sum::<f64>() / n as f64)
+        .collect())
 }
 
 macro_rules! forward_metric {
@@ -219,16 +225,7 @@ impl Metric for Euclidean {
     }
 
     fn barycentre(&self, points: MatRef<'_, f64>) -> Result<Vec<f64>> {
-        check_points(self.dim(), points, "barycentre")?;
-        let n = points.nrows();
-        if n == 0 {
-            return Err(Error::InvalidData(
-                "the barycentre of no points is undefined".into(),
-            ));
-        }
-        Ok((0..self.dim())
-            .map(|j| (0..n).map(|i| points[(i, j)]).sum::<f64>() / n as f64)
-            .collect())
+        euclidean_mean(self.dim(), points)
     }
 }
 

@@ -43,6 +43,8 @@ pub mod graph;
 pub mod metric;
 pub mod rae;
 pub mod score_pullback;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use densities::FlowDensity;
 pub use diffeo::{Affine, Composition, Diffeomorphism, SecondDerivatives, Shear, ShearProfile};

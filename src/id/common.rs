@@ -65,6 +65,22 @@ impl ScoreEstimatorCommon {
         self.points.indices(data.len(), self.seed)
     }
 
+    /// The local estimates at the selected points of `data`, `batch` points at a time behind a
+    /// progress bar named `label` (see [`evaluate_in_batches`]).
+    pub(crate) fn evaluate_points(
+        &self,
+        data: &Dataset,
+        label: &str,
+        batch: impl FnMut(&[usize]) -> Result<Vec<LocalEstimate>>,
+    ) -> Result<Vec<LocalEstimate>> {
+        evaluate_in_batches(
+            &self.indices(data),
+            self.batch,
+            (self.progress, label),
+            batch,
+        )
+    }
+
     /// The settings every estimate reports, with the method's `options`; `global` says how the
     /// global ID summarises the local ones.
     pub(crate) fn settings(
@@ -90,9 +106,41 @@ impl ScoreEstimatorCommon {
     }
 }
 
+/// The settings the three score-based estimators share, to set on whichever builder a caller
+/// picks with its `shared` method: one value serves the normal bundle, the Jacobian spectrum and
+/// FLIPD alike. The builder's `check` validates them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SharedScoreParams {
+    /// Time t₀ (`None`: the builder's own, by default the SDE's [`default_t0`](crate::Sde::default_t0)).
+    pub t0: Option<f64>,
+    /// Which points to evaluate.
+    pub points: PointSelection,
+    /// Seed of the point selection and of the estimator's own draws.
+    pub seed: u64,
+    /// Rows (normal bundle) or points (Jacobian spectrum, FLIPD) per batched model evaluation
+    /// (`None`: the builder's own).
+    pub batch: Option<usize>,
+    /// How the evaluation reports progress.
+    pub progress: crate::progress::Progress,
+}
+
+impl Default for SharedScoreParams {
+    /// Every point, seed 0, a progress bar, t₀ and the batch size left to the builder.
+    fn default() -> Self {
+        Self {
+            t0: None,
+            points: PointSelection::All,
+            seed: 0,
+            batch: None,
+            progress: crate::progress::Progress::default(),
+        }
+    }
+}
+
 /// The builder methods of [`ScoreEstimatorCommon`]'s settings, for an estimator's parameter
 /// builder holding it as `common`: `t0`, `points`, `seed` and the batch-size method `$batch`
-/// (named as in [`ScoreEstimatorCommon::new`]), each with the estimator's own doc line.
+/// (named as in [`ScoreEstimatorCommon::new`]), each with the estimator's own doc line, plus
+/// `progress` and `shared`.
 macro_rules! score_estimator_setters {
     (t0: $t0_doc:literal, seed: $seed_doc:literal, $batch:ident: $batch_doc:literal $(,)?) => {
         #[doc = $t0_doc]
@@ -122,6 +170,22 @@ macro_rules! score_estimator_setters {
         /// How the evaluation reports progress (default a bar on stderr).
         pub fn progress(mut self, progress: $crate::progress::Progress) -> Self {
             self.common.progress = progress;
+            self
+        }
+
+        /// Sets the settings every score-based estimator takes (see
+        /// [`SharedScoreParams`](crate::id::SharedScoreParams)); t₀ and the batch size only
+        /// where given.
+        pub fn shared(mut self, shared: $crate::id::SharedScoreParams) -> Self {
+            if shared.t0.is_some() {
+                self.common.t0 = shared.t0;
+            }
+            self.common.points = shared.points;
+            self.common.seed = shared.seed;
+            if let Some(n) = shared.batch {
+                self.common.batch = n;
+            }
+            self.common.progress = shared.progress;
             self
         }
     };

@@ -20,9 +20,7 @@
 //! assert!((est.global_id() - 3.0).abs() < 0.05);
 //! ```
 
-use super::common::{
-    check_inputs, evaluate_in_batches, kernel_means, score_estimator_setters, ScoreEstimatorCommon,
-};
+use super::common::{check_inputs, kernel_means, score_estimator_setters, ScoreEstimatorCommon};
 use super::{
     require_model, FlipdTrace, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings,
     PointDetail,
@@ -87,25 +85,18 @@ impl FlipdParams {
         batch_points: "Points per batched evaluation (default 1024).",
     }
 
-    /// Largest D for which the trace is exact (default 32); Hutchinson above.
-    pub fn exact_max_dim(mut self, d: usize) -> Self {
-        self.exact_max_dim = d;
-        self
-    }
-    /// Hutchinson probes per point (default 8).
-    pub fn probes(mut self, m: usize) -> Self {
-        self.probes = m;
-        self
-    }
-    /// Probe distribution (default Rademacher).
-    pub fn probe(mut self, probe: Probe) -> Self {
-        self.probe = probe;
-        self
-    }
-    /// How vᵀ∇s v is computed (default a central difference of forward passes).
-    pub fn derivative(mut self, derivative: Derivative) -> Self {
-        self.derivative = derivative;
-        self
+    crate::check::setters! {
+        /// Largest D for which the trace is exact (default 32); Hutchinson above.
+        exact_max_dim: usize,
+
+        /// Hutchinson probes per point (default 8).
+        probes: usize,
+
+        /// Probe distribution (default Rademacher).
+        probe: Probe,
+
+        /// How vᵀ∇s v is computed (default a central difference of forward passes).
+        derivative: Derivative,
     }
     /// Validates the settings once.
     pub fn check(self) -> Result<Flipd> {
@@ -216,35 +207,29 @@ impl Flipd {
         let d = data.dim();
         let t0 = p.common.t0_for(model);
         let sigma2 = model.kernel(t0).std.powi(2);
-        let indices = p.common.indices(data);
-        let points = evaluate_in_batches(
-            &indices,
-            p.common.batch,
-            (p.common.progress, "flipd"),
-            |chunk| {
-                let x = kernel_means(model, data, chunk, t0);
-                let s = model.score(x.as_ref(), t0)?;
-                let traces = self.traces(model, &x, chunk, t0)?;
-                let mut local = Vec::with_capacity(chunk.len());
-                for (r, &i) in chunk.iter().enumerate() {
-                    let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
-                    let lid = d as f64 + sigma2 * (traces[r] + norm2);
-                    if !lid.is_finite() {
-                        return Err(Error::Numerical(format!(
-                            "non-finite FLIPD at point {i}; is t0 = {t0} too small?"
-                        )));
-                    }
-                    local.push(LocalEstimate {
-                        detail: Some(PointDetail::Flipd {
-                            trace: traces[r],
-                            score_norm2: norm2,
-                        }),
-                        ..LocalEstimate::new(i, lid)
-                    });
+        let points = p.common.evaluate_points(data, "flipd", |chunk| {
+            let x = kernel_means(model, data, chunk, t0);
+            let s = model.score(x.as_ref(), t0)?;
+            let traces = self.traces(model, &x, chunk, t0)?;
+            let mut local = Vec::with_capacity(chunk.len());
+            for (r, &i) in chunk.iter().enumerate() {
+                let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
+                let lid = d as f64 + sigma2 * (traces[r] + norm2);
+                if !lid.is_finite() {
+                    return Err(Error::Numerical(format!(
+                        "non-finite FLIPD at point {i}; is t0 = {t0} too small?"
+                    )));
                 }
-                Ok(local)
-            },
-        )?;
+                local.push(LocalEstimate {
+                    detail: Some(PointDetail::Flipd {
+                        trace: traces[r],
+                        score_norm2: norm2,
+                    }),
+                    ..LocalEstimate::new(i, lid)
+                });
+            }
+            Ok(local)
+        })?;
         let trace = if self.exact_for(d) {
             FlipdTrace::Exact
         } else {

@@ -17,8 +17,8 @@
 //! ```
 
 use super::common::{
-    check_inputs, check_normal_floor, evaluate_in_batches, kernel_means, readoff_setters,
-    score_estimator_setters, ScoreEstimatorCommon,
+    check_inputs, check_normal_floor, kernel_means, readoff_setters, score_estimator_setters,
+    ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
 use super::{require_model, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings};
@@ -85,40 +85,33 @@ impl JacobianSpectrum {
         let t0 = p.common.t0_for(model);
         let std = model.kernel(t0).std;
         let reference = 1.0 / (std * std);
-        let indices = p.common.indices(data);
-        let points = evaluate_in_batches(
-            &indices,
-            p.common.batch,
-            (p.common.progress, "jacobian"),
-            |chunk| {
-                let x = kernel_means(model, data, chunk, t0);
-                let jacobians = model.score_jacobians(x.as_ref(), t0)?;
-                let local: Vec<Result<LocalEstimate>> = chunk
-                    .par_iter()
-                    .zip(jacobians.par_iter())
-                    .map(|(&i, jac)| {
-                        if (0..jac.nrows())
-                            .any(|a| (0..jac.ncols()).any(|b| !jac[(a, b)].is_finite()))
-                        {
-                            return Err(Error::Numerical(format!(
-                                "non-finite score Jacobian at point {i}"
-                            )));
-                        }
-                        let spectrum = singular_values(jac.as_ref())?;
-                        let cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
-                        Ok(LocalEstimate {
-                            index: i,
-                            local_id: cut.intrinsic_dim as f64,
-                            spectrum: Some(spectrum),
-                            readoff: Some(cut),
-                            detail: None,
-                        })
+        let points = p.common.evaluate_points(data, "jacobian", |chunk| {
+            let x = kernel_means(model, data, chunk, t0);
+            let jacobians = model.score_jacobians(x.as_ref(), t0)?;
+            let local: Vec<Result<LocalEstimate>> = chunk
+                .par_iter()
+                .zip(jacobians.par_iter())
+                .map(|(&i, jac)| {
+                    if (0..jac.nrows()).any(|a| (0..jac.ncols()).any(|b| !jac[(a, b)].is_finite()))
+                    {
+                        return Err(Error::Numerical(format!(
+                            "non-finite score Jacobian at point {i}"
+                        )));
+                    }
+                    let spectrum = singular_values(jac.as_ref())?;
+                    let cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
+                    Ok(LocalEstimate {
+                        index: i,
+                        local_id: cut.intrinsic_dim as f64,
+                        spectrum: Some(spectrum),
+                        readoff: Some(cut),
+                        detail: None,
                     })
-                    .collect();
-                // the first failing point in order, whatever the threads did
-                local.into_iter().collect()
-            },
-        )?;
+                })
+                .collect();
+            // the first failing point in order, whatever the threads did
+            local.into_iter().collect()
+        })?;
         let options = MethodSettings::Jacobian {
             rule: p.rule,
             normal_floor: p.normal_floor,

@@ -16,6 +16,7 @@ pub mod readoff;
 pub mod reliability;
 pub mod sweep;
 
+pub use common::SharedScoreParams;
 pub use estimate::{FlipdTrace, IdEstimate, LocalEstimate, MethodSettings, PointDetail, Settings};
 pub use flipd::{Derivative, Flipd, FlipdParams, Probe};
 pub use jacobian::{JacobianSpectrum, JacobianSpectrumParams};

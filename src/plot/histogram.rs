@@ -211,31 +211,25 @@ impl Figure for IdHistogram {
         };
         // bars leave 8 % of a bin free on each side
         let inset = 0.08 * bins.width as f64;
-        let bar = |j: usize, c: usize| {
-            [
-                (bins.left(j) + inset, 0.0),
-                (bins.left(j + 1) - inset, c as f64),
-            ]
+        // the non-empty bins' bars in `style`: drawn filled, then outlined
+        let b = &bins;
+        let bars = move |style: ShapeStyle| {
+            b.counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(move |(j, &c)| {
+                    let corners = [(b.left(j) + inset, 0.0), (b.left(j + 1) - inset, c as f64)];
+                    Rectangle::new(corners, style)
+                })
         };
         chart
-            .draw_series(
-                bins.counts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c > 0)
-                    .map(|(j, &c)| Rectangle::new(bar(j, c), fill)),
-            )
+            .draw_series(bars(fill))
             .map_err(dr)?
             .label(label)
             .legend(style::patch_key(fill));
         chart
-            .draw_series(
-                bins.counts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| **c > 0)
-                    .map(|(j, &c)| Rectangle::new(bar(j, c), DARK_BLUE.stroke_width(1))),
-            )
+            .draw_series(bars(DARK_BLUE.stroke_width(1)))
             .map_err(dr)?;
         let mean_style = RGBColor(30, 30, 30).stroke_width(2);
         chart

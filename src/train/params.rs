@@ -145,17 +145,13 @@ impl Default for TrainParams {
 }
 
 impl TrainParams {
-    /// The SDE family (default VE).
-    pub fn sde(mut self, sde: SdeKind) -> Self {
-        self.sde = sde;
-        self
-    }
+    crate::check::setters! {
+        /// The SDE family (default VE).
+        sde: SdeKind,
 
-    /// VE σ_min in model units, i.e. as a fraction of the data's RMS distance to its mean
-    /// (default 0.02). The default t₀ = 10⁻³ of the estimators reads the score at σ ≈ σ_min.
-    pub fn sigma_min(mut self, sigma_min: f64) -> Self {
-        self.sigma_min = sigma_min;
-        self
+        /// VE σ_min in model units, i.e. as a fraction of the data's RMS distance to its mean
+        /// (default 0.02). The default t₀ = 10⁻³ of the estimators reads the score at σ ≈ σ_min.
+        sigma_min: f64,
     }
 
     /// VP β_min and β_max (default 0.1 and 20).
@@ -171,40 +167,24 @@ impl TrainParams {
         self
     }
 
-    /// How batch times are drawn (default uniform in t).
-    pub fn time_sampling(mut self, sampling: TimeSampling) -> Self {
-        self.time_sampling = sampling;
-        self
-    }
+    crate::check::setters! {
+        /// How batch times are drawn (default uniform in t).
+        time_sampling: TimeSampling,
 
-    /// Width H of the hidden layers (default 256).
-    pub fn hidden(mut self, hidden: usize) -> Self {
-        self.hidden = hidden;
-        self
-    }
+        /// Width H of the hidden layers (default 256).
+        hidden: usize,
 
-    /// Number L of hidden layers (default 4).
-    pub fn depth(mut self, depth: usize) -> Self {
-        self.depth = depth;
-        self
-    }
+        /// Number L of hidden layers (default 4).
+        depth: usize,
 
-    /// Residual connections around the H → H layers (default on).
-    pub fn residual(mut self, residual: bool) -> Self {
-        self.residual = residual;
-        self
-    }
+        /// Residual connections around the H → H layers (default on).
+        residual: bool,
 
-    /// Nonlinearity (default SiLU).
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
+        /// Nonlinearity (default SiLU).
+        activation: Activation,
 
-    /// What the network predicts (default the clean data ŷ₀).
-    pub fn prediction(mut self, prediction: Prediction) -> Self {
-        self.prediction = prediction;
-        self
+        /// What the network predicts (default the clean data ŷ₀).
+        prediction: Prediction,
     }
 
     /// Train until step `n` (default [`DEFAULT_STEPS`]).
@@ -219,46 +199,27 @@ impl TrainParams {
         self
     }
 
-    /// Points per batch B (default 256).
-    pub fn batch(mut self, batch: usize) -> Self {
-        self.batch = batch;
-        self
-    }
+    crate::check::setters! {
+        /// Points per batch B (default 256).
+        batch: usize,
 
-    /// Peak Adam learning rate (default 10⁻³).
-    pub fn lr(mut self, lr: f64) -> Self {
-        self.lr = lr;
-        self
-    }
+        /// Peak Adam learning rate (default 10⁻³).
+        lr: f64,
 
-    /// Steps of linear learning-rate warm-up (default 200; 0 for none).
-    pub fn warmup(mut self, steps: u64) -> Self {
-        self.warmup = steps;
-        self
-    }
+        /// Steps of linear learning-rate warm-up (default 200; 0 for none).
+        warmup: u64,
 
-    /// Learning-rate schedule after the warm-up (default cosine decay over the budget).
-    pub fn schedule(mut self, schedule: Schedule) -> Self {
-        self.schedule = schedule;
-        self
-    }
+        /// Learning-rate schedule after the warm-up (default cosine decay over the budget).
+        schedule: Schedule,
 
-    /// Global gradient-norm clip (default 1; `f64::INFINITY` for none).
-    pub fn grad_clip(mut self, clip: f64) -> Self {
-        self.grad_clip = clip;
-        self
-    }
+        /// Global gradient-norm clip (default 1; `f64::INFINITY` for none).
+        grad_clip: f64,
 
-    /// Decay of the exponential moving average of the weights (default 0.999).
-    pub fn ema_decay(mut self, decay: f64) -> Self {
-        self.ema_decay = decay;
-        self
-    }
+        /// Decay of the exponential moving average of the weights (default 0.999).
+        ema_decay: f64,
 
-    /// Decoupled (AdamW) weight decay (default 0).
-    pub fn weight_decay(mut self, decay: f64) -> Self {
-        self.weight_decay = decay;
-        self
+        /// Decoupled (AdamW) weight decay (default 0).
+        weight_decay: f64,
     }
 
     /// Fraction of the points held out for validation, at most `max_val` of them (default 0.1
@@ -269,23 +230,16 @@ impl TrainParams {
         self
     }
 
-    /// Early stopping on held-out fidelity (default [`EarlyStop::default`]; `None` trains to the
-    /// budget). Needs a validation split: without one the run trains to the budget.
-    pub fn early_stop(mut self, rule: Option<EarlyStop>) -> Self {
-        self.early_stop = rule;
-        self
-    }
+    crate::check::setters! {
+        /// Early stopping on held-out fidelity (default [`EarlyStop::default`]; `None` trains to the
+        /// budget). Needs a validation split: without one the run trains to the budget.
+        early_stop: Option<EarlyStop>,
 
-    /// Evaluation interval in steps (default 500): validation losses, early stopping, checkpoints.
-    pub fn eval_every(mut self, steps: u64) -> Self {
-        self.eval_every = steps;
-        self
-    }
+        /// Evaluation interval in steps (default 500): validation losses, early stopping, checkpoints.
+        eval_every: u64,
 
-    /// Seed of the initial weights, the split, the batches and the noise (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+        /// Seed of the initial weights, the split, the batches and the noise (default 0).
+        seed: u64,
     }
 
     /// Validates the settings once.

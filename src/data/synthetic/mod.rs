@@ -234,16 +234,12 @@ impl Default for Params {
 }
 
 impl Params {
-    /// Number of points (≥ 1; default 1000).
-    pub fn n(mut self, n: usize) -> Self {
-        self.n = n;
-        self
-    }
+    crate::check::setters! {
+        /// Number of points (≥ 1; default 1000).
+        n: usize,
 
-    /// Seed of every random draw (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+        /// Seed of every random draw (default 0).
+        seed: u64,
     }
 
     /// Intrinsic dimension k (sphere, affine, sinusoid K, hemisphere K, squares, blobs); fixed

@@ -84,6 +84,13 @@ fn linear_weights(layer: &Linear, name: &str) -> Result<(Vec<f32>, Vec<f32>)> {
     Ok((wv, bv))
 }
 
+/// The weights, folded biases and head of one time t, shared by every chunk of a pass.
+struct AtTime<'a> {
+    weights: Vec<LayerWeights<'a>>,
+    biases: Vec<Vec<f32>>,
+    head: Head,
+}
+
 impl FusedNet {
     /// The engine for an MLP score network's layers, or `None` when they are not servable.
     pub(crate) fn for_mlp(config: &MlpConfig, layers: &[Linear]) -> Result<Option<Self>> {
@@ -203,18 +210,56 @@ impl FusedNet {
         }
     }
 
-    /// The per-layer biases with the features of the shared time t folded in.
-    fn biases_at(&self, weights: &[LayerWeights<'_>], t: f64) -> Vec<Vec<f32>> {
-        self.plan.folded_biases(weights, &self.time.features(&[t]))
+    /// What every pass at the shared time t uses: the weights, the per-layer biases with the
+    /// features of t folded in, and the head.
+    fn at_time(&self, t: f64) -> AtTime<'_> {
+        let weights = self.layer_weights();
+        let biases = self.plan.folded_biases(&weights, &self.time.features(&[t]));
+        let head = Head::at(self.prediction, &self.sde, t);
+        AtTime {
+            weights,
+            biases,
+            head,
+        }
+    }
+
+    /// The forward pass of `rows` rows of `x` from `r0`, in model coordinates and scaled by the
+    /// head's c_in, keeping the activation slopes when `slopes`; `read` sees the unscaled rows y
+    /// and the workspace before its buffers go back.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_rows<R>(
+        &self,
+        at: &AtTime<'_>,
+        x: MatRef<'_, f64>,
+        r0: usize,
+        rows: usize,
+        slopes: bool,
+        ws: &mut Workspace,
+        read: impl FnOnce(&[f32], &mut Workspace) -> R,
+    ) -> R {
+        let mut y = std::mem::take(&mut ws.input);
+        let mut scaled = std::mem::take(&mut ws.scratch);
+        self.to_model(x, r0, rows, &mut y);
+        let y_in = at.head.input(&y, &mut scaled);
+        self.plan.forward(
+            &at.weights,
+            Time::Folded(&at.biases),
+            y_in,
+            rows,
+            ws,
+            slopes,
+        );
+        let r = read(&y, ws);
+        ws.input = y;
+        ws.scratch = scaled;
+        r
     }
 
     /// s(xᵢ, t) for every row, in data coordinates.
     pub(crate) fn score(&self, x: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> {
         let (n, d) = (x.nrows(), self.plan.dim);
         check_dim(d, x.ncols(), "the fused score network")?;
-        let weights = self.layer_weights();
-        let biases = self.biases_at(&weights, t);
-        let head = Head::at(self.prediction, &self.sde, t);
+        let at = self.at_time(t);
         let scale = self.frame.scale;
         let mut s = Mat::<f64>::zeros(n, d);
         s.as_mut()
@@ -223,22 +268,16 @@ impl FusedNet {
             .for_each(|(c, mut s)| {
                 let rows = s.nrows();
                 self.with_workspace(|ws| {
-                    let mut y = std::mem::take(&mut ws.input);
-                    let mut scaled = std::mem::take(&mut ws.scratch);
-                    self.to_model(x, c * FORWARD_ROWS, rows, &mut y);
-                    let y_in = head.input(&y, &mut scaled);
-                    self.plan
-                        .forward(&weights, Time::Folded(&biases), y_in, rows, ws, false);
-                    let out = ws.output();
-                    for j in 0..d {
-                        for r in 0..rows {
-                            let k = r * d + j;
-                            // s_x = s_y/scale
-                            s[(r, j)] = head.score(out[k], y[k]) as f64 / scale;
+                    self.forward_rows(&at, x, c * FORWARD_ROWS, rows, false, ws, |y, ws| {
+                        let out = ws.output();
+                        for j in 0..d {
+                            for r in 0..rows {
+                                let k = r * d + j;
+                                // s_x = s_y/scale
+                                s[(r, j)] = at.head.score(out[k], y[k]) as f64 / scale;
+                            }
                         }
-                    }
-                    ws.input = y;
-                    ws.scratch = scaled;
+                    })
                 });
             });
         Ok(s)
@@ -248,11 +287,12 @@ impl FusedNet {
     pub(crate) fn jacobians(&self, x: MatRef<'_, f64>, t: f64) -> Result<Vec<Mat<f64>>> {
         let (n, d) = (x.nrows(), self.plan.dim);
         check_dim(d, x.ncols(), "the fused score network")?;
-        let weights = self.layer_weights();
-        let biases = self.biases_at(&weights, t);
-        let head = Head::at(self.prediction, &self.sde, t);
+        let at = self.at_time(t);
         // ∂s/∂y = c_out·c_in·∂out/∂(c_in y) + c_y
-        let (c_out, c_y) = (head.c_out as f64 * head.c_in as f64, head.c_y as f64);
+        let (c_out, c_y) = (
+            at.head.c_out as f64 * at.head.c_in as f64,
+            at.head.c_y as f64,
+        );
         let scale2 = self.frame.scale * self.frame.scale;
         let per_chunk = (TANGENT_ROWS / d).max(1);
         let mut jac = vec![Mat::<f64>::zeros(0, 0); n];
@@ -261,15 +301,9 @@ impl FusedNet {
             .for_each(|(c, jac)| {
                 let points = jac.len();
                 self.with_workspace(|ws| {
-                    let mut y = std::mem::take(&mut ws.input);
-                    let mut scaled = std::mem::take(&mut ws.scratch);
-                    self.to_model(x, c * per_chunk, points, &mut y);
-                    let y_in = head.input(&y, &mut scaled);
+                    self.forward_rows(&at, x, c * per_chunk, points, true, ws, |_, _| ());
                     self.plan
-                        .forward(&weights, Time::Folded(&biases), y_in, points, ws, true);
-                    ws.input = y;
-                    ws.scratch = scaled;
-                    self.plan.tangents(&weights, &self.data_columns, points, ws);
+                        .tangents(&at.weights, &self.data_columns, points, ws);
                     let dt = ws.output_tangents();
                     for (p, j) in jac.iter_mut().enumerate() {
                         // row p·D + b of the tangents is ∂out/∂y_b: column b of the Jacobian
@@ -290,9 +324,11 @@ impl FusedNet {
         check_dim(d, x.ncols(), "the fused score network")?;
         check_dim(n, v.nrows(), "cotangent rows")?;
         check_dim(d, v.ncols(), "cotangent columns")?;
-        let weights = self.layer_weights();
-        let biases = self.biases_at(&weights, t);
-        let head = Head::at(self.prediction, &self.sde, t);
+        let AtTime {
+            weights,
+            biases,
+            head,
+        } = self.at_time(t);
         let scale2 = self.frame.scale * self.frame.scale;
         let mut g = Mat::<f64>::zeros(n, d);
         g.as_mut()
@@ -360,6 +396,19 @@ mod tests {
             map.insert(format!("{name}.bias"), b);
         }
         map
+    }
+
+    /// A var builder over the seeded fixed `weights` of `shapes` (the fused engine serves them).
+    fn fixed_weights(shapes: &[(String, (usize, usize))], seed: u64) -> VarBuilder<'static> {
+        VarBuilder::from_tensors(weights(shapes, seed), DType::F32, &Device::Cpu)
+    }
+
+    /// candle's linear layers of `shapes` from `vb`.
+    fn linear_layers(vb: &VarBuilder<'_>, shapes: &[(String, (usize, usize))]) -> Vec<Linear> {
+        shapes
+            .iter()
+            .map(|(name, shape)| crate::score::mlp::linear_layer(vb, name, *shape).unwrap())
+            .collect()
     }
 
     fn points(n: usize, d: usize) -> Mat<f64> {
@@ -468,19 +517,9 @@ mod tests {
                 frame: frame.clone(),
                 ..MlpConfig::new(5, 24, 3, Sde::ve(3.0))
             };
-            let tensors = weights(&config.weight_shapes(), k as u64);
-            let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-            let net = MlpScoreNet::new(config.clone(), vb).unwrap();
-            let vb = VarBuilder::from_tensors(
-                weights(&config.weight_shapes(), k as u64),
-                DType::F32,
-                &Device::Cpu,
-            );
-            let layers: Vec<Linear> = config
-                .weight_shapes()
-                .iter()
-                .map(|(name, shape)| crate::score::mlp::linear_layer(&vb, name, *shape).unwrap())
-                .collect();
+            let vb = fixed_weights(&config.weight_shapes(), k as u64);
+            let net = MlpScoreNet::new(config.clone(), vb.clone()).unwrap();
+            let layers = linear_layers(&vb, &config.weight_shapes());
             let fused = FusedNet::for_mlp(&config, &layers)
                 .unwrap()
                 .expect("fixed CPU weights");
@@ -516,12 +555,9 @@ mod tests {
             .into_iter()
             .map(|(n, s, _)| (n, s))
             .collect();
-        let vb = VarBuilder::from_tensors(weights(&shapes, 9), DType::F32, &Device::Cpu);
+        let vb = fixed_weights(&shapes, 9);
         let net = SkipMlpScoreNet::new(config.clone(), vb.clone()).unwrap();
-        let layers: Vec<Linear> = shapes
-            .iter()
-            .map(|(name, shape)| crate::score::mlp::linear_layer(&vb, name, *shape).unwrap())
-            .collect();
+        let layers = linear_layers(&vb, &shapes);
         let refs: Vec<&Linear> = layers.iter().collect();
         let fused = FusedNet::for_skip(&config, &refs)
             .unwrap()
@@ -541,27 +577,17 @@ mod tests {
         let config = MlpConfig::new(3, 8, 2, Sde::vp_default());
         let varmap = candle_nn::VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let layers: Vec<Linear> = config
-            .weight_shapes()
-            .iter()
-            .map(|(name, shape)| crate::score::mlp::linear_layer(&vb, name, *shape).unwrap())
-            .collect();
+        let layers = linear_layers(&vb, &config.weight_shapes());
         assert!(FusedNet::for_mlp(&config, &layers).unwrap().is_none());
     }
 
     #[test]
     fn errors_name_the_problem() {
         let config = MlpConfig::new(3, 8, 2, Sde::vp_default());
-        let vb = VarBuilder::from_tensors(
-            weights(&config.weight_shapes(), 1),
-            DType::F32,
-            &Device::Cpu,
+        let layers = linear_layers(
+            &fixed_weights(&config.weight_shapes(), 1),
+            &config.weight_shapes(),
         );
-        let layers: Vec<Linear> = config
-            .weight_shapes()
-            .iter()
-            .map(|(name, shape)| crate::score::mlp::linear_layer(&vb, name, *shape).unwrap())
-            .collect();
         let fused = FusedNet::for_mlp(&config, &layers).unwrap().unwrap();
         let x = Mat::<f64>::zeros(2, 4);
         assert!(fused
