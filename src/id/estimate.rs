@@ -18,8 +18,10 @@
 //! assert_eq!((ratio.method(), ratio.global_id()), (Method::Nb, 3.0));
 //! let cut = ratio.points()[0].readoff.as_ref().unwrap();
 //! assert_eq!((cut.rule, cut.normal_dim), (Rule::Ratio, 5));
-//! // the reference r = √(K − 1)/σ of K = 64 centred samples
-//! assert_eq!(cut.ceiling, Some(63f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
+//! // the reference r = √(K − 1)/σ of the K centred samples this point used: K/2 = 32 of the
+//! // default 64, since its cut was decided there (adaptive sampling)
+//! assert_eq!(cut.samples, Some(32));
+//! assert_eq!(cut.ceiling, Some(31f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
 //! ```
 
 use super::classic::TwoNnForm;
@@ -446,6 +448,8 @@ impl IdEstimate {
                 if p.readoff.as_ref().is_some_and(|r| r.mean_pull) {
                     cut = cut.with_mean_pull();
                 }
+                // the same samples behind the same spectrum
+                cut.samples = p.readoff.as_ref().and_then(|r| r.samples);
                 Ok(LocalEstimate {
                     local_id: cut.intrinsic_dim as f64,
                     readoff: Some(cut),
