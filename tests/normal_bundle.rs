@@ -242,3 +242,119 @@ fn a_pull_of_order_one_over_sigma_counts_as_a_normal_direction() {
         again.local_ids()
     );
 }
+
+/// Adaptive sampling on exact subspace scores reads what a fixed K reads, with fewer samples: a
+/// point stops at the first count of the schedule where its cut is decided, and its spectrum is
+/// then exactly that of its first samples (the same stream).
+#[test]
+fn adaptive_sampling_stops_decided_points_early_with_the_same_reading() {
+    use scoregeo::id::{sample_schedule, MethodSettings};
+    let (d, k) = (12, 3);
+    let model = SubspaceGaussian::random(d, k, Sde::vp_default(), 9).unwrap();
+    let data = model.sample(16, 4);
+    let fit = |p: scoregeo::id::NormalBundleParams| {
+        p.seed(2).check().unwrap().fit(&model, &data).unwrap()
+    };
+    let cap = 4 * d;
+    let schedule = sample_schedule(cap, d);
+    assert_eq!(schedule, vec![24, 48]);
+    let fixed = fit(NormalBundle::params().samples(cap).adaptive(false));
+    let adaptive = fit(NormalBundle::params().samples(cap));
+    assert_eq!(fixed.local_ids(), adaptive.local_ids());
+    assert!(adaptive.local_ids().iter().all(|&id| id == k as f64));
+    // each point against a fixed run with its own count
+    let mut early = 0;
+    for p in adaptive.points() {
+        let used = p.readoff.as_ref().unwrap().samples.unwrap();
+        assert!(schedule.contains(&used), "{used}");
+        early += usize::from(used < cap);
+        let alone = fit(NormalBundle::params().samples(used).adaptive(false));
+        let q = alone.points().iter().find(|q| q.index == p.index).unwrap();
+        // the same samples; the scores were evaluated in other batches, so up to rounding
+        let (a, b) = (p.spectrum.as_ref().unwrap(), q.spectrum.as_ref().unwrap());
+        assert!(
+            a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-9 * b[0]),
+            "point {}: {a:?} vs {b:?}",
+            p.index
+        );
+    }
+    assert!(early >= 12, "only {early} of 16 points stopped early");
+    match adaptive.settings().options {
+        Some(MethodSettings::Nb {
+            adaptive: true,
+            mean_samples,
+            samples,
+            ..
+        }) => {
+            assert_eq!(samples, cap);
+            assert!(mean_samples < 0.8 * cap as f64, "{mean_samples}");
+        }
+        ref other => panic!("{other:?}"),
+    }
+    // fixed sampling records K at every point
+    assert!(fixed
+        .points()
+        .iter()
+        .all(|p| p.readoff.as_ref().unwrap().samples == Some(cap)));
+}
+
+/// At K/2 samples the maxgap rule can misread a point whose last normal value falls deep into
+/// the Marchenko–Pastur scatter (here ID 4 for 3); that cut is not decided, so the point draws
+/// more samples and reads 3.
+#[test]
+fn a_misread_at_half_the_samples_is_not_decided() {
+    let model = SubspaceGaussian::random(12, 3, Sde::vp_default(), 9).unwrap();
+    let data = model.sample(16, 4);
+    let fit = |p: scoregeo::id::NormalBundleParams| {
+        p.seed(2).check().unwrap().fit(&model, &data).unwrap()
+    };
+    let half = fit(NormalBundle::params().samples(24).adaptive(false));
+    let adaptive = fit(NormalBundle::params().samples(48));
+    let misread: Vec<usize> = half
+        .points()
+        .iter()
+        .filter(|p| p.local_id != 3.0)
+        .map(|p| p.index)
+        .collect();
+    assert!(
+        !misread.is_empty(),
+        "the fixture should misread a point at K = 24"
+    );
+    for p in adaptive
+        .points()
+        .iter()
+        .filter(|p| misread.contains(&p.index))
+    {
+        assert!(p.readoff.as_ref().unwrap().samples.unwrap() > 24);
+        assert_eq!(p.local_id, 3.0);
+    }
+}
+
+/// A point whose cut is not decided draws all K samples and reads what the fixed K reads (a
+/// full-dimensional score with a drift near the pull threshold: the pull test stays within an
+/// octave of its threshold, so no point is decided early).
+#[test]
+fn undecided_points_draw_every_sample() {
+    let (model, data) = drifted(0.8);
+    let fixed = fit_nb(NormalBundle::params().adaptive(false), &model, &data);
+    let adaptive = fit_nb(NormalBundle::params(), &model, &data);
+    assert_eq!(fixed.local_ids(), adaptive.local_ids());
+    for (a, f) in adaptive.points().iter().zip(fixed.points()) {
+        let (ra, rf) = (a.readoff.as_ref().unwrap(), f.readoff.as_ref().unwrap());
+        assert_eq!((ra.samples, ra.normal_dim), (rf.samples, rf.normal_dim));
+        let (x, y) = (a.spectrum.as_ref().unwrap(), f.spectrum.as_ref().unwrap());
+        assert!(x.iter().zip(y).all(|(u, v)| (u - v).abs() <= 1e-9 * y[0]));
+    }
+}
+
+/// The schedule: K/2 and K, or K alone when K/2 samples would leave a centred spectrum
+/// rank-deficient.
+#[test]
+fn sample_schedule_skips_rank_deficient_counts() {
+    use scoregeo::id::sample_schedule;
+    assert_eq!(sample_schedule(400, 100), vec![200, 400]);
+    assert_eq!(sample_schedule(64, 3), vec![32, 64]);
+    assert_eq!(sample_schedule(28, 12), vec![14, 28]);
+    assert_eq!(sample_schedule(26, 12), vec![26]);
+    assert_eq!(sample_schedule(2, 1), vec![2]);
+}

@@ -468,10 +468,12 @@ fn id_estimate_reproduces_the_pytorch_spectrum_with_its_own_noise() {
         .map(|p| p["index"].as_u64().unwrap() as usize)
         .collect();
     let model = patch_model();
-    // the reference code stacks the raw scores: compare with the uncentred estimator
+    // the reference code stacks the raw scores of K samples: compare with the uncentred
+    // estimator at that fixed K
     let params = NormalBundle::params()
         .t0(spec["t0"].as_f64().unwrap())
         .samples(k)
+        .adaptive(false)
         .seed(3);
     let estimator = params.clone().centred(false).check().unwrap();
     let estimate = estimator.fit(&model, &data.select(&indices)).unwrap();

@@ -177,16 +177,18 @@ class NormalBundle(_Estimator):
     K = ``samples`` scores sampled around each point at time ``t0`` (or noise level ``sigma`` in
     data units); the largest gap (``rule``) counts the normal directions.
 
-    ``points=None`` evaluates every row, an int a seeded subset."""
+    ``points=None`` evaluates every row, an int a seeded subset. ``adaptive=True`` (the default)
+    reads each point at K/2 samples first and stops there when its cut is decided; False draws
+    exactly K for every point."""
 
     _method = "nb"
     _needs_model = True
 
     def __init__(self, t0=None, sigma=None, samples=None, rule="maxgap", normal_floor=0.1,
-                 points=None, seed=0, keep_spectra=True, batch=None):
+                 points=None, seed=0, keep_spectra=True, batch=None, adaptive=True):
         super().__init__(t0=t0, sigma=sigma, samples=samples, rule=rule,
                          normal_floor=normal_floor, points=points, seed=seed,
-                         keep_spectra=keep_spectra, batch=batch)
+                         keep_spectra=keep_spectra, batch=batch, adaptive=adaptive)
 
 
 class Auto:

@@ -163,7 +163,7 @@ where
 /// subset of that many; `t0` and `sigma` (data units) are alternatives, neither the method's
 /// default (for a mixture oracle: its default σ on `X`, as the CLI).
 #[pyfunction]
-#[pyo3(signature = (method, X, model = None, *, t0 = None, sigma = None, samples = None,
+#[pyo3(signature = (method, X, model = None, *, t0 = None, sigma = None, samples = None, adaptive = true,
                     rule = "maxgap", normal_floor = 0.1, points = None, seed = 0,
                     keep_spectra = true, batch = None, k = 20, exact_max_dim = 32, probes = 8,
                     probe = "rademacher", derivative = "difference", alpha = 0.05,
@@ -177,6 +177,7 @@ pub fn estimate(
     t0: Option<f64>,
     sigma: Option<f64>,
     samples: Option<usize>,
+    adaptive: bool,
     rule: &str,
     normal_floor: f64,
     points: Option<usize>,
@@ -265,6 +266,7 @@ pub fn estimate(
                 .normal_floor(normal_floor)
                 .keep_spectra(keep_spectra)
                 .set_given(samples, NormalBundleParams::samples)
+                .adaptive(adaptive)
                 .check()?
                 .into(),
             Method::Jacobian => JacobianSpectrum::params()

@@ -151,9 +151,13 @@ pub struct IdEstimateArgs {
     /// Perturbation scale σ in data units instead of --t0 (t₀ is solved for).
     #[arg(long)]
     pub sigma: Option<f64>,
-    /// Score samples K per point (default max(4·D, 64)).
+    /// Score samples K per point (default max(4·D, 64)); a cap: a point stops at K/2 once its
+    /// cut is decided, unless --fixed-samples.
     #[arg(long)]
     pub samples: Option<usize>,
+    /// Every point draws exactly K samples (no adaptive stopping).
+    #[arg(long)]
+    pub fixed_samples: bool,
     /// Read-off rule: maxgap, ratio or threshold:τ.
     #[arg(long, default_value = "maxgap", value_parser = parse_rule)]
     pub rule: Rule,
@@ -271,7 +275,7 @@ fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::R
             if let Some(k) = args.samples {
                 p = p.samples(k);
             }
-            p.check()?.into()
+            p.adaptive(!args.fixed_samples).check()?.into()
         }
         Method::Jacobian => JacobianSpectrum::params()
             .shared(shared)

@@ -59,6 +59,7 @@ pub fn run(args: SpectrumArgs) -> anyhow::Result<()> {
         t0: args.t0.map(T0::At),
         sigma: args.sigma,
         samples: args.samples,
+        fixed_samples: false,
         rule: args.rule,
         normal_floor: 0.1,
         k: 20,

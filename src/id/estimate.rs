@@ -18,8 +18,10 @@
 //! assert_eq!((ratio.method(), ratio.global_id()), (Method::Nb, 3.0));
 //! let cut = ratio.points()[0].readoff.as_ref().unwrap();
 //! assert_eq!((cut.rule, cut.normal_dim), (Rule::Ratio, 5));
-//! // the reference r = √(K − 1)/σ of K = 64 centred samples
-//! assert_eq!(cut.ceiling, Some(63f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
+//! // the reference r = √(K − 1)/σ of the K centred samples this point used: K/2 = 32 of the
+//! // default 64, since its cut was decided there (adaptive sampling)
+//! assert_eq!(cut.samples, Some(32));
+//! assert_eq!(cut.ceiling, Some(31f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
 //! ```
 
 use super::classic::TwoNnForm;
@@ -161,8 +163,13 @@ impl Serialize for FlipdTrace {
 pub enum MethodSettings {
     /// The normal bundle.
     Nb {
-        /// Samples K per point.
+        /// Samples K per point: the cap when sampling is adaptive.
         samples: usize,
+        /// Whether each point stopped drawing samples once its cut was decided (see
+        /// [`NormalBundleParams::adaptive`](super::NormalBundleParams::adaptive)).
+        adaptive: bool,
+        /// The mean number of samples the points used (K itself when not adaptive).
+        mean_samples: f64,
         /// The read-off rule.
         rule: Rule,
         /// The normal floor ν.
@@ -441,6 +448,8 @@ impl IdEstimate {
                 if p.readoff.as_ref().is_some_and(|r| r.mean_pull) {
                     cut = cut.with_mean_pull();
                 }
+                // the same samples behind the same spectrum
+                cut.samples = p.readoff.as_ref().and_then(|r| r.samples);
                 Ok(LocalEstimate {
                     local_id: cut.intrinsic_dim as f64,
                     readoff: Some(cut),
@@ -507,6 +516,8 @@ mod tests {
             t0: Some(0.001),
             options: Some(MethodSettings::Nb {
                 samples: 64,
+                adaptive: false,
+                mean_samples: 64.0,
                 rule: Rule::Threshold(0.2),
                 normal_floor: 0.1,
                 centred: true,
@@ -516,7 +527,7 @@ mod tests {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"t0": 0.001, "samples": 64, "rule": "threshold:0.2", "normal_floor": 0.1, "centred": true})
+            serde_json::json!({"t0": 0.001, "samples": 64, "adaptive": false, "mean_samples": 64.0, "rule": "threshold:0.2", "normal_floor": 0.1, "centred": true})
         );
         assert_eq!(
             (s.rule(), s.samples(), s.k()),
@@ -543,6 +554,8 @@ mod tests {
             Settings {
                 options: Some(MethodSettings::Nb {
                     samples: 64,
+                    adaptive: false,
+                    mean_samples: 64.0,
                     rule: Rule::MaxGap,
                     normal_floor: 0.1,
                     centred: true,

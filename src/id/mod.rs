@@ -21,7 +21,9 @@ pub use estimate::{FlipdTrace, IdEstimate, LocalEstimate, MethodSettings, PointD
 pub use flipd::{Derivative, Flipd, FlipdParams, Probe};
 pub use jacobian::{JacobianSpectrum, JacobianSpectrumParams};
 pub use method::{Estimator, IdEstimator, Method};
-pub use normal_bundle::{default_samples, NormalBundle, NormalBundleParams};
+pub use normal_bundle::{
+    default_samples, sample_schedule, NormalBundle, NormalBundleParams, DECIDED_MARGIN, EDGE_MARGIN,
+};
 pub use readoff::{read_off, ReadOff, Rule};
 pub use sweep::{log_grid, Plateau, Sweep};
 

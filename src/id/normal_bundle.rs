@@ -44,6 +44,7 @@ use super::common::{
     score_estimator_setters, ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
+use super::reliability;
 use super::{require_model, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -74,6 +75,7 @@ pub struct NormalBundleParams {
     keep_spectra: bool,
     centred: bool,
     mean_pull: bool,
+    adaptive: bool,
 }
 
 impl Default for NormalBundleParams {
@@ -86,6 +88,7 @@ impl Default for NormalBundleParams {
             keep_spectra: true,
             centred: true,
             mean_pull: true,
+            adaptive: true,
         }
     }
 }
@@ -101,7 +104,8 @@ impl NormalBundleParams {
         normal_floor: "Normal floor ν: values below ν·√K/σ(t₀) cannot be normal directions (default 0.1).",
     }
 
-    /// Samples K per point (default max(4·D, 64), see [`default_samples`]).
+    /// Samples K per point (default max(4·D, 64), see [`default_samples`]); the cap when
+    /// sampling is [adaptive](Self::adaptive).
     pub fn samples(mut self, k: usize) -> Self {
         self.samples = Some(k);
         self
@@ -124,6 +128,15 @@ impl NormalBundleParams {
     /// direction (default true; see the [module docs](self)).
     pub fn mean_pull(mut self, pull: bool) -> Self {
         self.mean_pull = pull;
+        self
+    }
+
+    /// Whether each point stops drawing samples once its cut is decided (default true): it is
+    /// read at K/2 samples and stops there when its cut is decided (see [`sample_schedule`]);
+    /// false draws exactly K samples for every point. K, set by
+    /// [`samples`](Self::samples), is then the cap.
+    pub fn adaptive(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
         self
     }
 
@@ -163,84 +176,103 @@ impl NormalBundle {
         check_inputs(model, data)?;
         let d = data.dim();
         let t0 = p.common.t0_for(model);
-        let k = p.samples.unwrap_or_else(|| default_samples(d));
+        let cap = p.samples.unwrap_or_else(|| default_samples(d));
+        let schedule = if p.adaptive {
+            sample_schedule(cap, d)
+        } else {
+            vec![cap]
+        };
         let indices = p.common.indices(data);
         let kernel = model.kernel(t0);
-        // a normal direction's scores are −z/σ: K of them have singular value ≈ √K/σ, and
-        // √(K − 1)/σ once centred
-        let dof = if p.centred { k - 1 } else { k };
-        let reference = (dof as f64).sqrt() / kernel.std;
-        let per_batch = (p.common.batch / k).max(1);
+        let per_batch = (p.common.batch / cap).max(1);
         let points = evaluate_in_batches(
             &indices,
             per_batch,
             (p.common.progress, "normal bundle"),
             |chunk| {
-                // neighbourhood samples, each point from its own seeded stream
-                let blocks: Vec<Vec<f64>> = chunk
-                    .par_iter()
+                let mut open: Vec<Neighbourhood> = chunk
+                    .iter()
                     .map(|&i| {
-                        let mut rng = rng::stream(p.common.seed, i as u64);
-                        let mut mean = vec![0.0; d];
-                        kernel.mean_into(data.row(i), &mut mean);
-                        let mut block = Vec::with_capacity(k * d);
-                        for _ in 0..k {
-                            block.extend(mean.iter().map(|m| {
-                                let z: f64 = StandardNormal.sample(&mut rng);
-                                m + kernel.std * z
-                            }));
+                        let mut centre = vec![0.0; d];
+                        kernel.mean_into(data.row(i), &mut centre);
+                        Neighbourhood {
+                            index: i,
+                            // each point draws from its own seeded stream, so its first K
+                            // samples do not depend on how many it draws in all
+                            rng: rng::stream(p.common.seed, i as u64),
+                            centre,
+                            scores: Vec::with_capacity(cap * d),
                         }
-                        block
                     })
                     .collect();
-                let x = Mat::from_fn(chunk.len() * k, d, |r, j| blocks[r / k][(r % k) * d + j]);
-                let scores = model.score(x.as_ref(), t0)?;
-                if scores.nrows() != x.nrows() || scores.ncols() != d {
-                    return Err(Error::Numerical(format!(
-                        "the model returned {}×{} scores for {}×{d} inputs",
-                        scores.nrows(),
-                        scores.ncols(),
-                        x.nrows()
-                    )));
-                }
-                let local: Vec<Result<LocalEstimate>> = chunk
-                .par_iter()
-                .enumerate()
-                .map(|(c, &i)| {
-                    let block = scores.as_ref().subrows(c * k, k);
-                    if let Some(bad) = (0..k).find(|&r| (0..d).any(|j| !block[(r, j)].is_finite())) {
+                let mut done: Vec<LocalEstimate> = Vec::with_capacity(chunk.len());
+                for (round, &k) in schedule.iter().enumerate() {
+                    let last = round + 1 == schedule.len();
+                    let have = open.first().map_or(0, |n| n.samples(d));
+                    let fresh: Vec<Vec<f64>> = open
+                        .par_iter_mut()
+                        .map(|n| n.draw(k - have, kernel.std))
+                        .collect();
+                    let rows = k - have;
+                    let x = Mat::from_fn(open.len() * rows, d, |r, j| {
+                        fresh[r / rows][(r % rows) * d + j]
+                    });
+                    let scores = model.score(x.as_ref(), t0)?;
+                    if scores.nrows() != x.nrows() || scores.ncols() != d {
                         return Err(Error::Numerical(format!(
-                            "non-finite score at point {i} (sample {bad}); is t0 = {t0} too small for this model?"
+                            "the model returned {}×{} scores for {}×{d} inputs",
+                            scores.nrows(),
+                            scores.ncols(),
+                            x.nrows()
                         )));
                     }
-                    let spectrum = if p.centred {
-                        singular_values_via_gram(centred(block).as_ref())?
-                    } else {
-                        singular_values_via_gram(block)?
-                    };
-                    let mut cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
-                    if p.centred && p.mean_pull && cut.intrinsic_dim > 0 {
-                        let raw = singular_values_via_gram(block)?;
-                        // a pull as large as a resolved normal response, √(K − 1)/σ
-                        if raw[cut.normal_dim] >= reference {
-                            cut = cut.with_mean_pull();
+                    let cuts: Vec<Result<Option<LocalEstimate>>> = open
+                        .par_iter_mut()
+                        .enumerate()
+                        .map(|(c, n)| {
+                            let new = scores.as_ref().subrows(c * rows, rows);
+                            if let Some(bad) =
+                                (0..rows).find(|&r| (0..d).any(|j| !new[(r, j)].is_finite()))
+                            {
+                                return Err(Error::Numerical(format!(
+                                    "non-finite score at point {} (sample {}); is t0 = {t0} too small for this model?",
+                                    n.index,
+                                    have + bad
+                                )));
+                            }
+                            for r in 0..rows {
+                                n.scores.extend((0..d).map(|j| new[(r, j)]));
+                            }
+                            self.cut(n, k, d, kernel.std, last)
+                        })
+                        .collect();
+                    let mut still_open = Vec::with_capacity(open.len());
+                    for (n, cut) in open.into_iter().zip(cuts) {
+                        match cut? {
+                            Some(estimate) => done.push(estimate),
+                            None => still_open.push(n),
                         }
                     }
-                    Ok(LocalEstimate {
-                        index: i,
-                        local_id: cut.intrinsic_dim as f64,
-                        spectrum: p.keep_spectra.then_some(spectrum),
-                        readoff: Some(cut),
-                        detail: None,
-                    })
-                })
-                .collect();
-                // the first failing point in order, whatever the threads did
-                local.into_iter().collect()
+                    open = still_open;
+                    if open.is_empty() {
+                        break;
+                    }
+                }
+                // the chunk's points in their order, whatever round decided them
+                done.sort_by_key(|e| chunk.iter().position(|&i| i == e.index));
+                Ok(done)
             },
         )?;
+        let used = |e: &LocalEstimate| e.readoff.as_ref().and_then(|r| r.samples).unwrap_or(cap);
+        let mean_samples = if points.is_empty() {
+            cap as f64
+        } else {
+            points.iter().map(used).sum::<usize>() as f64 / points.len() as f64
+        };
         let options = MethodSettings::Nb {
-            samples: k,
+            samples: cap,
+            adaptive: p.adaptive,
+            mean_samples,
             rule: p.rule,
             normal_floor: p.normal_floor,
             centred: p.centred,
@@ -255,6 +287,128 @@ impl NormalBundle {
         );
         Ok(IdEstimate::mean_of(Method::Nb, d, points, settings))
     }
+
+    /// The read-out of a neighbourhood's first `k` scores, or None when it is not decided yet
+    /// and more samples are to come (`last` false; see [`sample_schedule`]).
+    fn cut(
+        &self,
+        n: &Neighbourhood,
+        k: usize,
+        d: usize,
+        std: f64,
+        last: bool,
+    ) -> Result<Option<LocalEstimate>> {
+        let p = &self.params;
+        let block = faer::MatRef::from_row_major_slice(&n.scores, k, d);
+        // a normal direction's scores are −z/σ: K of them have singular value ≈ √K/σ, and
+        // √(K − 1)/σ once centred
+        let dof = if p.centred { k - 1 } else { k };
+        let reference = (dof as f64).sqrt() / std;
+        let (spectrum, mean) = if p.centred {
+            let (c, mean) = centred(block);
+            (singular_values_via_gram(c.as_ref())?, mean)
+        } else {
+            (singular_values_via_gram(block)?, Vec::new())
+        };
+        let mut cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
+        let sides = reliability::cut_sides(&spectrum, cut.normal_dim, reference, k);
+        let mut decided = sides.normal >= EDGE_MARGIN && sides.tangent >= DECIDED_MARGIN;
+        if !(decided || last) {
+            return Ok(None);
+        }
+        if p.centred && p.mean_pull && cut.intrinsic_dim > 0 {
+            // Weyl: λₙ̂₊₁(CᵀC + Kμμᵀ) ≤ λₙ̂₊₁(CᵀC) + K‖μ‖², so the uncentred spectrum is only
+            // needed when that bound does not settle the test
+            let mean2: f64 = mean.iter().map(|m| m * m).sum();
+            let bound = (spectrum[cut.normal_dim].powi(2) + k as f64 * mean2).sqrt() / reference;
+            let pull = if bound >= 1.0 || (!last && bound > 0.5) {
+                singular_values_via_gram(block)?[cut.normal_dim] / reference
+            } else {
+                bound
+            };
+            // a pull as large as a resolved normal response, √(K − 1)/σ
+            if pull >= 1.0 {
+                cut = cut.with_mean_pull();
+            }
+            decided &= pull.log2().abs() >= DECIDED_MARGIN;
+        }
+        if !(decided || last) {
+            return Ok(None);
+        }
+        cut.samples = Some(k);
+        Ok(Some(LocalEstimate {
+            index: n.index,
+            local_id: cut.intrinsic_dim as f64,
+            spectrum: p.keep_spectra.then_some(spectrum),
+            readoff: Some(cut),
+            detail: None,
+        }))
+    }
+}
+
+/// How far (in octaves) an adaptive point's last normal value may lie below the
+/// Marchenko–Pastur lower edge L and still count as decided: half an octave, a factor √2.
+/// A resolved direction's smallest value sits at L itself (its fluctuations shrink like
+/// K^(−2/3)); one much lower belongs to a partly resolved direction, whose level the model sets,
+/// not the sample count. In [`reliability::cut_sides`] units (octaves above ½L) that is
+/// 1 − ½ = ½.
+pub const EDGE_MARGIN: f64 = 0.5;
+
+/// The margin in octaves by which an adaptive point's first tangent value must stay below half
+/// the Marchenko–Pastur lower edge, and its mean pull away from the pull threshold, before it
+/// stops drawing samples (see [`sample_schedule`]).
+pub const DECIDED_MARGIN: f64 = 1.0;
+
+/// The sample counts at which an adaptive normal bundle reads each point: half the cap K, then
+/// all of it; K alone when K/2 samples are no more than D + 1 (a centred spectrum of fewer has
+/// exact zeros that would read as tangent directions).
+///
+/// A point stops at K/2 when its cut is decided: its last normal value lies within half an
+/// octave of the Marchenko–Pastur lower edge L = r(1 − √(n̂/K)) ([`EDGE_MARGIN`]) and its
+/// first tangent value at least [`DECIDED_MARGIN`] = one octave below ½L (see [`reliability`]).
+/// Normalised by r = √(K − 1)/σ, more samples move the values one way only: the normal band
+/// narrows towards r, so its last value rises, while the tangent values stay (they are √K times
+/// a tangent score spread, like r). What rises is the threshold ½L itself — from K/2 to K by at
+/// most (1 − √¼)/(1 − √½) ≈ 1.71 for the default K = 4·D ≥ 4n̂, less than the octave — so a
+/// point decided at K/2 is still clear at K, with the same cut unless a value moves by more
+/// than a factor two, far beyond the band's scatter ±√(n̂/K). When the mean-pull test applies,
+/// its ratio to r must also lie an octave from 1 (a mean: its size does not depend on K).
+/// Points not decided read what a fixed K gives: their samples are the same (each point's
+/// stream), only evaluated in other batches. (A middle round at 3K/4 saved fewer samples on the
+/// benchmark suite than its extra read-outs cost.)
+pub fn sample_schedule(cap: usize, dim: usize) -> Vec<usize> {
+    if cap / 2 > dim + 1 {
+        vec![cap / 2, cap]
+    } else {
+        vec![cap]
+    }
+}
+
+/// One point's perturbed neighbourhood as it grows: its stream, the kernel mean α(t₀)x₀ and the
+/// scores drawn so far (row-major, K × D).
+struct Neighbourhood {
+    index: usize,
+    rng: rand_chacha::ChaCha8Rng,
+    centre: Vec<f64>,
+    scores: Vec<f64>,
+}
+
+impl Neighbourhood {
+    fn samples(&self, d: usize) -> usize {
+        self.scores.len() / d
+    }
+
+    /// The next `count` samples α(t₀)x₀ + σ(t₀)z (row-major).
+    fn draw(&mut self, count: usize, std: f64) -> Vec<f64> {
+        let mut block = Vec::with_capacity(count * self.centre.len());
+        for _ in 0..count {
+            for &m in &self.centre {
+                let z: f64 = StandardNormal.sample(&mut self.rng);
+                block.push(m + std * z);
+            }
+        }
+        block
+    }
 }
 
 impl IdEstimator for NormalBundle {
@@ -267,11 +421,11 @@ impl IdEstimator for NormalBundle {
     }
 }
 
-/// The rows of `block` minus their mean row.
-fn centred(block: faer::MatRef<'_, f64>) -> Mat<f64> {
+/// The rows of `block` minus their mean row, and that mean.
+fn centred(block: faer::MatRef<'_, f64>) -> (Mat<f64>, Vec<f64>) {
     let (k, d) = (block.nrows(), block.ncols());
     let mean: Vec<f64> = (0..d)
         .map(|j| (0..k).map(|r| block[(r, j)]).sum::<f64>() / k as f64)
         .collect();
-    Mat::from_fn(k, d, |r, j| block[(r, j)] - mean[j])
+    (Mat::from_fn(k, d, |r, j| block[(r, j)] - mean[j]), mean)
 }

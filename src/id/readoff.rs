@@ -137,6 +137,9 @@ pub struct ReadOff {
     /// manifold (centred normal bundle, see [`NormalBundleParams::centred`](super::NormalBundleParams::centred)).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub mean_pull: bool,
+    /// The samples K behind this cut (normal bundle; with adaptive sampling it varies by point).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
 }
 
 impl ReadOff {
@@ -215,6 +218,7 @@ pub fn read_off(
         floor: floor_value,
         ceiling: reference,
         mean_pull: false,
+        samples: None,
     })
 }
 

@@ -26,18 +26,38 @@ pub fn half_lower_edge(normal_dim: usize, samples: usize) -> f64 {
 /// reference `reference` = √(K − 1)/σ from the tangent values. −∞ when a side is empty of sense
 /// (a normal value of 0, or K too small for the normal band to have a lower edge).
 pub fn cut_margin(spectrum: &[f64], normal_dim: usize, reference: f64, samples: usize) -> f64 {
+    let sides = cut_sides(spectrum, normal_dim, reference, samples);
+    sides.normal.min(sides.tangent)
+}
+
+/// The two sides of a [`cut_margin`], in octaves: how far the last normal value stands above ½L
+/// and the first tangent value below it (+∞ for a side with no value, −∞ when the normal band
+/// has no lower edge).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CutSides {
+    /// log₂(sₙ / (½L)).
+    pub normal: f64,
+    /// log₂((½L) / sₙ₊₁).
+    pub tangent: f64,
+}
+
+/// Both sides of the cut after `normal_dim` values (see [`cut_margin`]).
+pub fn cut_sides(spectrum: &[f64], normal_dim: usize, reference: f64, samples: usize) -> CutSides {
     let d = spectrum.len();
     let edge = half_lower_edge(normal_dim, samples) * reference;
     if !(edge > 0.0 && edge.is_finite()) || normal_dim > d {
-        return f64::NEG_INFINITY;
+        return CutSides {
+            normal: f64::NEG_INFINITY,
+            tangent: f64::NEG_INFINITY,
+        };
     }
-    let tangent_side = match spectrum.get(normal_dim) {
+    let tangent = match spectrum.get(normal_dim) {
         // every direction normal (ID 0): nothing tangent to separate
         None => f64::INFINITY,
         Some(&t) if t > 0.0 => (edge / t).log2(),
         Some(_) => f64::INFINITY,
     };
-    let normal_side = match normal_dim {
+    let normal = match normal_dim {
         0 => f64::INFINITY,
         n => {
             let s = spectrum[n - 1];
@@ -48,7 +68,7 @@ pub fn cut_margin(spectrum: &[f64], normal_dim: usize, reference: f64, samples: 
             }
         }
     };
-    tangent_side.min(normal_side)
+    CutSides { normal, tangent }
 }
 
 #[cfg(test)]
@@ -136,7 +156,13 @@ pub fn assess(estimate: &super::IdEstimate) -> Option<Reliability> {
         .map(|p| match (&p.spectrum, &p.readoff) {
             (Some(s), Some(r)) => {
                 let normal = r.normal_dim - usize::from(r.mean_pull);
-                Some(cut_margin(s, normal, r.ceiling?, samples))
+                // an adaptive estimate records each point's own K
+                Some(cut_margin(
+                    s,
+                    normal,
+                    r.ceiling?,
+                    r.samples.unwrap_or(samples),
+                ))
             }
             _ => None,
         })

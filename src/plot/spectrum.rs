@@ -63,7 +63,23 @@ impl SpectrumPlot {
     pub fn from_estimate(estimate: &IdEstimate) -> Result<Self> {
         let d = estimate.ambient_dim();
         let points = estimate.points();
-        let spectra: Vec<Vec<f64>> = points.iter().filter_map(|p| p.spectrum.clone()).collect();
+        // an adaptive normal bundle read points at different K: its values scale as √(K − 1)
+        // (like the reference r), so each spectrum is drawn as at the largest K
+        let scale_of = |p: &crate::id::LocalEstimate| p.readoff.as_ref().and_then(|r| r.samples);
+        let k_max = points.iter().filter_map(scale_of).max();
+        let spectra: Vec<Vec<f64>> = points
+            .iter()
+            .filter_map(|p| {
+                let s = p.spectrum.as_ref()?;
+                let factor = match (scale_of(p), k_max) {
+                    (Some(k), Some(top)) if k > 1 && k < top => {
+                        ((top - 1) as f64 / (k - 1) as f64).sqrt()
+                    }
+                    _ => 1.0,
+                };
+                Some(s.iter().map(|v| v * factor).collect())
+            })
+            .collect();
         if spectra.is_empty() {
             return Err(Error::InvalidData(format!(
                 "the `{}` estimate carries no singular-value spectra to plot",
@@ -410,6 +426,8 @@ mod tests {
         let settings = Settings {
             options: Some(MethodSettings::Nb {
                 samples: 64,
+                adaptive: false,
+                mean_samples: 64.0,
                 rule: Rule::Ratio,
                 normal_floor: 0.1,
                 centred: true,
