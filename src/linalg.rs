@@ -8,6 +8,15 @@ use faer::linalg::evd::{self_adjoint_evd, self_adjoint_evd_scratch, ComputeEigen
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 
+/// The Euclidean distance ‖a − b‖ of two points given as slices of equal length.
+pub fn euclidean_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
 /// Eigenvalues of a symmetric matrix (lower triangle read), descending.
 pub fn symmetric_eigenvalues(a: MatRef<'_, f64>) -> Result<Vec<f64>> {
     let n = a.nrows();

@@ -30,6 +30,7 @@
 
 use super::{row, Diffeomorphism, Metric};
 use crate::error::{Error, Result};
+use crate::linalg::euclidean_distance as dist;
 use faer::{Mat, MatRef};
 use std::fmt;
 
@@ -206,14 +207,6 @@ impl Battery {
             worst: self.worst,
         }
     }
-}
-
-fn dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt()
 }
 
 /// Checks that `points` and `tangents` have the same rows and `dim` columns, and at least one row.
