@@ -7,9 +7,10 @@
 //!     [--out benchmark-results] [--cache DIR] [--baseline]
 //! ```
 //!
-//! `--nb default|centred|raw` picks the normal-bundle read-out (default: the library's, centred
-//! with the mean-pull test; `centred` without it; `raw` uncentred; see
-//! `NormalBundleParams::centred` and `mean_pull`). `--baseline` reproduces the recipe and read-out before the accuracy work (data-predicting head,
+//! `--nb default|centred|raw|fixed` picks the normal-bundle read-out (default: the library's,
+//! centred with the mean-pull test and adaptive sampling; `centred` without the pull test; `raw`
+//! uncentred; `fixed` K samples at every point; see `NormalBundleParams::centred`, `mean_pull`
+//! and `adaptive`). `--baseline` reproduces the recipe and read-out before the accuracy work (data-predicting head,
 //! 6000 steps without early stopping, uncentred normal bundle), for before/after tables.
 //!
 //! For each dataset it draws `n` points, takes the default model exactly as `scoregeo id-estimate`
@@ -67,7 +68,15 @@ fn parse() -> Result<Options, String> {
             "--out" => o.out = PathBuf::from(value()?),
             "--cache" => o.cache = Some(PathBuf::from(value()?)),
             "--baseline" => o.baseline = true,
-            "--nb" => o.nb = value()?,
+            "--nb" => {
+                o.nb = value()?;
+                if !["default", "centred", "raw", "fixed"].contains(&o.nb.as_str()) {
+                    return Err(format!(
+                        "unknown --nb {} (default, centred, raw or fixed)",
+                        o.nb
+                    ));
+                }
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -97,6 +106,7 @@ fn run_method(
             .points(points)
             .centred(nb != "raw")
             .mean_pull(nb != "centred")
+            .adaptive(nb != "fixed")
             .check()?
             .fit(model, data),
         "jacobian" => JacobianSpectrum::params()
