@@ -283,7 +283,7 @@ fn by_tree(
         keep(answers, &mut done);
     }
     let rest: Vec<usize> = (0..rows.len()).filter(|&s| !done[s]).collect();
-    keep(tree::solve(&tree, rows, rest, k, usize::MAX), &mut done);
+    keep(tree::solve_grouped(&tree, rows, rest, k), &mut done);
     Some(Neighbours {
         k,
         indices,

@@ -21,6 +21,11 @@
 //! gets the same direct distance Σₜ (qₜ − xₜ)² as the GEMM path's final step
 //! ([`squared_distance`]), so both paths return the same k smallest (distance, index) pairs, bit
 //! for bit, whatever the tree.
+//!
+//! The full search ([`solve_grouped`]) walks the tree once per leaf for all the queries in it,
+//! entering a node when its box comes within the largest of their thresholds of the leaf's box
+//! (a box-to-box bound, as rounding-safe as the point bound); the trial of the automatic choice
+//! ([`solve`]) searches one query at a time, so each query's work can be counted and capped.
 
 use super::squared_distance;
 use rayon::prelude::*;
@@ -55,17 +60,20 @@ struct Node {
 
 /// Rounding margins that turn a k-th squared distance into a safe sketch threshold.
 #[derive(Clone, Copy)]
+///
+/// η = 4(D + 12)ε is the relative error allowed on a computed sum of squares (D or 8 terms) or a
+/// square root; ν bounds ‖VᵀV − I‖, so that ‖z(q) − z(x)‖ ≤ √(1 + ν)·‖q − x‖.
 struct Bounds {
-    /// η: relative error allowed on a computed sum of squares (D or 8 terms) or a square root.
-    rel: f64,
     /// a: absolute error allowed on a computed sum of squares (subnormal range).
     abs: f64,
-    /// ν: ‖VᵀV − I‖ bound, so that ‖z(q) − z(x)‖ ≤ √(1 + ν)·‖q − x‖.
-    skew: f64,
     /// ζ: ‖z̃(x) − z(x)‖ ≤ ζ·‖x − μ‖ for the computed sketch z̃.
     sketch: f64,
     /// An upper bound on ‖x − μ‖ over all rows.
     spread: f64,
+    /// (1 + ν)/(1 − η): the direct sum's rounding and the map's stretch, on squares.
+    stretch: f64,
+    /// (1 + η)²: the sketch sum's rounding and that of the threshold formula itself.
+    widen: f64,
 }
 
 impl Bounds {
@@ -74,13 +82,14 @@ impl Bounds {
     /// sketch distance s̃(q, x) ≤ T.
     ///
     /// Chain: d ≤ R = √((kth + a)/(1 − η)) from the direct sum's rounding;
-    /// ‖z̃(q) − z̃(x)‖ ≤ √(1 + ν)·R + ζ(ρ_q + ρ_max) from the map and the sketch's rounding;
+    /// ‖z̃(q) − z̃(x)‖ ≤ √(1 + ν)·R + ζ(ρ_q + ρ_max) from the map and the sketch's rounding
+    /// (√(1 + ν)·R = √((kth + a)·`stretch`));
     /// s̃ ≤ (that)²(1 + η) + a from the sketch sum's rounding; one more (1 + η) for this formula.
     #[inline(always)]
     fn threshold(self, kth: f64, rho: f64) -> f64 {
-        let r = ((kth + self.abs) / (1.0 - self.rel)).sqrt();
-        let s = r * (1.0 + self.skew).sqrt() + self.sketch * (rho + self.spread);
-        s * s * (1.0 + self.rel) * (1.0 + self.rel) + self.abs
+        let r = ((kth + self.abs) * self.stretch).sqrt();
+        let s = r + self.sketch * (rho + self.spread);
+        s * s * self.widen + self.abs
     }
 }
 
@@ -148,6 +157,8 @@ pub(super) struct KdTree {
     /// ‖x − μ‖ of every row, as computed.
     rho: Vec<f64>,
     nodes: Vec<Node>,
+    /// Tree position → its leaf.
+    leaf: Vec<usize>,
     /// Every leaf's sketches transposed: WIDTH rows of its size rounded up to a multiple of
     /// WIDTH (zero padding), so one pass computes a whole leaf with points across vector lanes.
     blocks: Vec<f64>,
@@ -175,14 +186,18 @@ impl KdTree {
             }
         }
         let slack = 4.0 * (dim as f64 + 12.0);
-        let bounds = Bounds {
-            rel: slack * eps,
-            abs: slack * f64::MIN_POSITIVE,
+        let (rel, skew) = (
+            slack * eps,
             // spectral norm ≤ m·max entry, plus the rounding of the entries themselves
-            skew: m as f64 * (skew + 2.0 * (dim as f64 + 2.0) * eps),
+            m as f64 * (skew + 2.0 * (dim as f64 + 2.0) * eps),
+        );
+        let bounds = Bounds {
+            abs: slack * f64::MIN_POSITIVE,
             // rounding of w, of the m length-D dot products and of the residual (generously)
             sketch: 16.0 * (m as f64 + 2.0) * (dim as f64 + 4.0) * eps,
             spread: rho.iter().fold(0.0, |a: f64, &r| a.max(r)) * (1.0 + 4.0 * eps),
+            stretch: (1.0 + skew) / (1.0 - rel),
+            widen: (1.0 + rel) * (1.0 + rel),
         };
         let mut tree = Self {
             points: Vec::new(),
@@ -192,6 +207,7 @@ impl KdTree {
             sketches,
             rho,
             nodes: Vec::new(),
+            leaf: vec![0; n],
             blocks: Vec::new(),
             bounds,
         };
@@ -243,6 +259,7 @@ impl KdTree {
             let r = self.build(right, start + mid);
             self.nodes[id].children = Some((l, r));
         } else {
+            self.leaf[start..start + rows.len()].fill(id);
             self.nodes[id].block = self.blocks.len();
             let (at, lanes) = (self.blocks.len(), rows.len().next_multiple_of(WIDTH));
             self.blocks.resize(at + WIDTH * lanes, 0.0);
@@ -352,12 +369,45 @@ fn sketch(row: &[f64], mean: &[f64], directions: &[Vec<f64>]) -> ([f64; WIDTH], 
 /// Squared distance from a sketch to a box (0 inside).
 #[inline(always)]
 fn box_distance(z: &[f64; WIDTH], lo: &[f64; WIDTH], hi: &[f64; WIDTH]) -> f64 {
-    let mut g = [0.0; WIDTH];
-    for t in 0..WIDTH {
+    let g: [f64; WIDTH] = std::array::from_fn(|t| {
         let d = (lo[t] - z[t]).max(z[t] - hi[t]).max(0.0);
-        g[t] = d * d;
-    }
+        d * d
+    });
     ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]))
+}
+
+/// Squared distance between two boxes (0 when they meet).
+#[inline(always)]
+fn box_gap(a: (&[f64; WIDTH], &[f64; WIDTH]), b: (&[f64; WIDTH], &[f64; WIDTH])) -> f64 {
+    let g: [f64; WIDTH] = std::array::from_fn(|t| {
+        let d = (b.0[t] - a.1[t]).max(a.0[t] - b.1[t]).max(0.0);
+        d * d
+    });
+    ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]))
+}
+
+/// Sketch distances from `zq` to the points of leaf `nd`, into `lanes` (its size rounded up).
+#[inline(always)]
+fn leaf_sketches<'l>(
+    tree: &KdTree,
+    nd: &Node,
+    zq: &[f64; WIDTH],
+    lanes: &'l mut [f64],
+) -> &'l [f64] {
+    let width = (nd.end - nd.start).next_multiple_of(WIDTH);
+    let block = &tree.blocks[nd.block..nd.block + WIDTH * width];
+    let lanes = &mut lanes[..width];
+    for (g, out) in lanes.chunks_exact_mut(WIDTH).enumerate() {
+        let mut acc = [0.0; WIDTH];
+        for t in 0..WIDTH {
+            let row = &block[t * width + g * WIDTH..][..WIDTH];
+            for l in 0..WIDTH {
+                acc[l] += (zq[t] - row[l]) * (zq[t] - row[l]);
+            }
+        }
+        out.copy_from_slice(&acc);
+    }
+    &lanes[..nd.end - nd.start]
 }
 
 /// Work of one query, in coordinate operations (the unit of the automatic choice).
@@ -421,21 +471,9 @@ fn query(
                 }
             }
             None => {
-                let width = (nd.end - nd.start).next_multiple_of(WIDTH);
                 work.sketches += nd.end - nd.start;
-                let block = &tree.blocks[nd.block..nd.block + WIDTH * width];
-                let lanes = &mut lanes[..width];
-                for (g, out) in lanes.chunks_exact_mut(WIDTH).enumerate() {
-                    let mut acc = [0.0; WIDTH];
-                    for t in 0..WIDTH {
-                        let row = &block[t * width + g * WIDTH..][..WIDTH];
-                        for l in 0..WIDTH {
-                            acc[l] += (zq[t] - row[l]) * (zq[t] - row[l]);
-                        }
-                    }
-                    out.copy_from_slice(&acc);
-                }
-                for (p, &s) in (nd.start..nd.end).zip(lanes.iter()) {
+                let sketches = leaf_sketches(tree, nd, zq, &mut lanes);
+                for (p, &s) in (nd.start..nd.end).zip(sketches) {
                     if s > threshold {
                         continue;
                     }
@@ -490,6 +528,119 @@ crate::score::fused::kernels::multiversion! {
                 &mut dist[span],
             );
         }
+    }
+}
+
+crate::score::fused::kernels::multiversion! {
+    /// Answers the query slots `group`, whose rows all lie in one leaf, by one shared traversal:
+    /// a node is entered when its box comes within the largest of the queries' thresholds of the
+    /// leaf's box, and a leaf is scanned for each query whose own threshold its box meets.
+    fn solve_group(
+        tree: &KdTree,
+        rows: &[usize],
+        group: &[usize],
+        idx: &mut [usize],
+        dist: &mut [f64],
+    ) {
+        let k = idx.len() / group.len().max(1);
+        let home = &tree.nodes[tree.leaf[tree.position[rows[group[0]]]]];
+        let mut best: Vec<Best> = group.iter().map(|_| Best::new(k)).collect();
+        let mut threshold = vec![f64::INFINITY; group.len()];
+        let mut widest = f64::INFINITY;
+        let mut stack = vec![(0, 0.0)];
+        let mut lanes = [0.0; LEAF.next_multiple_of(WIDTH)];
+        while let Some((node, lower)) = stack.pop() {
+            if lower > widest {
+                continue;
+            }
+            let nd = &tree.nodes[node];
+            match nd.children {
+                Some((l, r)) => {
+                    let (nl, nr) = (&tree.nodes[l], &tree.nodes[r]);
+                    let bl = box_gap((&home.lo, &home.hi), (&nl.lo, &nl.hi));
+                    let br = box_gap((&home.lo, &home.hi), (&nr.lo, &nr.hi));
+                    let ((near, bn), (far, bf)) = if bl <= br {
+                        ((l, bl), (r, br))
+                    } else {
+                        ((r, br), (l, bl))
+                    };
+                    if bf <= widest {
+                        stack.push((far, bf));
+                    }
+                    if bn <= widest {
+                        stack.push((near, bn));
+                    }
+                }
+                None => {
+                    for (g, &s) in group.iter().enumerate() {
+                        let i = rows[s];
+                        let (zq, rho) = (&tree.sketches[i], tree.rho[i]);
+                        if box_distance(zq, &nd.lo, &nd.hi) > threshold[g] {
+                            continue;
+                        }
+                        let xq = tree.point(tree.position[i]);
+                        let sketches = leaf_sketches(tree, nd, zq, &mut lanes);
+                        for (p, &s) in (nd.start..nd.end).zip(sketches) {
+                            if s > threshold[g] {
+                                continue;
+                            }
+                            let j = tree.order[p];
+                            if j == i {
+                                continue;
+                            }
+                            let d2 = squared_distance(xq, tree.point(p));
+                            if best[g].offer(d2, j) && best[g].d2.len() == k {
+                                threshold[g] = tree.bounds.threshold(best[g].worst(), rho);
+                            }
+                        }
+                    }
+                    widest = threshold.iter().fold(0.0, |a: f64, &t| a.max(t));
+                }
+            }
+        }
+        for (g, b) in best.iter().enumerate() {
+            idx[g * k..(g + 1) * k].copy_from_slice(&b.index);
+            dist[g * k..(g + 1) * k]
+                .iter_mut()
+                .zip(&b.d2)
+                .for_each(|(d, s)| *d = s.sqrt());
+        }
+    }
+}
+
+/// The tree's answers for the query slots `slots` (rows `rows[s]`), the queries of each leaf
+/// searched together ([`solve_group`]), the leaves in parallel.
+pub(super) fn solve_grouped(
+    tree: &KdTree,
+    rows: &[usize],
+    mut slots: Vec<usize>,
+    k: usize,
+) -> Answers {
+    slots.sort_by_key(|&s| (tree.position(rows[s]), s));
+    let (mut idx, mut dist) = (vec![0; slots.len() * k], vec![0.0; slots.len() * k]);
+    let mut groups: Vec<(&[usize], &mut [usize], &mut [f64])> = Vec::new();
+    let (mut rest, mut ri, mut rd) = (&slots[..], &mut idx[..], &mut dist[..]);
+    while let Some(&first) = rest.first() {
+        let leaf = tree.leaf[tree.position(rows[first])];
+        let len = rest
+            .iter()
+            .position(|&s| tree.leaf[tree.position(rows[s])] != leaf)
+            .unwrap_or(rest.len());
+        let (g, r) = rest.split_at(len);
+        let (gi, r_i) = std::mem::take(&mut ri).split_at_mut(len * k);
+        let (gd, r_d) = std::mem::take(&mut rd).split_at_mut(len * k);
+        groups.push((g, gi, gd));
+        (rest, ri, rd) = (r, r_i, r_d);
+    }
+    groups
+        .into_par_iter()
+        .for_each(|(g, i, d)| solve_group(tree, rows, g, i, d));
+    let work = vec![Some(Work::default()); slots.len()];
+    Answers {
+        slots,
+        idx,
+        dist,
+        work,
     }
 }
 
