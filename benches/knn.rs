@@ -1,6 +1,12 @@
-//! Exact k-NN of n × 100 points against a same-run faer GEMM of exactly the same distance blocks.
+//! Exact k-NN searches, as ratios measured in one run.
 //!
-//! `cargo bench --bench knn [-- N]` (or `SCOREGEO_KNN_N=N`; default N = 100 000; k = 20). Both
+//! `cargo bench --bench knn` times, with k = 20, the GEMM path, the tree and the automatic choice
+//! on a uniform 5-sphere of 20 000 points in ℝ³⁰ (the data of `scoregeo generate sphere --dim 5
+//! --ambient 30 --n 20000 --seed 0`) and on a standard Gaussian of the same size, where the
+//! automatic choice must fall back to the GEMM path.
+//!
+//! `cargo bench --bench knn -- N` (or `SCOREGEO_KNN_N=N`) instead times the GEMM path on n × 100
+//! Gaussian points against a same-run faer GEMM of exactly the same distance blocks. Both
 //! sides use the same [`Blocking`] (the default, or `SCOREGEO_KNN_BLOCKS=QxR`), rayon over query
 //! blocks and faer `Par::Seq` inside, so the ratio k-NN time / GEMM time is the price of screening,
 //! selection and exact recomputation on top of the inner products. A ratio is stable on a noisy
@@ -11,7 +17,8 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-use scoregeo::knn::{k_nearest_with, Blocking};
+use scoregeo::data::synthetic::{Kind, Params};
+use scoregeo::knn::{k_nearest_by, k_nearest_with, Blocking, Search};
 use scoregeo::Dataset;
 use std::time::Instant;
 
@@ -50,12 +57,41 @@ fn gemm_blocks(data: &Dataset, blocking: Blocking) -> f64 {
         .sum()
 }
 
-fn size() -> usize {
+/// N of the GEMM-overhead mode, when given.
+fn size() -> Option<usize> {
     let arg = std::env::args().skip(1).find_map(|a| a.parse().ok());
     let env = std::env::var("SCOREGEO_KNN_N")
         .ok()
         .and_then(|v| v.parse().ok());
-    arg.or(env).unwrap_or(100_000)
+    arg.or(env)
+}
+
+/// GEMM path, tree and automatic choice on one dataset: best of three, alternating.
+fn searches(name: &str, data: &Dataset) {
+    let kinds = [Search::Gemm, Search::Tree, Search::Auto];
+    let mut best = [f64::INFINITY; 3];
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.clear();
+        for (b, &search) in best.iter_mut().zip(&kinds) {
+            let (t, nn) = time(|| k_nearest_by(data, K, search).expect("k < n"));
+            *b = b.min(t.wall);
+            answers.push(nn);
+        }
+    }
+    let same = answers.iter().all(|nn| *nn == answers[0]);
+    println!(
+        "{name} ({} × {}, k = {K}, {} rayon threads, best of 3): GEMM {:.3} s, tree {:.3} s, \
+         auto {:.3} s; GEMM/tree = {:.2}, GEMM/auto = {:.2}; identical neighbours: {same}",
+        data.len(),
+        data.dim(),
+        rayon::current_num_threads(),
+        best[0],
+        best[1],
+        best[2],
+        best[0] / best[1],
+        best[0] / best[2],
+    );
 }
 
 /// `SCOREGEO_KNN_BLOCKS=QxR` overrides the default blocking (for tuning it).
@@ -99,7 +135,24 @@ fn cpu_ticks() -> Option<u64> {
 }
 
 fn main() {
-    let n = size();
+    let Some(n) = size() else {
+        let (sphere, _) = Params::default()
+            .n(20_000)
+            .dim(5)
+            .ambient(30)
+            .seed(0)
+            .check(Kind::Sphere)
+            .and_then(|g| g.generate())
+            .expect("a valid sphere");
+        searches("5-sphere in R^30", &sphere);
+        let mut rng = scoregeo::rng::stream(2024, 0);
+        let values = (0..20_000 * 30)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        let gaussian = Dataset::from_row_major(values, 20_000, 30).expect("finite Gaussian data");
+        searches("Gaussian in R^30", &gaussian);
+        return;
+    };
     let mut rng = scoregeo::rng::stream(2024, 0);
     let values = (0..n * DIM)
         .map(|_| StandardNormal.sample(&mut rng))

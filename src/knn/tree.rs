@@ -1,0 +1,679 @@
+//! Exact k-NN by a k-d tree over a low-dimensional sketch of the data, whose cost follows the
+//! intrinsic dimension.
+//!
+//! # Sketch
+//! Each row x is mapped to z(x) = (Vᵀw, ‖w − VVᵀw‖) ∈ ℝ⁸ with w = x − μ, μ the mean and V the
+//! D × m (m ≤ 7) leading principal directions of an evenly spaced sample (subspace iteration,
+//! orthonormalised twice). For orthonormal V the map is 1-Lipschitz: the residual norms of q and x
+//! differ by at most ‖(I − VVᵀ)(q − x)‖, so
+//! ‖z(q) − z(x)‖² ≤ ‖Vᵀ(q − x)‖² + ‖(I − VVᵀ)(q − x)‖² = ‖q − x‖².
+//! Sketch distances are thus lower bounds of true distances, tight where the data lie near an
+//! affine subspace of dimension m; elsewhere they are weaker, and the automatic choice of the
+//! parent module falls back to the GEMM path.
+//!
+//! # Search
+//! A k-d tree on the sketches (bounding boxes, split along the widest side at the median, leaves of
+//! at most [`LEAF`] points) is searched depth first, nearer child first, keeping the k best
+//! (squared distance, index) pairs. A box or a point is skipped when its computed sketch distance
+//! exceeds the threshold T of [`Bounds::threshold`], which widens the current k-th distance by
+//! every rounding error involved (see there), so a skipped point's computed distance is *strictly*
+//! above the k-th one and cannot enter the answer, even by a tie. Every point that is not skipped
+//! gets the same direct distance Σₜ (qₜ − xₜ)² as the GEMM path's final step
+//! ([`squared_distance`]), so both paths return the same k smallest (distance, index) pairs, bit
+//! for bit, whatever the tree.
+//!
+//! The full search ([`solve_grouped`]) walks the tree once per leaf for all the queries in it,
+//! entering a node when its box comes within the largest of their thresholds of the leaf's box
+//! (a box-to-box bound, as rounding-safe as the point bound); the trial of the automatic choice
+//! ([`solve`]) searches one query at a time, so each query's work can be counted and capped.
+
+use super::squared_distance;
+use rayon::prelude::*;
+
+/// Width of a sketch: m ≤ 7 principal coordinates and the residual norm (one AVX-512 register).
+const WIDTH: usize = 8;
+
+/// Most points in a leaf.
+const LEAF: usize = 64;
+
+/// Queries per rayon task; fixed, so the work split never depends on the thread count.
+const CHUNK: usize = 64;
+
+/// Rows of the sample the principal directions are estimated from.
+const SAMPLE: usize = 1024;
+
+/// Subspace iterations for the principal directions (their quality affects speed, not results).
+const ITERATIONS: usize = 6;
+
+/// A node of the tree: the points at positions `start..end` of the tree order.
+struct Node {
+    start: usize,
+    end: usize,
+    /// The two halves, or `None` for a leaf.
+    children: Option<(usize, usize)>,
+    /// The bounding box of the node's sketches.
+    lo: [f64; WIDTH],
+    hi: [f64; WIDTH],
+    /// Where a leaf's transposed sketches start in [`KdTree::blocks`].
+    block: usize,
+}
+
+/// Rounding margins that turn a k-th squared distance into a safe sketch threshold.
+#[derive(Clone, Copy)]
+///
+/// η = 4(D + 12)ε is the relative error allowed on a computed sum of squares (D or 8 terms) or a
+/// square root; ν bounds ‖VᵀV − I‖, so that ‖z(q) − z(x)‖ ≤ √(1 + ν)·‖q − x‖.
+struct Bounds {
+    /// a: absolute error allowed on a computed sum of squares (subnormal range).
+    abs: f64,
+    /// ζ: ‖z̃(x) − z(x)‖ ≤ ζ·‖x − μ‖ for the computed sketch z̃.
+    sketch: f64,
+    /// An upper bound on ‖x − μ‖ over all rows.
+    spread: f64,
+    /// (1 + ν)/(1 − η): the direct sum's rounding and the map's stretch, on squares.
+    stretch: f64,
+    /// (1 + η)²: the sketch sum's rounding and that of the threshold formula itself.
+    widen: f64,
+}
+
+impl Bounds {
+    /// The sketch threshold T for a query at distance `rho` from the mean whose k-th computed
+    /// squared distance is `kth`: every point x whose computed d²(q, x) ≤ kth has computed
+    /// sketch distance s̃(q, x) ≤ T.
+    ///
+    /// Chain: d ≤ R = √((kth + a)/(1 − η)) from the direct sum's rounding;
+    /// ‖z̃(q) − z̃(x)‖ ≤ √(1 + ν)·R + ζ(ρ_q + ρ_max) from the map and the sketch's rounding
+    /// (√(1 + ν)·R = √((kth + a)·`stretch`));
+    /// s̃ ≤ (that)²(1 + η) + a from the sketch sum's rounding; one more (1 + η) for this formula.
+    #[inline(always)]
+    fn threshold(self, kth: f64, rho: f64) -> f64 {
+        let r = ((kth + self.abs) * self.stretch).sqrt();
+        let s = r + self.sketch * (rho + self.spread);
+        s * s * self.widen + self.abs
+    }
+}
+
+/// The k best candidates of one query so far: (squared distance, index), ascending.
+struct Best {
+    k: usize,
+    d2: Vec<f64>,
+    index: Vec<usize>,
+}
+
+impl Best {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            d2: Vec::with_capacity(k + 1),
+            index: Vec::with_capacity(k + 1),
+        }
+    }
+
+    /// The k-th smallest squared distance so far (∞ while fewer than k are known).
+    #[inline(always)]
+    fn worst(&self) -> f64 {
+        if self.d2.len() < self.k {
+            f64::INFINITY
+        } else {
+            self.d2[self.k - 1]
+        }
+    }
+
+    /// Inserts (d2, j) if it is among the k smallest pairs seen; true when it was.
+    #[inline(always)]
+    fn offer(&mut self, d2: f64, j: usize) -> bool {
+        let full = self.d2.len() == self.k;
+        if full && (d2, j) >= (self.d2[self.k - 1], self.index[self.k - 1]) {
+            return false;
+        }
+        if !full {
+            self.d2.push(d2);
+            self.index.push(j);
+        }
+        // shift larger pairs up one place, then write (d2, j) into the gap
+        let mut at = self.d2.len() - 1;
+        while at > 0 && (d2, j) < (self.d2[at - 1], self.index[at - 1]) {
+            self.d2[at] = self.d2[at - 1];
+            self.index[at] = self.index[at - 1];
+            at -= 1;
+        }
+        self.d2[at] = d2;
+        self.index[at] = j;
+        true
+    }
+}
+
+/// A k-d tree over the sketches of the rows of a row-major n × D array.
+pub(super) struct KdTree {
+    /// The rows in tree order (the same values, so the same direct distances).
+    points: Vec<f64>,
+    dim: usize,
+    /// Tree position → row.
+    order: Vec<usize>,
+    /// Row → tree position.
+    position: Vec<usize>,
+    /// Sketch of every row, by row.
+    sketches: Vec<[f64; WIDTH]>,
+    /// ‖x − μ‖ of every row, as computed.
+    rho: Vec<f64>,
+    nodes: Vec<Node>,
+    /// Tree position → its leaf.
+    leaf: Vec<usize>,
+    /// Every leaf's sketches transposed: WIDTH rows of its size rounded up to a multiple of
+    /// WIDTH (zero padding), so one pass computes a whole leaf with points across vector lanes.
+    blocks: Vec<f64>,
+    bounds: Bounds,
+}
+
+impl KdTree {
+    /// Builds the tree of the n rows of `values` (row-major, n × `dim`, n ≥ 1), whose mean is
+    /// `mean`.
+    pub(super) fn new(values: &[f64], dim: usize, mean: &[f64]) -> Self {
+        let n = values.len() / dim;
+        let directions = principal_directions(values, dim, mean, n);
+        let m = directions.len();
+        let (sketches, rho): (Vec<[f64; WIDTH]>, Vec<f64>) = (0..n)
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|i| sketch(&values[i * dim..(i + 1) * dim], mean, &directions))
+            .unzip();
+        let eps = f64::EPSILON;
+        let mut skew: f64 = 0.0;
+        for (a, u) in directions.iter().enumerate() {
+            for (b, v) in directions.iter().enumerate() {
+                let g: f64 = u.iter().zip(v).map(|(x, y)| x * y).sum();
+                skew = skew.max((g - f64::from(u8::from(a == b))).abs());
+            }
+        }
+        let slack = 4.0 * (dim as f64 + 12.0);
+        let (rel, skew) = (
+            slack * eps,
+            // spectral norm ≤ m·max entry, plus the rounding of the entries themselves
+            m as f64 * (skew + 2.0 * (dim as f64 + 2.0) * eps),
+        );
+        let bounds = Bounds {
+            abs: slack * f64::MIN_POSITIVE,
+            // rounding of w, of the m length-D dot products and of the residual (generously)
+            sketch: 16.0 * (m as f64 + 2.0) * (dim as f64 + 4.0) * eps,
+            spread: rho.iter().fold(0.0, |a: f64, &r| a.max(r)) * (1.0 + 4.0 * eps),
+            stretch: (1.0 + skew) / (1.0 - rel),
+            widen: (1.0 + rel) * (1.0 + rel),
+        };
+        let mut tree = Self {
+            points: Vec::new(),
+            dim,
+            order: (0..n).collect(),
+            position: vec![0; n],
+            sketches,
+            rho,
+            nodes: Vec::new(),
+            leaf: vec![0; n],
+            blocks: Vec::new(),
+            bounds,
+        };
+        let mut order = std::mem::take(&mut tree.order);
+        tree.build(&mut order, 0);
+        for (p, &i) in order.iter().enumerate() {
+            tree.position[i] = p;
+        }
+        tree.points = order
+            .iter()
+            .flat_map(|&i| &values[i * dim..(i + 1) * dim])
+            .copied()
+            .collect();
+        tree.order = order;
+        tree
+    }
+
+    /// Builds the subtree of the rows `rows` (at tree positions `start..`) and returns its node.
+    fn build(&mut self, rows: &mut [usize], start: usize) -> usize {
+        let (mut lo, mut hi) = ([f64::INFINITY; WIDTH], [f64::NEG_INFINITY; WIDTH]);
+        for &i in rows.iter() {
+            for t in 0..WIDTH {
+                lo[t] = lo[t].min(self.sketches[i][t]);
+                hi[t] = hi[t].max(self.sketches[i][t]);
+            }
+        }
+        let id = self.nodes.len();
+        self.nodes.push(Node {
+            start,
+            end: start + rows.len(),
+            children: None,
+            lo,
+            hi,
+            block: 0,
+        });
+        if rows.len() > LEAF {
+            let axis = (0..WIDTH)
+                .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])).then(b.cmp(&a)))
+                .unwrap_or(0);
+            let mid = rows.len() / 2;
+            let sketches = &self.sketches;
+            rows.select_nth_unstable_by(mid, |&a, &b| {
+                sketches[a][axis]
+                    .total_cmp(&sketches[b][axis])
+                    .then(a.cmp(&b))
+            });
+            let (left, right) = rows.split_at_mut(mid);
+            let l = self.build(left, start);
+            let r = self.build(right, start + mid);
+            self.nodes[id].children = Some((l, r));
+        } else {
+            self.leaf[start..start + rows.len()].fill(id);
+            self.nodes[id].block = self.blocks.len();
+            let (at, lanes) = (self.blocks.len(), rows.len().next_multiple_of(WIDTH));
+            self.blocks.resize(at + WIDTH * lanes, 0.0);
+            for (l, &i) in rows.iter().enumerate() {
+                for t in 0..WIDTH {
+                    self.blocks[at + t * lanes + l] = self.sketches[i][t];
+                }
+            }
+        }
+        id
+    }
+
+    /// The tree position of row i (queries run in this order, for locality).
+    pub(super) fn position(&self, i: usize) -> usize {
+        self.position[i]
+    }
+
+    /// The row at tree position p.
+    #[inline(always)]
+    fn point(&self, p: usize) -> &[f64] {
+        &self.points[p * self.dim..(p + 1) * self.dim]
+    }
+}
+
+/// The leading principal directions (at most 7, orthonormal) of an evenly spaced sample.
+fn principal_directions(values: &[f64], dim: usize, mean: &[f64], n: usize) -> Vec<Vec<f64>> {
+    let m = dim.min(WIDTH - 1);
+    let s = n.min(SAMPLE);
+    let sample: Vec<Vec<f64>> = (0..s)
+        .map(|t| {
+            let i = t * n / s;
+            values[i * dim..(i + 1) * dim]
+                .iter()
+                .zip(mean)
+                .map(|(x, c)| x - c)
+                .collect()
+        })
+        .collect();
+    // A fixed ±1 pattern (splitmix64 bits) as the starting subspace: deterministic, generic.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut bit = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        if (z ^ (z >> 31)) & 1 == 0 {
+            1.0
+        } else {
+            -1.0
+        }
+    };
+    let mut basis: Vec<Vec<f64>> = (0..m).map(|_| (0..dim).map(|_| bit()).collect()).collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    for _ in 0..ITERATIONS {
+        // Q ← WᵀW Q: the sample covariance applied to each direction.
+        for q in basis.iter_mut() {
+            let mut next = vec![0.0; dim];
+            for w in &sample {
+                let c = dot(w, q);
+                next.iter_mut().zip(w).for_each(|(a, x)| *a += c * x);
+            }
+            *q = next;
+        }
+        basis = orthonormal(basis);
+    }
+    basis
+}
+
+/// Modified Gram–Schmidt, twice; drops directions that are numerically dependent on earlier ones.
+fn orthonormal(vectors: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    let mut kept: Vec<Vec<f64>> = Vec::new();
+    for mut v in vectors {
+        let before = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !(before.is_finite() && before > 0.0) {
+            continue;
+        }
+        v.iter_mut().for_each(|x| *x /= before);
+        for _ in 0..2 {
+            for u in &kept {
+                let c: f64 = u.iter().zip(&v).map(|(x, y)| x * y).sum();
+                v.iter_mut().zip(u).for_each(|(x, y)| *x -= c * y);
+            }
+        }
+        let after = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        // a direction mostly made of earlier ones is rounding noise after the projection
+        if after > 0.5 {
+            v.iter_mut().for_each(|x| *x /= after);
+            kept.push(v);
+        }
+    }
+    kept
+}
+
+/// The computed sketch z̃(x) and ‖x − μ‖ of one row.
+fn sketch(row: &[f64], mean: &[f64], directions: &[Vec<f64>]) -> ([f64; WIDTH], f64) {
+    let w: Vec<f64> = row.iter().zip(mean).map(|(x, c)| x - c).collect();
+    let mut z = [0.0; WIDTH];
+    let mut residual = w.clone();
+    for (zt, u) in z.iter_mut().zip(directions) {
+        *zt = w.iter().zip(u).map(|(x, y)| x * y).sum();
+        residual.iter_mut().zip(u).for_each(|(r, y)| *r -= *zt * y);
+    }
+    z[WIDTH - 1] = residual.iter().map(|r| r * r).sum::<f64>().sqrt();
+    (z, w.iter().map(|x| x * x).sum::<f64>().sqrt())
+}
+
+/// Squared distance from a sketch to a box (0 inside).
+#[inline(always)]
+fn box_distance(z: &[f64; WIDTH], lo: &[f64; WIDTH], hi: &[f64; WIDTH]) -> f64 {
+    let g: [f64; WIDTH] = std::array::from_fn(|t| {
+        let d = (lo[t] - z[t]).max(z[t] - hi[t]).max(0.0);
+        d * d
+    });
+    ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]))
+}
+
+/// Squared distance between two boxes (0 when they meet).
+#[inline(always)]
+fn box_gap(a: (&[f64; WIDTH], &[f64; WIDTH]), b: (&[f64; WIDTH], &[f64; WIDTH])) -> f64 {
+    let g: [f64; WIDTH] = std::array::from_fn(|t| {
+        let d = (b.0[t] - a.1[t]).max(a.0[t] - b.1[t]).max(0.0);
+        d * d
+    });
+    ((g[0] + g[1]) + (g[2] + g[3])) + ((g[4] + g[5]) + (g[6] + g[7]))
+}
+
+/// Sketch distances from `zq` to the points of leaf `nd`, into `lanes` (its size rounded up).
+#[inline(always)]
+fn leaf_sketches<'l>(
+    tree: &KdTree,
+    nd: &Node,
+    zq: &[f64; WIDTH],
+    lanes: &'l mut [f64],
+) -> &'l [f64] {
+    let width = (nd.end - nd.start).next_multiple_of(WIDTH);
+    let block = &tree.blocks[nd.block..nd.block + WIDTH * width];
+    let lanes = &mut lanes[..width];
+    for (g, out) in lanes.chunks_exact_mut(WIDTH).enumerate() {
+        let mut acc = [0.0; WIDTH];
+        for t in 0..WIDTH {
+            let row = &block[t * width + g * WIDTH..][..WIDTH];
+            for l in 0..WIDTH {
+                acc[l] += (zq[t] - row[l]) * (zq[t] - row[l]);
+            }
+        }
+        out.copy_from_slice(&acc);
+    }
+    &lanes[..nd.end - nd.start]
+}
+
+/// Work of one query, in coordinate operations (the unit of the automatic choice).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Work {
+    /// Boxes and sketches compared (WIDTH operations each).
+    pub(super) sketches: usize,
+    /// Direct distances evaluated (D operations each).
+    pub(super) exact: usize,
+}
+
+impl Work {
+    /// Coordinate operations for D = `dim`.
+    pub(super) fn cost(self, dim: usize) -> usize {
+        self.sketches * WIDTH + self.exact * dim
+    }
+}
+
+/// The k nearest neighbours of row `i` (excluded by index) into `idx`/`dist` (k entries), or
+/// `None` when its work exceeds `cap` coordinate operations.
+#[inline(always)]
+fn query(
+    tree: &KdTree,
+    i: usize,
+    best: &mut Best,
+    stack: &mut Vec<(usize, f64)>,
+    cap: usize,
+    idx: &mut [usize],
+    dist: &mut [f64],
+) -> Option<Work> {
+    let bounds = tree.bounds;
+    let (zq, rho, xq) = (&tree.sketches[i], tree.rho[i], tree.point(tree.position[i]));
+    best.d2.clear();
+    best.index.clear();
+    let mut work = Work::default();
+    let mut threshold = f64::INFINITY;
+    stack.clear();
+    stack.push((0, 0.0));
+    let mut lanes = [0.0; LEAF.next_multiple_of(WIDTH)];
+    while let Some((node, lower)) = stack.pop() {
+        if lower > threshold {
+            continue;
+        }
+        let nd = &tree.nodes[node];
+        match nd.children {
+            Some((l, r)) => {
+                work.sketches += 2;
+                let (nl, nr) = (&tree.nodes[l], &tree.nodes[r]);
+                let bl = box_distance(zq, &nl.lo, &nl.hi);
+                let br = box_distance(zq, &nr.lo, &nr.hi);
+                let ((near, bn), (far, bf)) = if bl <= br {
+                    ((l, bl), (r, br))
+                } else {
+                    ((r, br), (l, bl))
+                };
+                if bf <= threshold {
+                    stack.push((far, bf));
+                }
+                if bn <= threshold {
+                    stack.push((near, bn));
+                }
+            }
+            None => {
+                work.sketches += nd.end - nd.start;
+                let sketches = leaf_sketches(tree, nd, zq, &mut lanes);
+                for (p, &s) in (nd.start..nd.end).zip(sketches) {
+                    if s > threshold {
+                        continue;
+                    }
+                    let j = tree.order[p];
+                    if j == i {
+                        continue;
+                    }
+                    work.exact += 1;
+                    let d2 = squared_distance(xq, tree.point(p));
+                    if best.offer(d2, j) && best.d2.len() == best.k {
+                        threshold = bounds.threshold(best.worst(), rho);
+                    }
+                }
+            }
+        }
+        if work.cost(tree.dim) > cap {
+            return None;
+        }
+    }
+    idx.copy_from_slice(&best.index);
+    dist.iter_mut()
+        .zip(&best.d2)
+        .for_each(|(d, s)| *d = s.sqrt());
+    Some(work)
+}
+
+crate::score::fused::kernels::multiversion! {
+    /// Answers the query slots `slots` (rows `rows[s]`) into `idx`/`dist` (k entries per slot of
+    /// `slots`, in order) and their work into `work` (`None`: over `cap`), compiled for the
+    /// widest vectors the CPU has (the results do not depend on it: no fused operations).
+    fn solve_chunk(
+        tree: &KdTree,
+        rows: &[usize],
+        slots: &[usize],
+        cap: usize,
+        idx: &mut [usize],
+        dist: &mut [f64],
+        work: &mut [Option<Work>],
+    ) {
+        let k = idx.len() / slots.len().max(1);
+        let mut best = Best::new(k);
+        let mut stack = Vec::new();
+        for (t, &s) in slots.iter().enumerate() {
+            let span = t * k..(t + 1) * k;
+            work[t] = query(
+                tree,
+                rows[s],
+                &mut best,
+                &mut stack,
+                cap,
+                &mut idx[span.clone()],
+                &mut dist[span],
+            );
+        }
+    }
+}
+
+crate::score::fused::kernels::multiversion! {
+    /// Answers the query slots `group`, whose rows all lie in one leaf, by one shared traversal:
+    /// a node is entered when its box comes within the largest of the queries' thresholds of the
+    /// leaf's box, and a leaf is scanned for each query whose own threshold its box meets.
+    fn solve_group(
+        tree: &KdTree,
+        rows: &[usize],
+        group: &[usize],
+        idx: &mut [usize],
+        dist: &mut [f64],
+    ) {
+        let k = idx.len() / group.len().max(1);
+        let home = &tree.nodes[tree.leaf[tree.position[rows[group[0]]]]];
+        let mut best: Vec<Best> = group.iter().map(|_| Best::new(k)).collect();
+        let mut threshold = vec![f64::INFINITY; group.len()];
+        let mut widest = f64::INFINITY;
+        let mut stack = vec![(0, 0.0)];
+        let mut lanes = [0.0; LEAF.next_multiple_of(WIDTH)];
+        while let Some((node, lower)) = stack.pop() {
+            if lower > widest {
+                continue;
+            }
+            let nd = &tree.nodes[node];
+            match nd.children {
+                Some((l, r)) => {
+                    let (nl, nr) = (&tree.nodes[l], &tree.nodes[r]);
+                    let bl = box_gap((&home.lo, &home.hi), (&nl.lo, &nl.hi));
+                    let br = box_gap((&home.lo, &home.hi), (&nr.lo, &nr.hi));
+                    let ((near, bn), (far, bf)) = if bl <= br {
+                        ((l, bl), (r, br))
+                    } else {
+                        ((r, br), (l, bl))
+                    };
+                    if bf <= widest {
+                        stack.push((far, bf));
+                    }
+                    if bn <= widest {
+                        stack.push((near, bn));
+                    }
+                }
+                None => {
+                    for (g, &s) in group.iter().enumerate() {
+                        let i = rows[s];
+                        let (zq, rho) = (&tree.sketches[i], tree.rho[i]);
+                        if box_distance(zq, &nd.lo, &nd.hi) > threshold[g] {
+                            continue;
+                        }
+                        let xq = tree.point(tree.position[i]);
+                        let sketches = leaf_sketches(tree, nd, zq, &mut lanes);
+                        for (p, &s) in (nd.start..nd.end).zip(sketches) {
+                            if s > threshold[g] {
+                                continue;
+                            }
+                            let j = tree.order[p];
+                            if j == i {
+                                continue;
+                            }
+                            let d2 = squared_distance(xq, tree.point(p));
+                            if best[g].offer(d2, j) && best[g].d2.len() == k {
+                                threshold[g] = tree.bounds.threshold(best[g].worst(), rho);
+                            }
+                        }
+                    }
+                    widest = threshold.iter().fold(0.0, |a: f64, &t| a.max(t));
+                }
+            }
+        }
+        for (g, b) in best.iter().enumerate() {
+            idx[g * k..(g + 1) * k].copy_from_slice(&b.index);
+            dist[g * k..(g + 1) * k]
+                .iter_mut()
+                .zip(&b.d2)
+                .for_each(|(d, s)| *d = s.sqrt());
+        }
+    }
+}
+
+/// The tree's answers for the query slots `slots` (rows `rows[s]`), the queries of each leaf
+/// searched together ([`solve_group`]), the leaves in parallel.
+pub(super) fn solve_grouped(
+    tree: &KdTree,
+    rows: &[usize],
+    mut slots: Vec<usize>,
+    k: usize,
+) -> Answers {
+    slots.sort_by_key(|&s| (tree.position(rows[s]), s));
+    let (mut idx, mut dist) = (vec![0; slots.len() * k], vec![0.0; slots.len() * k]);
+    let mut groups: Vec<(&[usize], &mut [usize], &mut [f64])> = Vec::new();
+    let (mut rest, mut ri, mut rd) = (&slots[..], &mut idx[..], &mut dist[..]);
+    while let Some(&first) = rest.first() {
+        let leaf = tree.leaf[tree.position(rows[first])];
+        let len = rest
+            .iter()
+            .position(|&s| tree.leaf[tree.position(rows[s])] != leaf)
+            .unwrap_or(rest.len());
+        let (g, r) = rest.split_at(len);
+        let (gi, r_i) = std::mem::take(&mut ri).split_at_mut(len * k);
+        let (gd, r_d) = std::mem::take(&mut rd).split_at_mut(len * k);
+        groups.push((g, gi, gd));
+        (rest, ri, rd) = (r, r_i, r_d);
+    }
+    groups
+        .into_par_iter()
+        .for_each(|(g, i, d)| solve_group(tree, rows, g, i, d));
+    let work = vec![Some(Work::default()); slots.len()];
+    Answers {
+        slots,
+        idx,
+        dist,
+        work,
+    }
+}
+
+/// Answers of the tree for some query slots: indices, distances and work, k per slot.
+pub(super) struct Answers {
+    pub(super) slots: Vec<usize>,
+    pub(super) idx: Vec<usize>,
+    pub(super) dist: Vec<f64>,
+    pub(super) work: Vec<Option<Work>>,
+}
+
+/// The tree's answers for the query slots `slots` (rows `rows[s]`), each abandoned past `cap`
+/// coordinate operations, in parallel chunks of tree order.
+pub(super) fn solve(
+    tree: &KdTree,
+    rows: &[usize],
+    mut slots: Vec<usize>,
+    k: usize,
+    cap: usize,
+) -> Answers {
+    slots.sort_by_key(|&s| (tree.position(rows[s]), s));
+    let (mut idx, mut dist) = (vec![0; slots.len() * k], vec![0.0; slots.len() * k]);
+    let mut work = vec![None; slots.len()];
+    slots
+        .par_chunks(CHUNK)
+        .zip(idx.par_chunks_mut(CHUNK * k))
+        .zip(dist.par_chunks_mut(CHUNK * k))
+        .zip(work.par_chunks_mut(CHUNK))
+        .for_each(|(((s, i), d), w)| solve_chunk(tree, rows, s, cap, i, d, w));
+    Answers {
+        slots,
+        idx,
+        dist,
+        work,
+    }
+}
