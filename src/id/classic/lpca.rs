@@ -19,10 +19,7 @@
 use super::{local, Distinct};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::id::{
-    median, IdEstimate, IdEstimator, LocalEstimate, Method, MethodSettings, PointDetail,
-};
-use crate::score::ScoreModel;
+use crate::id::{median, IdEstimate, LocalEstimate, Method, MethodSettings, PointDetail};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, Par};
 use rayon::prelude::*;
@@ -170,16 +167,6 @@ fn local_spectrum(rows: &[&[f64]]) -> Result<Vec<f64>> {
     }
     // descending, as the count above α·λ₁ reads them
     crate::linalg::symmetric_eigenvalues(cov.as_ref())
-}
-
-impl IdEstimator for LocalPca {
-    fn method(&self) -> Method {
-        Method::Lpca
-    }
-
-    fn fit(&self, data: &Dataset, _model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
-        LocalPca::fit(self, data)
-    }
 }
 
 #[cfg(test)]

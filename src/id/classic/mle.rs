@@ -16,8 +16,7 @@
 use super::{local, Distinct};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::id::{IdEstimate, IdEstimator, Method, MethodSettings};
-use crate::score::ScoreModel;
+use crate::id::{IdEstimate, Method, MethodSettings};
 use rayon::prelude::*;
 
 /// Unchecked settings of the [`Mle`] estimator (a builder).
@@ -102,16 +101,6 @@ impl Mle {
     }
 }
 
-impl IdEstimator for Mle {
-    fn method(&self) -> Method {
-        Method::Mle
-    }
-
-    fn fit(&self, data: &Dataset, _model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
-        Mle::fit(self, data)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,14 +141,8 @@ mod tests {
 
     #[test]
     fn all_equidistant_is_an_error() {
-        // The corners of a square: each has its two nearest neighbours at distance √2 exactly.
-        let corners = [
-            vec![1.0, 0.0],
-            vec![0.0, 1.0],
-            vec![-1.0, 0.0],
-            vec![0.0, -1.0],
-        ];
-        let data = Dataset::from_rows(&corners).unwrap();
+        // each corner has its two nearest neighbours at distance √2 exactly
+        let data = super::super::square_corners();
         let err = Mle::params().k(2).check().unwrap().fit(&data).unwrap_err();
         assert!(matches!(err, Error::InvalidData(_)), "{err}");
     }

@@ -163,6 +163,40 @@ fn local(local_id: f64) -> LocalEstimate {
     LocalEstimate::new(0, local_id)
 }
 
+/// The classic estimators read the data alone: the model is ignored.
+macro_rules! reads_the_data_alone {
+    ($($estimator:ident => $method:ident),* $(,)?) => {$(
+        impl crate::id::IdEstimator for $estimator {
+            fn method(&self) -> crate::id::Method {
+                crate::id::Method::$method
+            }
+
+            fn fit(
+                &self,
+                data: &Dataset,
+                _model: Option<&dyn crate::score::ScoreModel>,
+            ) -> Result<crate::id::IdEstimate> {
+                $estimator::fit(self, data)
+            }
+        }
+    )*};
+}
+
+reads_the_data_alone!(Mle => Mle, TwoNn => TwoNn, LocalPca => Lpca);
+
+/// The corners (±1, 0), (0, ±1) of a square: every point has two nearest neighbours at the
+/// same distance √2, a lattice the distance-ratio estimators must refuse.
+#[cfg(test)]
+fn square_corners() -> Dataset {
+    let corners = [
+        vec![1.0, 0.0],
+        vec![0.0, 1.0],
+        vec![-1.0, 0.0],
+        vec![0.0, -1.0],
+    ];
+    Dataset::from_rows(&corners).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,7 @@
 use super::{local, Distinct};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::id::{IdEstimate, IdEstimator, Method, MethodSettings};
-use crate::score::ScoreModel;
+use crate::id::{IdEstimate, Method, MethodSettings};
 use rayon::prelude::*;
 
 /// Which TwoNN form gives the global estimate (both are always reported in the settings).
@@ -198,16 +197,6 @@ fn linear_fit(log_mu: &[f64], discard_fraction: f64) -> Option<f64> {
     (xx > 0.0).then(|| xy / xx)
 }
 
-impl IdEstimator for TwoNn {
-    fn method(&self) -> Method {
-        Method::TwoNn
-    }
-
-    fn fit(&self, data: &Dataset, _model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
-        TwoNn::fit(self, data)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,14 +298,8 @@ mod tests {
 
     #[test]
     fn lattice_is_an_error_not_infinity() {
-        // Corners of a square: r₂ = r₁ = √2 for every point.
-        let corners = [
-            vec![1.0, 0.0],
-            vec![0.0, 1.0],
-            vec![-1.0, 0.0],
-            vec![0.0, -1.0],
-        ];
-        let data = Dataset::from_rows(&corners).unwrap();
+        // r₂ = r₁ = √2 for every point
+        let data = super::super::square_corners();
         let err = TwoNn::params()
             .neighbourhood(2)
             .check()
