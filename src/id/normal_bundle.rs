@@ -192,10 +192,12 @@ impl NormalBundle {
             |chunk| {
                 let mut open: Vec<Neighbourhood> = chunk
                     .iter()
-                    .map(|&i| {
+                    .enumerate()
+                    .map(|(slot, &i)| {
                         let mut centre = vec![0.0; d];
                         kernel.mean_into(data.row(i), &mut centre);
                         Neighbourhood {
+                            slot,
                             index: i,
                             // each point draws from its own seeded stream, so its first K
                             // samples do not depend on how many it draws in all
@@ -205,7 +207,7 @@ impl NormalBundle {
                         }
                     })
                     .collect();
-                let mut done: Vec<LocalEstimate> = Vec::with_capacity(chunk.len());
+                let mut done: Vec<(usize, LocalEstimate)> = Vec::with_capacity(chunk.len());
                 for (round, &k) in schedule.iter().enumerate() {
                     let last = round + 1 == schedule.len();
                     let have = open.first().map_or(0, |n| n.samples(d));
@@ -249,7 +251,7 @@ impl NormalBundle {
                     let mut still_open = Vec::with_capacity(open.len());
                     for (n, cut) in open.into_iter().zip(cuts) {
                         match cut? {
-                            Some(estimate) => done.push(estimate),
+                            Some(estimate) => done.push((n.slot, estimate)),
                             None => still_open.push(n),
                         }
                     }
@@ -259,8 +261,8 @@ impl NormalBundle {
                     }
                 }
                 // the chunk's points in their order, whatever round decided them
-                done.sort_by_key(|e| chunk.iter().position(|&i| i == e.index));
-                Ok(done)
+                done.sort_by_key(|&(slot, _)| slot);
+                Ok(done.into_iter().map(|(_, estimate)| estimate).collect())
             },
         )?;
         let used = |e: &LocalEstimate| e.readoff.as_ref().and_then(|r| r.samples).unwrap_or(cap);
@@ -387,6 +389,8 @@ pub fn sample_schedule(cap: usize, dim: usize) -> Vec<usize> {
 /// One point's perturbed neighbourhood as it grows: its stream, the kernel mean α(t₀)x₀ and the
 /// scores drawn so far (row-major, K × D).
 struct Neighbourhood {
+    /// Position in the chunk, the order the estimates are returned in.
+    slot: usize,
     index: usize,
     rng: rand_chacha::ChaCha8Rng,
     centre: Vec<f64>,
