@@ -410,6 +410,28 @@ fn leaf_sketches<'l>(
     &lanes[..nd.end - nd.start]
 }
 
+/// Pushes the children (node, lower bound) that the bound `limit` does not prune, the nearer
+/// last so that it is searched first.
+#[inline(always)]
+fn push_children(
+    stack: &mut Vec<(usize, f64)>,
+    left: (usize, f64),
+    right: (usize, f64),
+    limit: f64,
+) {
+    let (near, far) = if left.1 <= right.1 {
+        (left, right)
+    } else {
+        (right, left)
+    };
+    if far.1 <= limit {
+        stack.push(far);
+    }
+    if near.1 <= limit {
+        stack.push(near);
+    }
+}
+
 /// Work of one query, in coordinate operations (the unit of the automatic choice).
 #[derive(Clone, Copy, Default)]
 pub(super) struct Work {
@@ -458,17 +480,7 @@ fn query(
                 let (nl, nr) = (&tree.nodes[l], &tree.nodes[r]);
                 let bl = box_distance(zq, &nl.lo, &nl.hi);
                 let br = box_distance(zq, &nr.lo, &nr.hi);
-                let ((near, bn), (far, bf)) = if bl <= br {
-                    ((l, bl), (r, br))
-                } else {
-                    ((r, br), (l, bl))
-                };
-                if bf <= threshold {
-                    stack.push((far, bf));
-                }
-                if bn <= threshold {
-                    stack.push((near, bn));
-                }
+                push_children(stack, (l, bl), (r, br), threshold);
             }
             None => {
                 work.sketches += nd.end - nd.start;
@@ -559,17 +571,7 @@ crate::score::fused::kernels::multiversion! {
                     let (nl, nr) = (&tree.nodes[l], &tree.nodes[r]);
                     let bl = box_gap((&home.lo, &home.hi), (&nl.lo, &nl.hi));
                     let br = box_gap((&home.lo, &home.hi), (&nr.lo, &nr.hi));
-                    let ((near, bn), (far, bf)) = if bl <= br {
-                        ((l, bl), (r, br))
-                    } else {
-                        ((r, br), (l, bl))
-                    };
-                    if bf <= widest {
-                        stack.push((far, bf));
-                    }
-                    if bn <= widest {
-                        stack.push((near, bn));
-                    }
+                    push_children(&mut stack, (l, bl), (r, br), widest);
                 }
                 None => {
                     for (g, &s) in group.iter().enumerate() {
