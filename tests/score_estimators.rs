@@ -151,6 +151,68 @@ fn flipd_difference_probes_match_autodiff() {
     }
 }
 
+/// On a network (the shipped sphere model, served by the fused engine) the forward-mode JVP
+/// probes equal the VJP probes up to f32 rounding, and the settings say JVPs were used; an
+/// analytic oracle has no JVPs, so the default takes central differences and says so.
+#[test]
+fn flipd_jvp_probes_match_autodiff_and_fall_back_to_differences() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+    let data = Dataset::read(root.join("sphere4_r16.csv")).unwrap();
+    let model = scoregeo::score::load(root.join(
+        "models/d1f7413b5395d8f4a9ff9aac8ec5eba2c31d36f971d2ae3714a0ecaf2a91dc4d.safetensors",
+    ))
+    .unwrap();
+    let fit = |model: &dyn ScoreModel, data: &Dataset, derivative| {
+        Flipd::params()
+            .exact_max_dim(4)
+            .probes(6)
+            .points(PointSelection::Count(40))
+            .derivative(derivative)
+            .seed(5)
+            .check()
+            .unwrap()
+            .fit(model, data)
+            .unwrap()
+    };
+    let used = |e: &scoregeo::id::IdEstimate| match &e.settings().options {
+        Some(MethodSettings::Flipd {
+            trace: FlipdTrace::Hutchinson { derivative, .. },
+            ..
+        }) => *derivative,
+        other => panic!("not Hutchinson FLIPD settings: {other:?}"),
+    };
+    let (jvp, vjp) = (
+        fit(&model, &data, Derivative::Jvp),
+        fit(&model, &data, Derivative::Autodiff),
+    );
+    assert_eq!(used(&jvp), Derivative::Jvp);
+    let (a, b) = (jvp.local_ids(), vjp.local_ids());
+    assert_eq!(a.len(), 40);
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()), "jvp {a} vs vjp {b}");
+    }
+    // the default is the JVP
+    let default = Flipd::params()
+        .exact_max_dim(4)
+        .probes(6)
+        .points(PointSelection::Count(40))
+        .seed(5)
+        .check()
+        .unwrap()
+        .fit(&model, &data)
+        .unwrap();
+    assert_eq!(default.local_ids(), a);
+
+    let oracle = SubspaceGaussian::random(12, 3, Sde::ve(10.0), 8).unwrap();
+    let sample = oracle.sample(30, 2);
+    let (fallback, fd) = (
+        fit(&oracle, &sample, Derivative::Jvp),
+        fit(&oracle, &sample, Derivative::Difference),
+    );
+    assert_eq!(used(&fallback), Derivative::Difference);
+    assert_eq!(fallback.local_ids(), fd.local_ids());
+}
+
 #[test]
 fn estimators_do_not_depend_on_thread_count() {
     let model = SubspaceGaussian::random(20, 4, Sde::vp_default(), 1).unwrap();

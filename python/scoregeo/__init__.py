@@ -247,7 +247,7 @@ class FLIPD(_Estimator):
     _needs_model = True
 
     def __init__(self, t0=None, sigma=None, exact_max_dim=32, probes=8, probe="rademacher",
-                 derivative="difference", points=None, seed=0, batch=None):
+                 derivative="jvp", points=None, seed=0, batch=None):
         super().__init__(t0=t0, sigma=sigma, exact_max_dim=exact_max_dim, probes=probes,
                          probe=probe, derivative=derivative, points=points, seed=seed,
                          batch=batch)

@@ -166,7 +166,7 @@ where
 #[pyo3(signature = (method, X, model = None, *, t0 = None, sigma = None, samples = None, adaptive = true,
                     rule = "maxgap", normal_floor = 0.1, points = None, seed = 0,
                     keep_spectra = true, batch = None, k = 20, exact_max_dim = 32, probes = 8,
-                    probe = "rademacher", derivative = "difference", alpha = 0.05,
+                    probe = "rademacher", derivative = "jvp", alpha = 0.05,
                     form = "ml", discard_fraction = 0.1))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn estimate(
@@ -219,6 +219,7 @@ pub fn estimate(
         "derivative",
         derivative,
         &[
+            ("jvp", Derivative::Jvp),
             ("difference", Derivative::Difference),
             ("autodiff", Derivative::Autodiff),
         ],

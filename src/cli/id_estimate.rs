@@ -95,7 +95,10 @@ pub enum ProbeArg {
 /// How FLIPD takes each Hutchinson term vᵀ∇s v.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DerivativeArg {
-    /// Central difference of two forward passes (cheaper on a CPU).
+    /// Forward-mode Jacobian–vector products through the network, one forward pass shared by
+    /// the probes (exact; a central difference for models without them).
+    Jvp,
+    /// Central difference of two forward passes.
     Difference,
     /// Vector–Jacobian product through the model.
     Autodiff,
@@ -177,7 +180,7 @@ pub struct IdEstimateArgs {
     #[arg(long, value_enum, default_value_t = ProbeArg::Rademacher)]
     pub probe: ProbeArg,
     /// FLIPD: how each probe's vᵀ∇s v is taken.
-    #[arg(long, value_enum, default_value_t = DerivativeArg::Difference)]
+    #[arg(long, value_enum, default_value_t = DerivativeArg::Jvp)]
     pub derivative: DerivativeArg,
     /// Number of points to evaluate (seeded choice), or `all`.
     #[arg(long, default_value = "all")]
@@ -292,6 +295,7 @@ fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::R
                 ProbeArg::Gaussian => Probe::Gaussian,
             })
             .derivative(match args.derivative {
+                DerivativeArg::Jvp => Derivative::Jvp,
                 DerivativeArg::Difference => Derivative::Difference,
                 DerivativeArg::Autodiff => Derivative::Autodiff,
             })

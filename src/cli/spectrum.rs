@@ -66,7 +66,7 @@ pub fn run(args: SpectrumArgs) -> anyhow::Result<()> {
         exact_max_dim: 32,
         probes: 8,
         probe: ProbeArg::Rademacher,
-        derivative: DerivativeArg::Difference,
+        derivative: DerivativeArg::Jvp,
         points: args.points,
         seed: args.seed,
         format: Format::Table,

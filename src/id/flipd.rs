@@ -49,6 +49,11 @@ pub enum Probe {
 /// How each Hutchinson term vᵀ∇s v is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Derivative {
+    /// Jacobian–vector products ∇s·v by forward-mode tangents through the network, exact: one
+    /// forward pass per point and one tangent pass per probe, the score's own pass shared (the
+    /// fused MLPs, ≈ half the passes of the other two). Models without them (analytic oracles,
+    /// Python callables) take the central difference instead, and the settings say so.
+    Jvp,
     /// Central difference vᵀ[s(x + hv̂) − s(x − hv̂)]‖v‖/2h with h = 0.03·σ(t₀): two forward
     /// passes, error O((h/σ)²) relative (exact for affine scores).
     Difference,
@@ -73,7 +78,7 @@ impl Default for FlipdParams {
             exact_max_dim: 32,
             probes: 8,
             probe: Probe::Rademacher,
-            derivative: Derivative::Difference,
+            derivative: Derivative::Jvp,
         }
     }
 }
@@ -95,7 +100,8 @@ impl FlipdParams {
         /// Probe distribution (default Rademacher).
         probe: Probe,
 
-        /// How vᵀ∇s v is computed (default a central difference of forward passes).
+        /// How vᵀ∇s v is computed (default forward-mode JVPs where the model has them, else a
+        /// central difference of forward passes).
         derivative: Derivative,
     }
     /// Validates the settings once.
@@ -127,22 +133,23 @@ impl Flipd {
         d <= self.params.exact_max_dim
     }
 
-    /// tr ∇s at each row of x, exactly or by Hutchinson (probe streams keyed by point index).
+    /// tr ∇s at each row of x, exactly or by Hutchinson (probe streams keyed by point index),
+    /// with `derivative` the way each vᵀ∇s v is taken; and the scores at x when the JVPs
+    /// brought them.
     fn traces(
         &self,
         model: &dyn ScoreModel,
         x: &Mat<f64>,
         rows: &[usize],
         t0: f64,
-    ) -> Result<Vec<f64>> {
+        derivative: Derivative,
+    ) -> Result<(Vec<f64>, Option<Mat<f64>>)> {
         let p = &self.params;
         let d = x.ncols();
         if self.exact_for(d) {
             let jac = model.score_jacobians(x.as_ref(), t0)?;
-            return Ok(jac
-                .iter()
-                .map(|j| (0..d).map(|a| j[(a, a)]).sum())
-                .collect());
+            let traces = jac.iter().map(|j| (0..d).map(|a| j[(a, a)]).sum());
+            return Ok((traces.collect(), None));
         }
         let (n, m) = (rows.len(), p.probes);
         // all probes in one batch (row q·n + r is probe q of point r): one large backward pass
@@ -165,7 +172,17 @@ impl Flipd {
             }
         }
         let mut acc = vec![0.0; n];
-        match p.derivative {
+        let mut scores = None;
+        match derivative {
+            Derivative::Jvp => {
+                let (s, jv) = model
+                    .score_and_jvps(x.as_ref(), t0, v.as_ref())?
+                    .ok_or_else(|| Error::Numerical("the model has no JVPs".into()))?;
+                for row in 0..m * n {
+                    acc[row % n] += (0..d).map(|j| jv[(row, j)] * v[(row, j)]).sum::<f64>();
+                }
+                scores = Some(s);
+            }
             Derivative::Autodiff => {
                 let xs = Mat::from_fn(m * n, d, |row, j| x[(row % n, j)]);
                 let vj = model.score_vjp(xs.as_ref(), t0, v.as_ref())?;
@@ -197,7 +214,8 @@ impl Flipd {
                 }
             }
         }
-        Ok(acc.into_iter().map(|a| a / p.probes as f64).collect())
+        let traces = acc.into_iter().map(|a| a / p.probes as f64).collect();
+        Ok((traces, scores))
     }
 
     /// Local LIDs (real numbers) at the selected points; global = their mean.
@@ -207,10 +225,24 @@ impl Flipd {
         let d = data.dim();
         let t0 = p.common.t0_for(model);
         let sigma2 = model.kernel(t0).std.powi(2);
+        // forward-mode JVPs when the model has them (it answers zero rows as it answers any)
+        let derivative = match p.derivative {
+            Derivative::Jvp => {
+                let (none, no_dirs) = (Mat::<f64>::zeros(0, d), Mat::<f64>::zeros(0, d));
+                match model.score_and_jvps(none.as_ref(), t0, no_dirs.as_ref())? {
+                    Some(_) => Derivative::Jvp,
+                    None => Derivative::Difference,
+                }
+            }
+            other => other,
+        };
         let points = p.common.evaluate_points(data, "flipd", |chunk| {
             let x = kernel_means(model, data, chunk, t0);
-            let s = model.score(x.as_ref(), t0)?;
-            let traces = self.traces(model, &x, chunk, t0)?;
+            let (traces, s) = self.traces(model, &x, chunk, t0, derivative)?;
+            let s = match s {
+                Some(s) => s,
+                None => model.score(x.as_ref(), t0)?,
+            };
             let mut local = Vec::with_capacity(chunk.len());
             for (r, &i) in chunk.iter().enumerate() {
                 let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
@@ -236,7 +268,7 @@ impl Flipd {
             FlipdTrace::Hutchinson {
                 probes: p.probes,
                 probe: p.probe,
-                derivative: p.derivative,
+                derivative,
             }
         };
         let options = MethodSettings::Flipd {

@@ -211,15 +211,14 @@ impl NormalBundle {
                 for (round, &k) in schedule.iter().enumerate() {
                     let last = round + 1 == schedule.len();
                     let have = open.first().map_or(0, |n| n.samples(d));
-                    let fresh: Vec<Vec<f64>> = open
-                        .par_iter_mut()
-                        .map(|n| n.draw(k - have, kernel.std))
-                        .collect();
                     let rows = k - have;
-                    let x = Mat::from_fn(open.len() * rows, d, |r, j| {
-                        fresh[r / rows][(r % rows) * d + j]
-                    });
-                    let scores = model.score(x.as_ref(), t0)?;
+                    // every point draws into its own rows of one row-major block, in parallel
+                    let mut fresh = vec![0.0; open.len() * rows * d];
+                    open.par_iter_mut()
+                        .zip(fresh.par_chunks_mut(rows * d))
+                        .for_each(|(n, block)| n.draw_into(block, kernel.std));
+                    let x = faer::MatRef::from_row_major_slice(&fresh, open.len() * rows, d);
+                    let scores = model.score(x, t0)?;
                     if scores.nrows() != x.nrows() || scores.ncols() != d {
                         return Err(Error::Numerical(format!(
                             "the model returned {}×{} scores for {}×{d} inputs",
@@ -233,17 +232,23 @@ impl NormalBundle {
                         .enumerate()
                         .map(|(c, n)| {
                             let new = scores.as_ref().subrows(c * rows, rows);
-                            if let Some(bad) =
-                                (0..rows).find(|&r| (0..d).any(|j| !new[(r, j)].is_finite()))
-                            {
+                            // column by column: the scores are column-major
+                            let bad = (0..d)
+                                .filter_map(|j| new.col(j).iter().position(|v| !v.is_finite()))
+                                .min();
+                            if let Some(bad) = bad {
                                 return Err(Error::Numerical(format!(
                                     "non-finite score at point {} (sample {}); is t0 = {t0} too small for this model?",
                                     n.index,
                                     have + bad
                                 )));
                             }
-                            for r in 0..rows {
-                                n.scores.extend((0..d).map(|j| new[(r, j)]));
+                            let at = n.scores.len();
+                            n.scores.resize(at + rows * d, 0.0);
+                            for j in 0..d {
+                                for (r, &v) in new.col(j).iter().enumerate() {
+                                    n.scores[at + r * d + j] = v;
+                                }
                             }
                             self.cut(n, k, d, kernel.std, last)
                         })
@@ -402,16 +407,14 @@ impl Neighbourhood {
         self.scores.len() / d
     }
 
-    /// The next `count` samples α(t₀)x₀ + σ(t₀)z (row-major).
-    fn draw(&mut self, count: usize, std: f64) -> Vec<f64> {
-        let mut block = Vec::with_capacity(count * self.centre.len());
-        for _ in 0..count {
-            for &m in &self.centre {
+    /// The next samples α(t₀)x₀ + σ(t₀)z into `block` (row-major, as many rows as it holds).
+    fn draw_into(&mut self, block: &mut [f64], std: f64) {
+        for row in block.chunks_exact_mut(self.centre.len()) {
+            for (x, &m) in row.iter_mut().zip(&self.centre) {
                 let z: f64 = StandardNormal.sample(&mut self.rng);
-                block.push(m + std * z);
+                *x = m + std * z;
             }
         }
-        block
     }
 }
 

@@ -133,6 +133,20 @@ macro_rules! network_score_methods {
             })
         }
 
+        #[allow(clippy::type_complexity)]
+        fn score_and_jvps(
+            &self,
+            x: faer::MatRef<'_, f64>,
+            t: f64,
+            v: faer::MatRef<'_, f64>,
+        ) -> $crate::error::Result<Option<(faer::Mat<f64>, faer::Mat<f64>)>> {
+            $crate::check::check_dim(self.dim(), x.ncols(), $context)?;
+            match &self.fused {
+                Some(f) => f.score_and_jvps(x, t, v).map(Some),
+                None => Ok(None),
+            }
+        }
+
         fn describe(&self) -> String {
             let from = self
                 .origin

@@ -227,6 +227,24 @@ pub trait ScoreModel: Send + Sync {
         }))
     }
 
+    /// The scores s(xᵢ, t) (n × D) and the Jacobian–vector products ∇ₓs(xᵢ, t)·v for m
+    /// directions per row — row k·n + i of `v` ((m·n) × D) is direction k of point i, and the
+    /// products come in the same layout — when the model has them exactly and cheaply (one
+    /// forward pass and one tangent pass for all directions, as the fused MLPs do).
+    ///
+    /// `None` (the default) means it has not: a caller then takes differences of
+    /// [`ScoreModel::score`] or calls [`ScoreModel::score_vjp`].
+    #[allow(clippy::type_complexity)]
+    fn score_and_jvps(
+        &self,
+        x: MatRef<'_, f64>,
+        t: f64,
+        v: MatRef<'_, f64>,
+    ) -> Result<Option<(Mat<f64>, Mat<f64>)>> {
+        let _ = (x, t, v);
+        Ok(None)
+    }
+
     /// One line describing the model (architecture, SDE, parameterisation).
     fn describe(&self) -> String;
 }
@@ -252,6 +270,14 @@ impl<M: ScoreModel + ?Sized> ScoreModel for Box<M> {
     }
     fn score_vjp(&self, x: MatRef<'_, f64>, t: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
         (**self).score_vjp(x, t, v)
+    }
+    fn score_and_jvps(
+        &self,
+        x: MatRef<'_, f64>,
+        t: f64,
+        v: MatRef<'_, f64>,
+    ) -> Result<Option<(Mat<f64>, Mat<f64>)>> {
+        (**self).score_and_jvps(x, t, v)
     }
     fn describe(&self) -> String {
         (**self).describe()

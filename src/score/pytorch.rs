@@ -850,6 +850,14 @@ impl ScoreModel for ImportedModel {
     fn score_vjp(&self, x: MatRef<'_, f64>, t: f64, v: MatRef<'_, f64>) -> Result<Mat<f64>> {
         self.inner.score_vjp(x, t, v)
     }
+    fn score_and_jvps(
+        &self,
+        x: MatRef<'_, f64>,
+        t: f64,
+        v: MatRef<'_, f64>,
+    ) -> Result<Option<(Mat<f64>, Mat<f64>)>> {
+        self.inner.score_and_jvps(x, t, v)
+    }
     fn describe(&self) -> String {
         format!("{} ({})", self.inner.describe(), self.origin)
     }

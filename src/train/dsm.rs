@@ -6,16 +6,17 @@
 //! each), and the chunks' gradients are summed in chunk order, element by element. The
 //! arithmetic is therefore the same for any number of threads, and a run is bit-reproducible.
 
-use super::optim::ParamState;
+use super::optim::{block_sum_squares, norm_of_block_sums, ParamState};
 use crate::score::fused::{fit, Head, LayerGrads, LayerWeights, Plan, Time, Workspace};
 use crate::score::mlp::{MlpConfig, Prediction, TimeInput};
 use crate::sde::Sde;
 use rayon::prelude::*;
 
 /// Rows per chunk of a batch (fixed, so results do not depend on the thread count).
-pub(crate) const CHUNK_ROWS: usize = 64;
-/// Elements per task when the chunks' gradients are summed.
-const SUM_BLOCK: usize = 16 * 1024;
+pub(crate) const CHUNK_ROWS: usize = 128;
+/// Elements per task when the chunks' gradients are summed: the optimiser's norm blocks, so the
+/// sum of squares of each summed block is a term of the global norm.
+const SUM_BLOCK: usize = super::optim::BLOCK;
 
 /// One chunk's buffers, kept between steps.
 #[derive(Debug, Default)]
@@ -43,6 +44,8 @@ pub(crate) struct FusedDsm {
     chunks: Vec<Chunk>,
     /// The summed gradients in parameter order (weight, bias of each layer).
     grads: Vec<Vec<f32>>,
+    /// Σ g² of every block of [`SUM_BLOCK`] elements of each summed gradient.
+    block_sums: Vec<Vec<f64>>,
 }
 
 /// The layers' weights in the order of [`MlpConfig::weight_shapes`] (weight then bias), from
@@ -84,6 +87,7 @@ impl FusedDsm {
             sde: config.sde,
             chunks: Vec::new(),
             grads: Vec::new(),
+            block_sums: Vec::new(),
         }
     }
 
@@ -160,37 +164,52 @@ impl FusedDsm {
         self.chunks[..count].iter().map(|c| c.loss).sum()
     }
 
-    /// The mean loss mean((σ(t)·s_θ(y_t, t) + z)²) of the batch and its gradients with respect
-    /// to the raw weights of `params` (in the same order).
+    /// The mean loss mean((σ(t)·s_θ(y_t, t) + z)²) of the batch, its gradients with respect
+    /// to the raw weights of `params` (in the same order) and their global norm √(Σ g²), the
+    /// same bits as the optimiser's own (its blocks, summed while they are in cache).
     pub(crate) fn step(
         &mut self,
         params: &[ParamState],
         y: &[f32],
         z: &[f32],
         ts: &[f64],
-    ) -> (f64, &[Vec<f32>]) {
+    ) -> (f64, &[Vec<f32>], f64) {
         let weights = layer_weights(params, false);
         let total = self.run_chunks(&weights, y, z, ts, true);
         let count = ts.len().div_ceil(CHUNK_ROWS);
         self.grads.resize_with(params.len(), Vec::new);
+        self.block_sums.resize_with(params.len(), Vec::new);
         let chunks = &self.chunks[..count];
-        self.grads.par_iter_mut().enumerate().for_each(|(p, g)| {
-            fit(g, part(&chunks[0], p).len());
-            // chunk order within each element, whatever thread sums which block
-            g.par_chunks_mut(SUM_BLOCK)
-                .enumerate()
-                .for_each(|(k, block)| {
-                    let at = k * SUM_BLOCK;
-                    block.copy_from_slice(&part(&chunks[0], p)[at..at + block.len()]);
-                    for c in &chunks[1..] {
-                        crate::score::fused::kernels::add_assign(
-                            block,
-                            &part(c, p)[at..at + block.len()],
-                        );
-                    }
-                });
-        });
-        (total / (ts.len() * self.plan.dim) as f64, &self.grads)
+        self.grads
+            .par_iter_mut()
+            .zip(self.block_sums.par_iter_mut())
+            .enumerate()
+            .for_each(|(p, (g, sums))| {
+                let len = part(&chunks[0], p).len();
+                fit(g, len);
+                sums.resize(len.div_ceil(SUM_BLOCK), 0.0);
+                // chunk order within each element, whatever thread sums which block
+                g.par_chunks_mut(SUM_BLOCK)
+                    .zip(sums.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(k, (block, sum))| {
+                        let at = k * SUM_BLOCK;
+                        block.copy_from_slice(&part(&chunks[0], p)[at..at + block.len()]);
+                        for c in &chunks[1..] {
+                            crate::score::fused::kernels::add_assign(
+                                block,
+                                &part(c, p)[at..at + block.len()],
+                            );
+                        }
+                        *sum = block_sum_squares(block);
+                    });
+            });
+        let sums: Vec<f64> = self.block_sums.iter().flatten().copied().collect();
+        (
+            total / (ts.len() * self.plan.dim) as f64,
+            &self.grads,
+            norm_of_block_sums(&sums),
+        )
     }
 
     /// The mean loss of the EMA weights of `params` on (y, z, ts), for validation.
@@ -272,7 +291,7 @@ mod tests {
         let (params, y, z, ts) = problem(&c, b);
         let (loss, grads) = {
             let mut dsm = FusedDsm::new(&c);
-            let (l, g) = dsm.step(&params, &y, &z, &ts);
+            let (l, g, _) = dsm.step(&params, &y, &z, &ts);
             (l, g.to_vec())
         };
         // the oracle: candle's autograd of the same loss
@@ -323,6 +342,24 @@ mod tests {
     }
 
     #[test]
+    fn the_step_norm_is_the_optimisers_global_norm_bit_for_bit() {
+        use crate::train::optim::Element;
+        // width 160: the hidden weights (25 600) span two norm blocks, the biases one
+        let c = MlpConfig {
+            residual: true,
+            activation: Activation::Silu,
+            ..MlpConfig::new(6, 160, 3, Sde::ve(3.0))
+        };
+        let (params, y, z, ts) = problem(&c, 150);
+        let mut dsm = FusedDsm::new(&c);
+        let (_, grads, norm) = dsm.step(&params, &y, &z, &ts);
+        assert!(grads.iter().any(|g| g.len() > super::SUM_BLOCK));
+        let want = <f32 as Element>::global_norm(grads);
+        assert!(norm > 0.0);
+        assert_eq!(norm.to_bits(), want.to_bits(), "{norm} vs {want}");
+    }
+
+    #[test]
     fn gradients_do_not_depend_on_the_thread_count() {
         let c = config();
         let (params, y, z, ts) = problem(&c, 300);
@@ -333,7 +370,7 @@ mod tests {
                 .unwrap();
             pool.install(|| {
                 let mut dsm = FusedDsm::new(&c);
-                let (l, g) = dsm.step(&params, &y, &z, &ts);
+                let (l, g, _) = dsm.step(&params, &y, &z, &ts);
                 (l, g.to_vec())
             })
         };

@@ -130,7 +130,7 @@ pub(crate) fn learning_rate(lr: f64, warmup: u64, step: u64, cosine: Option<f64>
 
 /// Elements per parallel task of the norm and the update: fixed, so that how the work is split
 /// between threads never changes a result.
-const BLOCK: usize = 16 * 1024;
+pub(crate) const BLOCK: usize = 16 * 1024;
 
 multiversion! {
     /// Σ g² over a block in f64, in eight interleaved partial sums (a fixed order that vectorises).
@@ -145,19 +145,28 @@ multiversion! {
     }
 }
 
+/// Σ g² over one block of at most [`BLOCK`] elements of a tensor, in f64 (the terms of
+/// [`norm_of_block_sums`]).
+pub(crate) fn block_sum_squares(g: &[f32]) -> f64 {
+    let mut s = 0.0;
+    sum_squares(g, &mut s);
+    s
+}
+
+/// √ of the block sums of squares added in order: every tensor's blocks of [`BLOCK`] elements,
+/// tensor after tensor. A caller that already holds the gradients block by block (the fused DSM
+/// step, as it sums its chunks) gets the same bits as [`Element::global_norm`] without a second
+/// pass over them.
+pub(crate) fn norm_of_block_sums(sums: &[f64]) -> f64 {
+    sums.iter().sum::<f64>().sqrt()
+}
+
 /// √(Σ g²) over f32 gradients, accumulated in f64 in a fixed order (blocks of [`BLOCK`]
 /// elements, their sums added in order).
 fn global_norm_f32(grads: &[Vec<f32>]) -> f64 {
     let blocks: Vec<&[f32]> = grads.iter().flat_map(|g| g.chunks(BLOCK)).collect();
-    let sums: Vec<f64> = blocks
-        .par_iter()
-        .map(|b| {
-            let mut s = 0.0;
-            sum_squares(b, &mut s);
-            s
-        })
-        .collect();
-    sums.iter().sum::<f64>().sqrt()
+    let sums: Vec<f64> = blocks.par_iter().map(|b| block_sum_squares(b)).collect();
+    norm_of_block_sums(&sums)
 }
 
 /// The per-step constants of the element-wise update, in f32.
@@ -245,6 +254,18 @@ pub(crate) fn adam_step<T: Element>(
     s: StepSettings,
 ) -> f64 {
     let norm = T::global_norm(grads);
+    adam_step_with_norm(params, grads, norm, step, s);
+    norm
+}
+
+/// [`adam_step`] with the gradients' global norm √(Σ g²) already known.
+pub(crate) fn adam_step_with_norm<T: Element>(
+    params: &mut [ParamState<T>],
+    grads: &[Vec<T>],
+    norm: f64,
+    step: u64,
+    s: StepSettings,
+) {
     let factor = if norm > s.clip { s.clip / norm } else { 1.0 };
     let t = (step + 1) as i32;
     let u = Update {
@@ -259,7 +280,6 @@ pub(crate) fn adam_step<T: Element>(
         ema_t: s.ema_decay.min((1.0 + t as f64) / (10.0 + t as f64)),
     };
     T::update(params, grads, &u);
-    norm
 }
 
 #[cfg(test)]

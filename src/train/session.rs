@@ -2,7 +2,7 @@
 
 use super::checkpoint::{self, HistoryEntry, SaveMode, TrainState};
 use super::dsm::FusedDsm;
-use super::optim::{adam_step, learning_rate, ParamState, StepSettings};
+use super::optim::{adam_step, adam_step_with_norm, learning_rate, ParamState, StepSettings};
 use super::params::{Budget, Schedule, TimeSampling, TrainParams};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,6 +27,16 @@ const VAL_STREAM: u64 = u64::MAX - 1;
 /// Streams of the initial weights: `INIT_STREAM − layer`.
 const INIT_STREAM: u64 = u64::MAX - 2;
 /// Tag of the stream of the fixed fidelity noise.
+/// Rows of a training batch drawn from one random stream (fixed: the batch does not depend on
+/// the thread count).
+const BATCH_BLOCK: usize = 64;
+
+/// The key of block `block`'s stream of every batch: distinct odd multiples of 2⁶⁴/φ mixed into
+/// the run's key.
+fn batch_key(key: u64, block: usize) -> u64 {
+    key ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(2 * block as u64 + 1)
+}
+
 const FIDELITY_TAG: u64 = 0x6669_6465_6c69_7479; // "fidelity"
 /// Noise levels of the fidelity set, as multiples of σ(t₀): the scales the ID is read at.
 const FIDELITY_LEVELS: [f64; 3] = [1.0, 2.0, 4.0];
@@ -87,6 +98,8 @@ pub struct Session {
     running: (f64, u64),
     /// How training reports progress.
     progress: crate::progress::Progress,
+    /// The current batch's noised rows, noise and times (buffers kept between steps).
+    batch: Validation,
 }
 
 /// What computes the loss and its gradients.
@@ -107,7 +120,9 @@ struct Best {
     weights: Vec<Vec<f32>>,
 }
 
-/// The validation batch: noised points, noise and times drawn once from a fixed stream.
+/// The validation batch: noised points, noise and times drawn once from a fixed stream (and
+/// the buffers of each training batch).
+#[derive(Default)]
 struct Validation {
     y: Vec<f32>,
     z: Vec<f32>,
@@ -296,6 +311,7 @@ impl Session {
             budget_origin: Duration::ZERO,
             running: (0.0, 0),
             progress: crate::progress::Progress::default(),
+            batch: Validation::default(),
         })
     }
 
@@ -565,25 +581,30 @@ impl Session {
         let d = self.config.dim;
         let n = self.train.len() / d;
         let b = self.params.batch;
-        let mut rng = rng::stream(self.params.seed ^ SEED_TAG, self.step);
-        let (mut y, mut z, mut ts) = (
-            Vec::with_capacity(b * d),
-            Vec::with_capacity(b * d),
-            Vec::with_capacity(b),
-        );
-        for _ in 0..b {
-            let i = rng.random_range(0..n);
-            let t = sample_time(&self.params, &self.config.sde, &mut rng);
-            noise_row(
-                &self.config.sde,
-                t,
-                &self.train[i * d..(i + 1) * d],
-                &mut rng,
-                &mut y,
-                &mut z,
-            );
-            ts.push(t);
-        }
+        let (y, z, ts) = {
+            let (key, step) = (self.params.seed ^ SEED_TAG, self.step);
+            let (params, sde, train) = (&self.params, &self.config.sde, &self.train);
+            let buf = &mut self.batch;
+            buf.y.resize(b * d, 0.0);
+            buf.z.resize(b * d, 0.0);
+            buf.ts.resize(b, 0.0);
+            // blocks of BATCH_BLOCK rows, each from its own stream: the same batch for any
+            // number of threads, drawn in parallel
+            buf.y
+                .par_chunks_mut(BATCH_BLOCK * d)
+                .zip(buf.z.par_chunks_mut(BATCH_BLOCK * d))
+                .zip(buf.ts.par_chunks_mut(BATCH_BLOCK))
+                .enumerate()
+                .for_each(|(block, ((y, z), ts))| {
+                    let mut rng = rng::stream(batch_key(key, block), step);
+                    for ((y, z), t) in y.chunks_exact_mut(d).zip(z.chunks_exact_mut(d)).zip(ts) {
+                        let i = rng.random_range(0..n);
+                        *t = sample_time(params, sde, &mut rng);
+                        noise_into(sde, *t, &train[i * d..(i + 1) * d], &mut rng, y, z);
+                    }
+                });
+            (&buf.y, &buf.z, &buf.ts)
+        };
         let settings = StepSettings {
             lr,
             clip: self.params.grad_clip,
@@ -592,12 +613,12 @@ impl Session {
         };
         let loss = match &mut self.engine {
             Engine::Fused(dsm) => {
-                let (loss, grads) = dsm.step(&self.state, &y, &z, &ts);
-                adam_step(&mut self.state, grads, self.step, settings);
+                let (loss, grads, norm) = dsm.step(&self.state, y, z, ts);
+                adam_step_with_norm(&mut self.state, grads, norm, self.step, settings);
                 loss
             }
             Engine::Candle { net, vars } => {
-                let loss = dsm_loss(net, &y, &z, &ts, &self.device)?;
+                let loss = dsm_loss(net, y, z, ts, &self.device)?;
                 let grads = loss.backward()?;
                 let grads: Vec<Vec<f32>> = vars
                     .iter()
@@ -696,11 +717,19 @@ fn noise_row(
     y: &mut Vec<f32>,
     z: &mut Vec<f32>,
 ) {
+    let at = y.len();
+    y.resize(at + clean.len(), 0.0);
+    z.resize(at + clean.len(), 0.0);
+    noise_into(sde, t, clean, rng, &mut y[at..], &mut z[at..]);
+}
+
+/// Writes y_t = α y₀ + σ z and z for one clean row y₀ into `y` and `z`.
+fn noise_into(sde: &Sde, t: f64, clean: &[f32], rng: &mut impl Rng, y: &mut [f32], z: &mut [f32]) {
     let m = sde.marginal(t);
-    for &x in clean {
+    for ((&x, y), z) in clean.iter().zip(y).zip(z) {
         let e: f64 = StandardNormal.sample(rng);
-        y.push((m.alpha * x as f64 + m.sigma * e) as f32);
-        z.push(e as f32);
+        *y = (m.alpha * x as f64 + m.sigma * e) as f32;
+        *z = e as f32;
     }
 }
 

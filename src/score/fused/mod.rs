@@ -124,7 +124,7 @@ pub(crate) struct Workspace {
     h: Vec<Vec<f32>>,
     /// Each layer's activation slope act′(z) (rows × out).
     slope: Vec<Vec<f32>>,
-    /// Each layer's tangents (rows·D × out) or output gradients ∂L/∂h (rows × out).
+    /// Each layer's tangents (rows·q × out) or output gradients ∂L/∂h (rows × out).
     t: Vec<Vec<f32>>,
     /// Which `t` buffers hold a value in the current backward pass.
     written: Vec<bool>,
@@ -142,8 +142,8 @@ impl Workspace {
         self.h.last().map_or(&[], |h| h.as_slice())
     }
 
-    /// The tangents of the network output after [`Plan::tangents`] (rows·D × D): row p·D + b
-    /// holds ∂out/∂y_b at point p.
+    /// The tangents of the network output after [`Plan::tangents`] (rows·q × D): row p·q + k
+    /// holds ∂out/∂y along tangent k of point p (∂out/∂y_k for the unit tangents, q = D).
     pub(crate) fn output_tangents(&self) -> &[f32] {
         self.t.last().map_or(&[], |t| t.as_slice())
     }
@@ -173,6 +173,26 @@ fn view(data: &[f32], rows: usize, cols: usize) -> MatRef<'_, f32> {
 /// A mutable row-major matrix view.
 fn view_mut(data: &mut [f32], rows: usize, cols: usize) -> MatMut<'_, f32> {
     MatMut::from_row_major_slice_mut(&mut data[..rows * cols], rows, cols)
+}
+
+/// The tangent vectors [`Plan::tangents`] pushes through the network, q per point.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Tangents<'a> {
+    /// The D unit vectors e_b (q = D): the whole Jacobian ∂out/∂y. `data_columns[l]` is layer
+    /// l's data block of W transposed (D × out; empty for layers without one), the unit
+    /// tangents' first product.
+    Unit {
+        /// Each layer's data block of W, transposed.
+        data_columns: &'a [Vec<f32>],
+    },
+    /// q given directions per point: row p·q + k of `v` ((points·q) × D, row-major) is direction
+    /// k at point p (Jacobian–vector products, one GEMM per layer for all of them).
+    Along {
+        /// The directions, grouped by point.
+        v: &'a [f32],
+        /// Directions per point.
+        q: usize,
+    },
 }
 
 impl Plan {
@@ -354,19 +374,23 @@ impl Plan {
         }
     }
 
-    /// Forward-mode derivatives after a `forward(…, slopes = true)` of `points` rows: pushes the
-    /// D unit tangents of every point through the layers, so that
-    /// [`Workspace::output_tangents`] holds ∂out/∂y. `data_columns[l]` is layer l's data block of
-    /// W transposed (D × out; empty for layers without one): the tangents' first product.
+    /// Forward-mode derivatives after a `forward(…, slopes = true)` of `points` rows: pushes q
+    /// tangent vectors of every point through the layers (see [`Tangents`]), so that
+    /// [`Workspace::output_tangents`] holds ∂out/∂y along each, row p·q + k for tangent k of
+    /// point p.
     pub(crate) fn tangents(
         &self,
         weights: &[LayerWeights<'_>],
-        data_columns: &[Vec<f32>],
+        along: Tangents<'_>,
         points: usize,
         ws: &mut Workspace,
     ) {
         let d = self.dim;
-        let rows = points * d;
+        let q = match along {
+            Tangents::Unit { .. } => d,
+            Tangents::Along { q, .. } => q,
+        };
+        let rows = points * q;
         for (l, (layer, lw)) in self.layers.iter().zip(weights).enumerate() {
             let (done, rest) = ws.t.split_at_mut(l);
             let t = &mut rest[0];
@@ -375,17 +399,23 @@ impl Plan {
             let mut first = true;
             for seg in &layer.inputs {
                 match seg.source {
-                    Source::Data => {
-                        // the tangent e_b of y gives row b of W_dataᵀ, for every point
-                        let cols = &data_columns[l];
-                        for block in t.chunks_exact_mut(d * layer.out) {
-                            if first {
-                                block.copy_from_slice(cols);
-                            } else {
-                                kernels::add_assign(block, cols);
+                    Source::Data => match along {
+                        Tangents::Unit { data_columns } => {
+                            // the tangent e_b of y gives row b of W_dataᵀ, for every point
+                            let cols = &data_columns[l];
+                            for block in t.chunks_exact_mut(d * layer.out) {
+                                if first {
+                                    block.copy_from_slice(cols);
+                                } else {
+                                    kernels::add_assign(block, cols);
+                                }
                             }
                         }
-                    }
+                        Tangents::Along { v, .. } => {
+                            let wseg = w.subcols(seg.offset, seg.width).transpose();
+                            gemm(view_mut(t, rows, layer.out), first, view(v, rows, d), wseg);
+                        }
+                    },
                     Source::Time => continue,
                     Source::Layer(j) => {
                         let wseg = w.subcols(seg.offset, seg.width).transpose();
@@ -403,7 +433,7 @@ impl Plan {
                 _ => unreachable!("a residual layer's input is a layer output"),
             });
             match layer.act {
-                Some(_) => kernels::scale_tangents(t, &ws.slope[l], layer.out, d, residual),
+                Some(_) => kernels::scale_tangents(t, &ws.slope[l], layer.out, q, residual),
                 None => {
                     if let Some(res) = residual {
                         kernels::add_assign(t, res);

@@ -1,6 +1,6 @@
 //! A loaded network on the fused engine: scores, Jacobians and VJPs in data coordinates.
 
-use super::{Head, LayerWeights, Plan, Time, Workspace};
+use super::{Head, LayerWeights, Plan, Tangents, Time, Workspace};
 use crate::error::{Error, Result};
 use crate::score::check_dim;
 use crate::score::mlp::{MlpConfig, Prediction, TimeInput};
@@ -202,6 +202,16 @@ impl FusedNet {
         let d = self.plan.dim;
         super::fit(y, rows * d);
         let f = &self.frame;
+        if x.col_stride() == 1 {
+            // row-major input (the normal bundle's sample blocks): row by row
+            for (r, out) in y.chunks_exact_mut(d).enumerate() {
+                let row = x.row(r0 + r);
+                for (j, v) in out.iter_mut().enumerate() {
+                    *v = ((row[j] - f.center_at(j)) / f.scale) as f32;
+                }
+            }
+            return;
+        }
         for j in 0..d {
             let (c, col) = (f.center_at(j), x.col(j));
             for r in 0..rows {
@@ -302,8 +312,10 @@ impl FusedNet {
                 let points = jac.len();
                 self.with_workspace(|ws| {
                     self.forward_rows(&at, x, c * per_chunk, points, true, ws, |_, _| ());
-                    self.plan
-                        .tangents(&at.weights, &self.data_columns, points, ws);
+                    let unit = Tangents::Unit {
+                        data_columns: &self.data_columns,
+                    };
+                    self.plan.tangents(&at.weights, unit, points, ws);
                     let dt = ws.output_tangents();
                     for (p, j) in jac.iter_mut().enumerate() {
                         // row p·D + b of the tangents is ∂out/∂y_b: column b of the Jacobian
@@ -316,6 +328,87 @@ impl FusedNet {
                 });
             });
         Ok(jac)
+    }
+
+    /// The score at every row of x (n × D) and the products ∇ₓs(xᵢ, t)·v for the m = rows(v)/n
+    /// directions of each row (row k·n + i of v is direction k of point i; the products come
+    /// in the same layout): one forward pass of the n points, one tangent pass of the m·n
+    /// directions.
+    pub(crate) fn score_and_jvps(
+        &self,
+        x: MatRef<'_, f64>,
+        t: f64,
+        v: MatRef<'_, f64>,
+    ) -> Result<(Mat<f64>, Mat<f64>)> {
+        let (n, d) = (x.nrows(), self.plan.dim);
+        check_dim(d, x.ncols(), "the fused score network")?;
+        check_dim(d, v.ncols(), "tangent columns")?;
+        if n == 0 {
+            return Ok((Mat::zeros(0, d), Mat::zeros(v.nrows(), d)));
+        }
+        // m directions per point: v has m·n rows
+        let m = v.nrows() / n;
+        check_dim(m * n, v.nrows(), "tangent rows (directions × points)")?;
+        let at = self.at_time(t);
+        let (c_out, c_y) = (
+            at.head.c_out as f64 * at.head.c_in as f64,
+            at.head.c_y as f64,
+        );
+        let scale = self.frame.scale;
+        let per_chunk = (TANGENT_ROWS / m.max(1)).max(1);
+        // each chunk of points gives its scores (rows × D) and products (rows·m × D, by point)
+        let chunks: Vec<(Vec<f64>, Vec<f64>)> = (0..n.div_ceil(per_chunk))
+            .into_par_iter()
+            .map(|c| {
+                let (p0, points) = (c * per_chunk, per_chunk.min(n - c * per_chunk));
+                self.with_workspace(|ws| {
+                    let s = self.forward_rows(&at, x, p0, points, true, ws, |y, ws| {
+                        let out = ws.output();
+                        (0..points * d)
+                            .map(|k| at.head.score(out[k], y[k]) as f64 / scale)
+                            .collect::<Vec<f64>>()
+                    });
+                    // directions in model coordinates are the data directions (y = (x − c)/scale
+                    // rescales both sides of ∂s/∂y the same way, done below)
+                    let mut dirs = std::mem::take(&mut ws.scratch);
+                    super::fit(&mut dirs, points * m * d);
+                    for p in 0..points {
+                        for k in 0..m {
+                            let row = v.row(k * n + p0 + p);
+                            for j in 0..d {
+                                dirs[(p * m + k) * d + j] = row[j] as f32;
+                            }
+                        }
+                    }
+                    let along = Tangents::Along { v: &dirs, q: m };
+                    self.plan.tangents(&at.weights, along, points, ws);
+                    let dt = ws.output_tangents();
+                    // ∂s_x/∂x·v = (c_out·c_in·∂out/∂(c_in y)·v + c_y·v)/scale²
+                    let jv = (0..points * m * d)
+                        .map(|k| (c_out * dt[k] as f64 + c_y * dirs[k] as f64) / (scale * scale))
+                        .collect::<Vec<f64>>();
+                    ws.scratch = dirs;
+                    (s, jv)
+                })
+            })
+            .collect();
+        let mut s = Mat::<f64>::zeros(n, d);
+        let mut jv = Mat::<f64>::zeros(m * n, d);
+        for (c, (sc, jc)) in chunks.iter().enumerate() {
+            let p0 = c * per_chunk;
+            for (p, row) in sc.chunks_exact(d).enumerate() {
+                for (j, &value) in row.iter().enumerate() {
+                    s[(p0 + p, j)] = value;
+                }
+            }
+            for (pk, row) in jc.chunks_exact(d).enumerate() {
+                let (p, k) = (pk / m, pk % m);
+                for (j, &value) in row.iter().enumerate() {
+                    jv[(k * n + p0 + p, j)] = value;
+                }
+            }
+        }
+        Ok((s, jv))
     }
 
     /// The products vᵢᵀ∇ₓs(xᵢ, t) for every row, by one reverse pass.
@@ -463,6 +556,57 @@ mod tests {
             let e = rel_err(g.as_ref(), w.as_ref());
             assert!(e < 1e-5, "{label} jacobian {i}: relative error {e}");
         }
+
+        // JVPs along m = 3 directions per point: candle's Jacobians times the directions
+        let (ns, m) = (xs.nrows(), 3);
+        let dirs = Mat::from_fn(m * ns, d, |r, j| ((r * 7 + 3 * j) % 11) as f64 / 5.0 - 1.0);
+        let (s, jv) = fused.score_and_jvps(xs, t, dirs.as_ref()).unwrap();
+        let want_s = fused.score(xs, t).unwrap();
+        assert!(
+            rel_err(s.as_ref(), want_s.as_ref()) < 1e-12,
+            "{label} jvp scores"
+        );
+        let want_jv = Mat::from_fn(m * ns, d, |r, a| {
+            (0..d).map(|b| want[r % ns][(a, b)] * dirs[(r, b)]).sum()
+        });
+        let e = rel_err(jv.as_ref(), want_jv.as_ref());
+        assert!(e < 1e-5, "{label} jvp: relative error {e}");
+    }
+
+    #[test]
+    fn jvps_agree_with_the_jacobians_across_chunks() {
+        // 600 points × 4 directions: five tangent chunks, the last one partial
+        let config = MlpConfig {
+            activation: Activation::Silu,
+            residual: true,
+            prediction: Prediction::Preconditioned { sigma_data: 0.5 },
+            frame: Frame {
+                center: vec![0.5, -1.0, 2.0],
+                scale: 1.5,
+            },
+            ..MlpConfig::new(3, 24, 3, Sde::ve(3.0))
+        };
+        let shapes = config.weight_shapes();
+        let vb = fixed_weights(&shapes, 11);
+        let layers = linear_layers(&vb, &shapes);
+        let fused = FusedNet::for_mlp(&config, &layers).unwrap().unwrap();
+        let (n, m, d) = (600, 4, 3);
+        let x = points(n, d);
+        let dirs = Mat::from_fn(m * n, d, |r, j| ((r * 5 + j) % 7) as f64 - 3.0);
+        let (s, jv) = fused
+            .score_and_jvps(x.as_ref(), 0.3, dirs.as_ref())
+            .unwrap();
+        let want_s = fused.score(x.as_ref(), 0.3).unwrap();
+        assert!(rel_err(s.as_ref(), want_s.as_ref()) < 1e-12);
+        let jac = fused.jacobians(x.as_ref(), 0.3).unwrap();
+        let want = Mat::from_fn(m * n, d, |r, a| {
+            (0..d).map(|b| jac[r % n][(a, b)] * dirs[(r, b)]).sum()
+        });
+        let e = rel_err(jv.as_ref(), want.as_ref());
+        assert!(e < 1e-5, "relative error {e}");
+        // a direction count that does not divide the rows is an error, not a panic
+        let bad = Mat::<f64>::zeros(m * n + 1, d);
+        assert!(fused.score_and_jvps(x.as_ref(), 0.3, bad.as_ref()).is_err());
     }
 
     #[test]
