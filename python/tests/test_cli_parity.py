@@ -83,3 +83,15 @@ def test_a_model_trained_from_python_reads_the_same_in_the_cli(cli, tmp_path):
     report = run_cli(cli, data, "nb", "--model", str(path), "--points", "30", "--seed", "1",
                      "--sigma", "0.05")
     assert_same(report, est)
+
+
+def test_flipd_takes_forward_mode_jvps_on_a_network_and_they_match_vjps():
+    model = scoregeo.load_model(str(CHECKPOINT), **OVERRIDES)
+    X = patch_data()
+    # exact_max_dim=1 forces the Hutchinson probes at this small D
+    jvp = scoregeo.FLIPD(points=30, seed=3, exact_max_dim=1).fit(X, model=model)
+    vjp = scoregeo.FLIPD(points=30, seed=3, exact_max_dim=1, derivative="autodiff").fit(
+        X, model=model)
+    assert jvp.settings_["trace"].endswith("jvp")
+    assert vjp.settings_["trace"].endswith("autodiff")
+    assert np.allclose(jvp.dimension_pw_, vjp.dimension_pw_, rtol=1e-3, atol=1e-3)
