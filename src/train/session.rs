@@ -82,9 +82,9 @@ pub struct Session {
     /// Training points in model coordinates, row-major f32.
     train: Vec<f32>,
     /// Validation points with their fixed times and noise.
-    val: Option<Validation>,
+    val: Option<NoisedRows>,
     /// The validation points again, noised at the small σ of the ID read-out.
-    fidelity: Option<Validation>,
+    fidelity: Option<NoisedRows>,
     /// The lowest fidelity loss so far, with its step and EMA weights.
     best: Option<Best>,
     /// Step at which early stopping ended the run.
@@ -99,7 +99,7 @@ pub struct Session {
     /// How training reports progress.
     progress: crate::progress::Progress,
     /// The current batch's noised rows, noise and times (buffers kept between steps).
-    batch: Validation,
+    batch: NoisedRows,
 }
 
 /// What computes the loss and its gradients.
@@ -120,10 +120,10 @@ struct Best {
     weights: Vec<Vec<f32>>,
 }
 
-/// The validation batch: noised points, noise and times drawn once from a fixed stream (and
-/// the buffers of each training batch).
+/// Noised rows y_t with their noise z and times t: the validation and fidelity sets (drawn once
+/// from fixed streams) and the buffers of each training batch.
 #[derive(Default)]
-struct Validation {
+struct NoisedRows {
     y: Vec<f32>,
     z: Vec<f32>,
     ts: Vec<f64>,
@@ -280,7 +280,7 @@ impl Session {
                 noise_row(&config.sde, t, row, &mut rng, &mut y, &mut z);
                 ts.push(t);
             }
-            Validation { y, z, ts }
+            NoisedRows { y, z, ts }
         });
         let fidelity = (n_val > 0 && params.early_stop.is_some())
             .then(|| {
@@ -311,7 +311,7 @@ impl Session {
             budget_origin: Duration::ZERO,
             running: (0.0, 0),
             progress: crate::progress::Progress::default(),
-            batch: Validation::default(),
+            batch: NoisedRows::default(),
         })
     }
 
@@ -561,7 +561,7 @@ impl Session {
     }
 
     /// The DSM loss of the EMA weights on a fixed noised set.
-    fn ema_loss(&mut self, set: &Validation) -> Result<f64> {
+    fn ema_loss(&mut self, set: &NoisedRows) -> Result<f64> {
         if let Engine::Fused(dsm) = &mut self.engine {
             return Ok(dsm.ema_loss(&self.state, &set.y, &set.z, &set.ts));
         }
@@ -668,7 +668,7 @@ fn candle_engine(config: &MlpConfig, state: &[ParamState], device: &Device) -> R
 /// A training time: uniform in [t_min, 1], or with log σ uniform.
 /// The fidelity set: every clean validation row (model coordinates) noised at each level of
 /// [`FIDELITY_LEVELS`] with the same number of fixed draws, at most [`FIDELITY_ROWS`] rows.
-fn fidelity_set(sde: &Sde, clean: &[f32], dim: usize, key: u64) -> Result<Validation> {
+fn fidelity_set(sde: &Sde, clean: &[f32], dim: usize, key: u64) -> Result<NoisedRows> {
     let n = clean.len() / dim;
     let draws = (FIDELITY_ROWS / (n * FIDELITY_LEVELS.len()).max(1)).clamp(1, 8);
     let sigma0 = sde.marginal(sde.default_t0()).sigma;
@@ -686,7 +686,7 @@ fn fidelity_set(sde: &Sde, clean: &[f32], dim: usize, key: u64) -> Result<Valida
             }
         }
     }
-    Ok(Validation { y, z, ts })
+    Ok(NoisedRows { y, z, ts })
 }
 
 fn sample_time(params: &TrainParams, sde: &Sde, rng: &mut impl Rng) -> f64 {
