@@ -233,7 +233,9 @@ pub trait ScoreModel: Send + Sync {
     /// forward pass and one tangent pass for all directions, as the fused MLPs do).
     ///
     /// `None` (the default) means it has not: a caller then takes differences of
-    /// [`ScoreModel::score`] or calls [`ScoreModel::score_vjp`].
+    /// [`ScoreModel::score`] or calls [`ScoreModel::score_vjp`]. A model answers `Some` for every
+    /// input or for none, zero rows included, so a caller may ask with zero rows whether it has
+    /// them (FLIPD does, to record the derivative it used).
     #[allow(clippy::type_complexity)]
     fn score_and_jvps(
         &self,
