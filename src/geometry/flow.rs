@@ -25,7 +25,7 @@
 //!
 //! with NLL = ½ Σⱼ zⱼ²/aⱼ + ½ Σⱼ log aⱼ + (D/2) log 2π − log |det Dg(y)| in model units. The
 //! isometry term is estimated without the D×D Jacobian: for independent u, v ~ N(0, I),
-//! E[((Dφu)·(Dφv) − u·v)²] = E[uᵀM²u] = ‖M‖²_F with M = DφᵀDφ − I, so m Gaussian probes per
+//! E\[((Dφu)·(Dφv) − u·v)²\] = E\[uᵀM²u\] = ‖M‖²_F with M = DφᵀDφ − I, so m Gaussian probes per
 //! point give m(m − 1)/2 unbiased pair estimates, averaged ([`FlowTrainParams::isometry_probes`]).
 //! The single-probe length penalty (‖Dφv‖ − 1)² with v uniform on the unit sphere is not used:
 //! in high D, ‖Dφv‖² concentrates at the mean squared singular value (its variance is
