@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example id_benchmark -- [--n 2000] [--seed 1] [--points 500]
-//!     [--only M1_Sphere,M5a_Helix1d] [--methods nb,jacobian,flipd,mle,twonn,lpca]
+//!     [--only M1_Sphere,M5a_Helix1d] [--methods auto,nb,jacobian,flipd,mle,twonn,lpca]
 //!     [--out benchmark-results] [--cache DIR] [--baseline]
 //! ```
 //!
@@ -21,7 +21,7 @@
 
 use scoregeo::data::synthetic::benchmark::Benchmark;
 use scoregeo::id::classic::{LocalPca, Mle, TwoNn};
-use scoregeo::id::reliability::assess;
+use scoregeo::id::reliability::{assess, auto};
 use scoregeo::id::{Flipd, IdEstimate, JacobianSpectrum, NormalBundle, PointSelection};
 use scoregeo::score::mlp::Prediction;
 use scoregeo::score::ScoreModel;
@@ -30,7 +30,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 
-const ALL_METHODS: [&str; 6] = ["nb", "jacobian", "flipd", "mle", "twonn", "lpca"];
+const ALL_METHODS: [&str; 7] = ["auto", "nb", "jacobian", "flipd", "mle", "twonn", "lpca"];
 
 struct Options {
     n: usize,
@@ -114,6 +114,11 @@ fn run_method(
             .check()?
             .fit(model, data),
         "flipd" => Flipd::params().points(points).check()?.fit(model, data),
+        "auto" => {
+            let nb = NormalBundle::params().points(points).check()?;
+            let fallback = scoregeo::id::Estimator::TwoNn(TwoNn::params().check()?);
+            Ok(auto(&nb, &fallback, data, model)?.0)
+        }
         "mle" => Mle::params().check()?.fit(data),
         "twonn" => TwoNn::params().check()?.fit(data),
         _ => LocalPca::params().check()?.fit(data),

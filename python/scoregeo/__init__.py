@@ -192,12 +192,16 @@ class NormalBundle(_Estimator):
 
 
 class Auto:
-    """The automatic choice of ``scoregeo id-estimate --method auto``: the normal bundle when its
-    reliability diagnostic trusts it (at least half the points cut clearly), else TwoNN.
+    """The automatic choice of ``scoregeo id-estimate`` (its default, ``--method auto``): the
+    normal bundle when its reliability diagnostic trusts it (at least half the points cut
+    clearly) and the data's nearest neighbours agree with its dimension (TwoNN on the data within
+    a quarter octave of flat references of that dimension: a model that cannot resolve a
+    manifold curving below its scale reads the span the manifold fills), else TwoNN.
 
     After ``fit``: ``dimension_``, ``dimension_pw_``, ``chosen_`` ("nb" or "twonn"),
-    ``reliability_`` (the normal bundle's diagnostic) and ``normal_bundle_`` (its fitted
-    estimator, whichever was chosen)."""
+    ``reliability_`` (the normal bundle's diagnostic), ``neighbours_`` (the neighbours' check as
+    a dict, None when the bundle was not trusted) and ``normal_bundle_`` (its fitted estimator,
+    whichever was chosen)."""
 
     def __init__(self, t0=None, sigma=None, samples=None, rule="maxgap", normal_floor=0.1,
                  points=None, seed=0, k=20):
@@ -209,7 +213,10 @@ class Auto:
         nb = NormalBundle(**self._nb).fit(X, model=model, **kwargs)
         self.normal_bundle_ = nb
         self.reliability_ = nb.reliability_
+        self.neighbours_ = None
         if nb.reliability_["trusted"]:
+            self.neighbours_ = _native.neighbour_check(X, nb.dimension_, seed=self._nb["seed"])
+        if self.neighbours_ is not None and self.neighbours_["consistent"]:
             chosen = nb
         else:
             chosen = TwoNN(neighbourhood=self._k).fit(X)

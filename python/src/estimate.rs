@@ -304,3 +304,29 @@ pub fn estimate(
     let inner = released(py, model_ref, fit)?;
     Ok(Estimate { inner })
 }
+
+/// The neighbours' check behind `Auto` (the library's `reliability::neighbour_check`): TwoNN on
+/// `X` against flat references of `dimension` dimensions with as many points, as a dict
+/// (`twonn`, `reference_dim`, `references`, `octaves`, `tolerance`, `consistent`).
+#[pyfunction]
+#[pyo3(signature = (X, dimension, seed = 0))]
+#[allow(non_snake_case)]
+pub fn neighbour_check<'py>(
+    py: Python<'py>,
+    X: &Bound<'py, PyAny>,
+    dimension: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let data = dataset(X, "X")?;
+    let c = released(py, None, || {
+        scoregeo::id::reliability::neighbour_check(&data, dimension, seed)
+    })?;
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("twonn", c.twonn)?;
+    d.set_item("reference_dim", c.reference_dim)?;
+    d.set_item("references", c.references.to_vec())?;
+    d.set_item("octaves", c.octaves)?;
+    d.set_item("tolerance", c.tolerance)?;
+    d.set_item("consistent", c.consistent)?;
+    Ok(d)
+}

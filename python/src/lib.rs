@@ -46,6 +46,7 @@ fn _scoregeo(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model::mixture_model, m)?)?;
     m.add_function(wrap_pyfunction!(model::score_function, m)?)?;
     m.add_function(wrap_pyfunction!(estimate::estimate, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate::neighbour_check, m)?)?;
     m.add_function(wrap_pyfunction!(geometry::geodesic, m)?)?;
     m.add_function(wrap_pyfunction!(data::generate, m)?)?;
     m.add_function(wrap_pyfunction!(plot::plot_spectrum, m)?)?;

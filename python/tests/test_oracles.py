@@ -172,6 +172,9 @@ def test_auto_trusts_the_exact_score_and_falls_back_on_noise():
     assert auto.chosen_ == "nb" and auto.dimension_ == 4.0
     assert auto.reliability_["trusted"] and auto.reliability_["clear_fraction"] == 1.0
     assert auto.reliability_["margins"].shape == (60,)
+    # 60 points: the check's tolerance widens with TwoNN's sampling error
+    assert auto.neighbours_["consistent"] and auto.neighbours_["reference_dim"] == 4
+    assert auto.neighbours_["tolerance"] > 0.7
 
     # the exact score at 0.3 of its size: the normal values sit at 0.3·√(K−1)/σ, below half the
     # lower Marchenko–Pastur edge (½(1 − √(8/64)) ≈ 0.32), so no cut is clear and TwoNN answers
@@ -185,3 +188,25 @@ def test_auto_trusts_the_exact_score_and_falls_back_on_noise():
     assert auto.reliability_["clear_fraction"] == 0.0
     assert auto.normal_bundle_.dimension_ == 4.0
     assert abs(auto.dimension_ - 4.0) < 1.0
+
+
+def test_auto_falls_back_when_the_bundle_reads_the_span_of_a_curve():
+    # a unit circle in ℝ⁴ and the exact score of a Gaussian on its plane (a model that smoothed
+    # the curve into its span): every cut is clean at 2, but the nearest neighbours read 1
+    sde = scoregeo.VE(sigma_min=0.01, sigma_max=5.0)
+    n = 1500
+    a = 2 * np.pi * (np.arange(n) + 0.5) / n + 0.3 * np.sin(np.arange(n))
+    X = np.stack([np.cos(a), np.sin(a), 0 * a, 0 * a], axis=1)
+
+    def plane(x, t):
+        alpha, sigma = sde.marginal(t)
+        xp = x.copy()
+        xp[:, 2:] = 0
+        return -(xp / (alpha**2 + sigma**2) + (x - xp) / sigma**2)
+
+    auto = scoregeo.Auto(points=40, seed=0).fit(X, model=plane, sde=sde)
+    assert auto.reliability_["trusted"] and auto.normal_bundle_.dimension_ == 2.0
+    assert not auto.neighbours_["consistent"] and auto.neighbours_["octaves"] < -0.5
+    assert auto.chosen_ == "twonn" and abs(auto.dimension_ - 1.0) < 0.1
+    # the native check agrees with itself at the truth
+    assert scoregeo._native.neighbour_check(X, 1.0)["consistent"]

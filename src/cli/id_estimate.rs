@@ -34,7 +34,8 @@ pub enum MethodArg {
     /// Every applicable estimator, side by side with timings.
     All,
     /// The normal bundle when its reliability diagnostic trusts it (at least half the points cut
-    /// clearly), else TwoNN; the JSON says which and why.
+    /// clearly) and the nearest neighbours agree with its dimension, else TwoNN; the JSON says
+    /// which and why.
     Auto,
 }
 
@@ -146,7 +147,7 @@ pub struct IdEstimateArgs {
     #[command(flatten)]
     pub model_overrides: common::ModelOverrides,
     /// Estimator.
-    #[arg(long, value_enum, default_value_t = MethodArg::Nb)]
+    #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
     /// Diffusion time t₀ (default 1e-3, σ(t₀) ≈ σ_min), or a log-spaced sweep a:b:n whose plateau is reported.
     #[arg(long, conflicts_with = "sigma", allow_hyphen_values = true)]
@@ -384,34 +385,32 @@ fn attach_sweep(v: &mut serde_json::Value, sweep: &Sweep) {
     }
 }
 
-/// `--method all`: every applicable estimator with its time.
-/// `--method auto`: the normal bundle if its diagnostic trusts it, else TwoNN.
+/// `--method auto`: the normal bundle if its diagnostic trusts it and the neighbours agree, else
+/// TwoNN.
 fn auto(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
     let (spec, model) = resolve_model(args, data)?;
-    let t0 = match args.t0 {
-        Some(T0::At(t)) => Some(t),
-        Some(T0::Sweep(..)) => anyhow::bail!("--method auto reads one t0, not a sweep"),
-        None => None,
-    };
-    let t0 = common::resolve_t0(t0, args.sigma, &spec, model.as_ref(), Some(data), args.seed)?;
-    let Estimator::Nb(nb) = estimator(args, Method::Nb, t0)? else {
-        unreachable!("the estimator of nb is a normal bundle")
-    };
+    // the normal bundle as `--method nb` runs it (a --t0 sweep reads it at the plateau)
+    let (nb, sweep) = estimate(args, Method::Nb, Some((&spec, model.as_ref())), data)?;
     let fallback = estimator(args, Method::TwoNn, None)?;
-    let (mut e, choice) = crate::id::reliability::auto(&nb, &fallback, data, model.as_ref())
+    let (mut e, choice) = crate::id::reliability::choose(nb, &fallback, data, model.as_ref())
         .context("auto estimation failed")?;
+    // the sweep's curves belong to the normal bundle's points
+    let sweep = sweep.filter(|_| choice.chosen == Method::Nb);
     e.set_data(&args.data);
-    figures(args, data, &e, None)?;
+    figures(args, data, &e, sweep.as_ref())?;
     let verdict = format!(
-        "auto         {} ({:.0}% of the normal bundle's points cut clearly; its reading {:.3})",
+        "auto         {} (the normal bundle reads {:.3}; {})",
         choice.chosen,
-        100.0 * choice.reliability.clear_fraction,
-        choice.normal_bundle_id
+        choice.normal_bundle_id,
+        choice.reason()
     );
     Ok(match args.format {
-        Format::Table => format!("{verdict}\n{}", table(&e, None)?),
+        Format::Table => format!("{verdict}\n{}", table(&e, sweep.as_ref())?),
         Format::Json => {
             let mut v = to_json(&e, args.spectra)?;
+            if let Some(sw) = &sweep {
+                attach_sweep(&mut v, sw);
+            }
             v["auto"] = json!({
                 "chosen": choice.chosen,
                 "normal_bundle_id": choice.normal_bundle_id,
@@ -420,6 +419,8 @@ fn auto(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
                     "median_margin": choice.reliability.median_margin,
                     "trusted": choice.reliability.trusted,
                 },
+                "neighbours": choice.neighbours,
+                "reason": choice.reason(),
             });
             format!("{}\n", serde_json::to_string_pretty(&v)?)
         }
@@ -427,6 +428,7 @@ fn auto(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
     })
 }
 
+/// `--method all`: every applicable estimator with its time.
 fn compare_all(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
     let (spec, model) = resolve_model(args, data)?;
     let mut rows = Vec::new();

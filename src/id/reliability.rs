@@ -14,6 +14,18 @@
 //! normal directions (n = 0, full dimension) only the tangent side counts, against ½r. A model
 //! that has not resolved the manifold at σ smears the normal band towards the tangent values and
 //! the margin falls below zero: then the read-out is not to be trusted.
+//!
+//! A clear cut can still count the wrong thing. A model that cannot resolve a manifold curving
+//! faster than its own scale σ sees the span the manifold fills (the coordinates pᵢ₊₁·(cos 2πpᵢ,
+//! sin 2πpᵢ) of a d-cube fill 2d dimensions), and its cut is clean at that span. The nearest
+//! neighbours live at a finer scale, where the manifold is still d-dimensional, so the second
+//! check, [`neighbour_check`], reads TwoNN on the data and on flat references of the normal
+//! bundle's dimension with as many points (a uniform ball, a uniform cube, a standard Gaussian:
+//! the finite-sample deficit of TwoNN in high dimension is the references' too). When the data's
+//! neighbours read more than a quarter octave ([`neighbour_tolerance`]) below the lowest
+//! reference, the normal bundle's count is not the manifold's.
+
+use crate::data::Dataset;
 
 /// Half the lower Marchenko–Pastur edge of n normal values among K samples, relative to r.
 pub fn half_lower_edge(normal_dim: usize, samples: usize) -> f64 {
@@ -89,6 +101,111 @@ mod tests {
         smeared.extend([0.3 * r, 0.2 * r, 0.1 * r, 0.05 * r]);
         assert!(cut_margin(&smeared, 6, r, 64) < 0.5);
         assert!(cut_margin(&smeared, 6, r, 64) < m);
+    }
+
+    #[test]
+    fn neighbours_agree_with_the_true_dimension_and_not_with_a_span() {
+        use crate::data::synthetic::benchmark::Benchmark;
+        // the spiral (ID 1): a reading of 2 is a surface the neighbours do not see
+        let spiral = Benchmark::M13bSpiral.sample(1500, 3);
+        let at_truth = neighbour_check(&spiral, 1.0, 0).unwrap();
+        assert!(
+            at_truth.consistent && at_truth.octaves.abs() < 0.1,
+            "{at_truth:?}"
+        );
+        let at_two = neighbour_check(&spiral, 1.8, 0).unwrap();
+        assert!(
+            !at_two.consistent && at_two.reference_dim == 2,
+            "{at_two:?}"
+        );
+        // pᵢ₊₁·(cos 2πpᵢ, sin 2πpᵢ) of a 6-cube fills 12 dimensions; the neighbours read 6
+        let curved = Benchmark::M6Nonlinear.sample(1500, 3);
+        assert!(neighbour_check(&curved, 6.0, 0).unwrap().consistent);
+        let span = neighbour_check(&curved, 12.0, 0).unwrap();
+        assert!(!span.consistent && span.octaves < -0.3, "{span:?}");
+        // same seed, same references
+        assert_eq!(neighbour_check(&curved, 12.0, 0).unwrap(), span);
+    }
+
+    #[test]
+    fn the_tolerance_is_a_quarter_octave_unless_few_points_make_the_scatter_larger() {
+        assert_eq!(neighbour_tolerance(2000), NEIGHBOUR_TOLERANCE_OCTAVES);
+        assert_eq!(neighbour_tolerance(700), NEIGHBOUR_TOLERANCE_OCTAVES);
+        let at_60 = 3.0 * 2f64.sqrt() / (60f64.sqrt() * 2f64.ln());
+        assert!((neighbour_tolerance(60) - at_60).abs() < 1e-12 && at_60 > 0.7);
+        assert!(neighbour_tolerance(0).is_finite());
+    }
+
+    #[test]
+    fn flat_references_read_their_dimension_and_flag_a_larger_one() {
+        // a Gaussian on a 5-dimensional subspace of ℝ¹²
+        use crate::score::analytic::SubspaceGaussian;
+        use crate::Sde;
+        let data = SubspaceGaussian::random(12, 5, Sde::ve(10.0), 2)
+            .unwrap()
+            .sample(2000, 4);
+        let c = neighbour_check(&data, 5.0, 1).unwrap();
+        assert!(c.consistent && (c.twonn - 5.0).abs() < 0.5, "{c:?}");
+        for r in c.references {
+            assert!((r - 5.0).abs() < 0.6, "{c:?}");
+        }
+        let wrong = neighbour_check(&data, 8.0, 1).unwrap();
+        assert!(!wrong.consistent, "{wrong:?}");
+        // the check is one-sided: reading fewer dimensions than the neighbours is not its case
+        assert!(neighbour_check(&data, 3.0, 1).unwrap().consistent);
+        assert!(neighbour_check(&data, f64::NAN, 1).is_err());
+        // the reference dimension stays within 1..=D
+        assert_eq!(neighbour_check(&data, 40.0, 1).unwrap().reference_dim, 12);
+        assert_eq!(neighbour_check(&data, 0.2, 1).unwrap().reference_dim, 1);
+    }
+
+    #[test]
+    fn auto_takes_the_bundle_where_it_holds_and_the_neighbours_where_it_reads_a_span() {
+        use crate::id::classic::TwoNn;
+        use crate::id::{Estimator, Method, NormalBundle, PointSelection};
+        use crate::score::analytic::SubspaceGaussian;
+        use crate::Sde;
+        let nb = NormalBundle::params()
+            .points(PointSelection::Count(40))
+            .check()
+            .unwrap();
+        let fallback = Estimator::TwoNn(TwoNn::params().check().unwrap());
+        // the exact score of the data's own subspace: the bundle reads k, and the neighbours agree
+        let model = SubspaceGaussian::random(12, 4, Sde::ve(10.0), 2).unwrap();
+        let data = model.sample(1500, 3);
+        let (e, choice) = auto(&nb, &fallback, &data, &model).unwrap();
+        assert_eq!(choice.chosen, Method::Nb);
+        assert_eq!(e.global_id(), 4.0);
+        assert!(choice.neighbours.as_ref().unwrap().consistent, "{choice:?}");
+        // a unit circle in the plane of a Gaussian on that plane (a model that smoothed the
+        // curve into its span): every cut is clean at 2, but the neighbours read 1
+        let circle: Vec<f64> = (0..1500)
+            .flat_map(|i| {
+                let a = std::f64::consts::TAU * (i as f64 + 0.5) / 1500.0 + 0.3 * (i as f64).sin();
+                [a.cos(), a.sin(), 0.0, 0.0]
+            })
+            .collect();
+        let circle = Dataset::from_row_major(circle, 1500, 4).unwrap();
+        let mut plane = faer::Mat::<f64>::zeros(4, 2);
+        plane[(0, 0)] = 1.0;
+        plane[(1, 1)] = 1.0;
+        let smooth = SubspaceGaussian::new(vec![0.0; 4], plane, 1.0, 1e-8, Sde::ve(10.0)).unwrap();
+        let (e, choice) = auto(&nb, &fallback, &circle, &smooth).unwrap();
+        assert!(
+            choice.reliability.trusted && choice.normal_bundle_id == 2.0,
+            "{choice:?}"
+        );
+        assert!(
+            !choice.neighbours.as_ref().unwrap().consistent,
+            "{choice:?}"
+        );
+        assert_eq!(choice.chosen, Method::TwoNn);
+        assert!((e.global_id() - 1.0).abs() < 0.1, "{}", e.global_id());
+        assert!(
+            choice.reason().contains("curves below"),
+            "{}",
+            choice.reason()
+        );
     }
 
     #[test]
@@ -182,6 +299,112 @@ pub fn assess(estimate: &super::IdEstimate) -> Option<Reliability> {
     })
 }
 
+/// How far (in octaves) the data's TwoNN reading may fall below the lowest flat reference of the
+/// normal bundle's dimension before the bundle's count is taken for a span: a quarter octave
+/// (a factor 2^¼ ≈ 1.19). The flat references themselves differ by at most ≈ 0.1 octave at a
+/// few thousand points, and TwoNN's sampling error is ≈ 1/√N (0.03 octave at N = 2000), so a
+/// quarter octave is over twice the larger of the two. With few points the sampling error
+/// grows, and the tolerance with it (see [`neighbour_tolerance`]).
+pub const NEIGHBOUR_TOLERANCE_OCTAVES: f64 = 0.25;
+
+/// The tolerance of the neighbours' check at N points, in octaves: a quarter octave, or three
+/// standard errors of the difference of two TwoNN readings when fewer points make that larger.
+/// TwoNN's maximum-likelihood reading (N − 1)/Σ log μ has a relative error ≈ 1/√N, that is
+/// 1/(√N ln 2) octaves, and the data and a reference each carry one: 3·√2/(√N ln 2) ≈ 6.1/√N
+/// (above ¼ below N ≈ 600).
+pub fn neighbour_tolerance(points: usize) -> f64 {
+    let sampling =
+        3.0 * std::f64::consts::SQRT_2 / ((points.max(1) as f64).sqrt() * std::f64::consts::LN_2);
+    NEIGHBOUR_TOLERANCE_OCTAVES.max(sampling)
+}
+
+/// At most this many points in each flat reference (TwoNN's deficit changes slowly with N).
+const REFERENCE_POINTS: usize = 4000;
+
+/// TwoNN on the data against flat references of a given dimension (see the [module docs](self)).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NeighbourCheck {
+    /// TwoNN (default settings) on the data.
+    pub twonn: f64,
+    /// The dimension of the references: the normal bundle's reading, rounded (at least 1).
+    pub reference_dim: usize,
+    /// TwoNN on a uniform ball, a uniform cube and a standard Gaussian of `reference_dim`
+    /// dimensions, each with as many points as the data (at most 4000).
+    pub references: [f64; 3],
+    /// log₂(twonn / min(references)): negative when the neighbours read fewer dimensions.
+    pub octaves: f64,
+    /// The tolerance in octaves at the data's number of points ([`neighbour_tolerance`]).
+    pub tolerance: f64,
+    /// Whether the data's neighbours agree: `octaves ≥ −tolerance`.
+    pub consistent: bool,
+}
+
+/// Draws `n` points of a flat `m`-dimensional reference: 0 a uniform ball, 1 a uniform cube,
+/// 2 a standard Gaussian, each from its own seeded stream.
+fn flat_reference(kind: u64, n: usize, m: usize, seed: u64) -> crate::error::Result<Dataset> {
+    use rand::Rng;
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = crate::rng::stream(seed ^ 0x0f1a_7e00, kind);
+    let mut values = Vec::with_capacity(n * m);
+    for _ in 0..n {
+        let start = values.len();
+        match kind {
+            1 => values.extend((0..m).map(|_| rng.random::<f64>())),
+            _ => values
+                .extend((0..m).map(|_| Distribution::<f64>::sample(&StandardNormal, &mut rng))),
+        }
+        if kind == 0 {
+            // a Gaussian direction scaled to radius U^{1/m}: uniform in the ball
+            let row = &mut values[start..];
+            let norm = row
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt()
+                .max(f64::MIN_POSITIVE);
+            let radius = rng.random::<f64>().powf(1.0 / m as f64);
+            row.iter_mut().for_each(|v| *v *= radius / norm);
+        }
+    }
+    Dataset::from_row_major(values, n, m)
+}
+
+/// Reads TwoNN on `data` and on the three flat references of dimension `dimension` (rounded, at
+/// least 1, at most the ambient dimension), seeded by `seed`; see the [module docs](self).
+pub fn neighbour_check(
+    data: &Dataset,
+    dimension: f64,
+    seed: u64,
+) -> crate::error::Result<NeighbourCheck> {
+    if !dimension.is_finite() {
+        return Err(crate::error::Error::param(
+            "dimension",
+            format!("the reading to check must be finite, got {dimension}"),
+        ));
+    }
+    let twonn_of = |d: &Dataset| -> crate::error::Result<f64> {
+        Ok(super::classic::TwoNn::params().check()?.fit(d)?.global_id())
+    };
+    let twonn = twonn_of(data)?;
+    let reference_dim = (dimension.round() as usize).clamp(1, data.dim().max(1));
+    let n = data.len().min(REFERENCE_POINTS);
+    let mut references = [0.0; 3];
+    for (kind, r) in references.iter_mut().enumerate() {
+        *r = twonn_of(&flat_reference(kind as u64, n, reference_dim, seed)?)?;
+    }
+    let lowest = references.iter().copied().fold(f64::INFINITY, f64::min);
+    let octaves = (twonn / lowest).log2();
+    let tolerance = neighbour_tolerance(data.len());
+    Ok(NeighbourCheck {
+        twonn,
+        reference_dim,
+        references,
+        octaves,
+        tolerance,
+        consistent: octaves >= -tolerance,
+    })
+}
+
 /// What [`auto`] chose and why.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AutoChoice {
@@ -189,19 +412,51 @@ pub struct AutoChoice {
     pub chosen: super::Method,
     /// The normal bundle's diagnostic the choice was made on.
     pub reliability: Reliability,
+    /// The neighbours' check of the normal bundle's reading (`None` when the bundle was not
+    /// trusted: then it is not needed).
+    pub neighbours: Option<NeighbourCheck>,
     /// The normal bundle's own global ID (also when it was not chosen).
     pub normal_bundle_id: f64,
 }
 
+impl AutoChoice {
+    /// Why the choice fell as it did, in one line.
+    pub fn reason(&self) -> String {
+        let clear = 100.0 * self.reliability.clear_fraction;
+        match &self.neighbours {
+            None => format!("only {clear:.0}% of the normal bundle's points cut clearly"),
+            Some(c) if !c.consistent => format!(
+                "the neighbours read {:.2} where flat {}-dimensional data reads {:.2} or more: \
+                 the manifold curves below the model's scale",
+                c.twonn,
+                c.reference_dim,
+                c.references.iter().copied().fold(f64::INFINITY, f64::min)
+            ),
+            Some(_) => format!("{clear:.0}% of its points cut clearly and the neighbours agree"),
+        }
+    }
+}
+
 /// The automatic choice: the normal bundle when its read-out is trusted (at least half the points
-/// cut clearly), else `fallback` (a classic estimator, which reads the data without the model).
+/// cut clearly) and the data's nearest neighbours agree with its dimension ([`neighbour_check`]),
+/// else `fallback` (a classic estimator, which reads the data without the model).
 pub fn auto(
     nb: &super::NormalBundle,
     fallback: &super::Estimator,
-    data: &crate::data::Dataset,
+    data: &Dataset,
     model: &dyn crate::score::ScoreModel,
 ) -> crate::error::Result<(super::IdEstimate, AutoChoice)> {
-    let estimate = nb.fit(model, data)?;
+    choose(nb.fit(model, data)?, fallback, data, model)
+}
+
+/// The choice of [`auto`] from a normal-bundle `estimate` of `data` already made (at a t₀ of
+/// the caller's, e.g. a sweep's plateau); it must have kept its spectra.
+pub fn choose(
+    estimate: super::IdEstimate,
+    fallback: &super::Estimator,
+    data: &Dataset,
+    model: &dyn crate::score::ScoreModel,
+) -> crate::error::Result<(super::IdEstimate, AutoChoice)> {
     let reliability = assess(&estimate).ok_or_else(|| {
         crate::error::Error::param(
             "keep_spectra",
@@ -209,19 +464,24 @@ pub fn auto(
         )
     })?;
     let normal_bundle_id = estimate.global_id();
-    if reliability.trusted {
-        let choice = AutoChoice {
-            chosen: super::Method::Nb,
-            reliability,
+    let neighbours = match reliability.trusted {
+        true => Some(neighbour_check(
+            data,
             normal_bundle_id,
-        };
+            estimate.settings().seed.unwrap_or(0),
+        )?),
+        false => None,
+    };
+    let mut choice = AutoChoice {
+        chosen: super::Method::Nb,
+        reliability,
+        neighbours,
+        normal_bundle_id,
+    };
+    if choice.neighbours.as_ref().is_some_and(|c| c.consistent) {
         return Ok((estimate, choice));
     }
     let other = fallback.fit(data, Some(model))?;
-    let choice = AutoChoice {
-        chosen: other.method(),
-        reliability,
-        normal_bundle_id,
-    };
+    choice.chosen = other.method();
     Ok((other, choice))
 }
