@@ -124,6 +124,8 @@ fn gemm_peak() -> f64 {
 /// scoregeo's figures on `model`.
 struct Figures {
     nb: Vec<(String, f64)>,
+    /// Points where the adaptive reading equals the fixed-K one, of all.
+    nb_same_ids: (usize, usize),
     gram_share: f64,
     network_gflops: f64,
     jacobian_ms: f64,
@@ -171,6 +173,15 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
         }
         nb.push((label.clone(), nb_points as f64 / t));
     }
+    // the savings must keep the answers: the adaptive local IDs against the fixed K's
+    let ids = |est: &NormalBundle| est.fit(model, &data).map(|e| e.local_ids());
+    let (fixed_ids, adaptive_ids) = (ids(&nb_variants[0].1)?, ids(&nb_variants[1].1)?);
+    let same = fixed_ids
+        .iter()
+        .zip(&adaptive_ids)
+        .filter(|(a, b)| a == b)
+        .count();
+    let nb_same_ids = (same, fixed_ids.len());
 
     // 2. the Gram/eigen step alone on one batch of 40 points' scores, as a share of nb
     let per_batch = 16_384 / K;
@@ -227,6 +238,7 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
 
     Ok(Figures {
         nb,
+        nb_same_ids,
         gram_share,
         network_gflops,
         jacobian_ms,
@@ -293,6 +305,10 @@ fn main() -> Res<()> {
         for (label, pps) in &f.nb {
             println!("{label:<52} {pps:>10.1} points/s");
         }
+        println!(
+            "{:<52} {:>10} of {}",
+            "adaptive local IDs equal to the fixed K's", f.nb_same_ids.0, f.nb_same_ids.1
+        );
         println!(
             "{:<52} {:>10.1} %",
             "Gram/eigen share of nb",
@@ -424,6 +440,10 @@ fn main() -> Res<()> {
     println!(
         "\nGram/eigen step: {:.1} % of scoregeo's normal-bundle time",
         100.0 * f.gram_share
+    );
+    println!(
+        "adaptive normal bundle: the fixed K's local ID at {} of {} points",
+        f.nb_same_ids.0, f.nb_same_ids.1
     );
     Ok(())
 }

@@ -257,7 +257,7 @@ fn adaptive_sampling_stops_decided_points_early_with_the_same_reading() {
     };
     let cap = 4 * d;
     let schedule = sample_schedule(cap, d);
-    assert_eq!(schedule, vec![24, 48]);
+    assert_eq!(schedule, vec![14, 24, 48]);
     let fixed = fit(NormalBundle::params().samples(cap).adaptive(false));
     let adaptive = fit(NormalBundle::params().samples(cap));
     assert_eq!(fixed.local_ids(), adaptive.local_ids());
@@ -296,6 +296,89 @@ fn adaptive_sampling_stops_decided_points_early_with_the_same_reading() {
         .points()
         .iter()
         .all(|p| p.readoff.as_ref().unwrap().samples == Some(cap)));
+}
+
+/// A score model that counts its batched calls (one per round of a batch of points).
+struct Counted<M> {
+    inner: M,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl<M: ScoreModel> ScoreModel for Counted<M> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn sde(&self) -> &Sde {
+        self.inner.sde()
+    }
+    fn score(&self, x: faer::MatRef<'_, f64>, t: f64) -> scoregeo::Result<faer::Mat<f64>> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.score(x, t)
+    }
+    fn describe(&self) -> String {
+        format!("counted {}", self.inner.describe())
+    }
+}
+
+/// The first round (K₀ ≈ K/4) is kept after the pilot of the first 64 points only where enough
+/// of them stopped there: on a hypersurface (n̂ = 1) every point stops at K₀, also past the
+/// pilot (all but a few); at codimension 9 none can (½L would rise by more than an octave from K₀ to K), so the
+/// points past the pilot skip that round — one batched call fewer — and read the same.
+#[test]
+fn the_first_round_is_kept_only_where_the_pilot_shows_it_pays() {
+    use scoregeo::id::{sample_schedule, PILOT_POINTS};
+    let d = 12;
+    let schedule = sample_schedule(4 * d, d);
+    assert_eq!(schedule, vec![14, 24, 48]);
+    let n = 2 * PILOT_POINTS;
+    for (k, stops_first) in [(11, true), (3, false)] {
+        let model = Counted {
+            inner: SubspaceGaussian::random(d, k, Sde::vp_default(), 9).unwrap(),
+            calls: Default::default(),
+        };
+        let data = model.inner.sample(n, 4);
+        let fit = |p: scoregeo::id::NormalBundleParams| {
+            model.calls.store(0, std::sync::atomic::Ordering::Relaxed);
+            let e = p.seed(2).check().unwrap().fit(&model, &data).unwrap();
+            (e, model.calls.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        // one batch holds the pilot, one more the rest
+        let (est, calls) = fit(NormalBundle::params()
+            .samples(4 * d)
+            .batch_rows(PILOT_POINTS * 4 * d));
+        assert!(est.local_ids().iter().all(|&id| id == k as f64), "k = {k}");
+        let used: Vec<usize> = est
+            .points()
+            .iter()
+            .map(|p| p.readoff.as_ref().unwrap().samples.unwrap())
+            .collect();
+        if stops_first {
+            // past the pilot too: the round was kept
+            let past = &used[PILOT_POINTS..];
+            let first = past.iter().filter(|&&u| u == 14).count();
+            assert!(10 * first >= 9 * past.len(), "{used:?}");
+            assert!(calls <= 4, "{calls}");
+        } else {
+            assert!(used.iter().all(|&u| u > 14), "{used:?}");
+            // one call per round a batch reaches: the pilot from 14, the rest from 24
+            let rounds = |points: &[usize], from: usize| {
+                let last = *points.iter().max().unwrap();
+                schedule[from..].iter().filter(|&&r| r <= last).count()
+            };
+            let expected = rounds(&used[..PILOT_POINTS], 0) + rounds(&used[PILOT_POINTS..], 1);
+            assert_eq!(calls, expected, "{used:?}");
+        }
+        // the pilot is the first 64 points whatever the batch: the same readings
+        let (small, _) = fit(NormalBundle::params().samples(4 * d).batch_rows(10 * 4 * d));
+        assert_eq!(small.local_ids(), est.local_ids());
+        for (a, b) in small.points().iter().zip(est.points()) {
+            assert_eq!(
+                a.readoff.as_ref().unwrap().samples,
+                b.readoff.as_ref().unwrap().samples
+            );
+        }
+    }
 }
 
 /// At K/2 samples the maxgap rule can misread a point whose last normal value falls deep into
@@ -347,13 +430,13 @@ fn undecided_points_draw_every_sample() {
     }
 }
 
-/// The schedule: K/2 and K, or K alone when K/2 samples would leave a centred spectrum
-/// rank-deficient.
+/// The schedule: max(K/4, D + 2), K/2 and K; the first round only where it saves a third of the
+/// K/2 round, and K alone when K/2 samples would leave a centred spectrum rank-deficient.
 #[test]
 fn sample_schedule_skips_rank_deficient_counts() {
     use scoregeo::id::sample_schedule;
-    assert_eq!(sample_schedule(400, 100), vec![200, 400]);
-    assert_eq!(sample_schedule(64, 3), vec![32, 64]);
+    assert_eq!(sample_schedule(400, 100), vec![102, 200, 400]);
+    assert_eq!(sample_schedule(64, 3), vec![16, 32, 64]);
     assert_eq!(sample_schedule(28, 12), vec![14, 28]);
     assert_eq!(sample_schedule(26, 12), vec![26]);
     assert_eq!(sample_schedule(2, 1), vec![2]);

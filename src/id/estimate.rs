@@ -18,10 +18,10 @@
 //! assert_eq!((ratio.method(), ratio.global_id()), (Method::Nb, 3.0));
 //! let cut = ratio.points()[0].readoff.as_ref().unwrap();
 //! assert_eq!((cut.rule, cut.normal_dim), (Rule::Ratio, 5));
-//! // the reference r = √(K − 1)/σ of the K centred samples this point used: K/2 = 32 of the
-//! // default 64, since its cut was decided there (adaptive sampling)
-//! assert_eq!(cut.samples, Some(32));
-//! assert_eq!(cut.ceiling, Some(31f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
+//! // the reference r = √(K − 1)/σ of the K centred samples this point used: the first round's
+//! // K₀ = 16 of the default 64, since its cut was decided there (adaptive sampling)
+//! assert_eq!(cut.samples, Some(16));
+//! assert_eq!(cut.ceiling, Some(15f64.sqrt() / maxgap.settings().sigma_t0.unwrap()));
 //! ```
 
 use super::classic::TwoNnForm;

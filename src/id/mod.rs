@@ -22,7 +22,8 @@ pub use flipd::{Derivative, Flipd, FlipdParams, Probe};
 pub use jacobian::{JacobianSpectrum, JacobianSpectrumParams};
 pub use method::{Estimator, IdEstimator, Method};
 pub use normal_bundle::{
-    default_samples, sample_schedule, NormalBundle, NormalBundleParams, DECIDED_MARGIN, EDGE_MARGIN,
+    default_samples, sample_schedule, NormalBundle, NormalBundleParams, DECIDED_MARGIN,
+    EDGE_MARGIN, PILOT_POINTS,
 };
 pub use readoff::{read_off, ReadOff, Rule};
 pub use sweep::{log_grid, Plateau, Sweep};

@@ -40,8 +40,8 @@
 //! ```
 
 use super::common::{
-    check_inputs, check_normal_floor, evaluate_in_batches, readoff_setters,
-    score_estimator_setters, ScoreEstimatorCommon,
+    check_inputs, check_normal_floor, readoff_setters, score_estimator_setters,
+    ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
 use super::reliability;
@@ -132,7 +132,8 @@ impl NormalBundleParams {
     }
 
     /// Whether each point stops drawing samples once its cut is decided (default true): it is
-    /// read at K/2 samples and stops there when its cut is decided (see [`sample_schedule`]);
+    /// read at ≈ K/4 (where a pilot of the first points shows that it pays) and K/2 samples
+    /// and stops at the first where its cut is decided (see [`sample_schedule`]);
     /// false draws exactly K samples for every point. K, set by
     /// [`samples`](Self::samples), is then the cap.
     pub fn adaptive(mut self, adaptive: bool) -> Self {
@@ -185,49 +186,45 @@ impl NormalBundle {
         let indices = p.common.indices(data);
         let kernel = model.kernel(t0);
         let per_batch = (p.common.batch / cap).max(1);
-        let points = evaluate_in_batches(
-            &indices,
-            per_batch,
-            (p.common.progress, "normal bundle"),
-            |chunk| {
-                let mut open: Vec<Neighbourhood> = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(slot, &i)| {
-                        let mut centre = vec![0.0; d];
-                        kernel.mean_into(data.row(i), &mut centre);
-                        Neighbourhood {
-                            slot,
-                            index: i,
-                            // each point draws from its own seeded stream, so its first K
-                            // samples do not depend on how many it draws in all
-                            rng: rng::stream(p.common.seed, i as u64),
-                            centre,
-                            scores: Vec::with_capacity(cap * d),
-                        }
-                    })
-                    .collect();
-                let mut done: Vec<(usize, LocalEstimate)> = Vec::with_capacity(chunk.len());
-                for (round, &k) in schedule.iter().enumerate() {
-                    let last = round + 1 == schedule.len();
-                    let have = open.first().map_or(0, |n| n.samples(d));
-                    let rows = k - have;
-                    // every point draws into its own rows of one row-major block, in parallel
-                    let mut fresh = vec![0.0; open.len() * rows * d];
-                    open.par_iter_mut()
-                        .zip(fresh.par_chunks_mut(rows * d))
-                        .for_each(|(n, block)| n.draw_into(block, kernel.std));
-                    let x = faer::MatRef::from_row_major_slice(&fresh, open.len() * rows, d);
-                    let scores = model.score(x, t0)?;
-                    if scores.nrows() != x.nrows() || scores.ncols() != d {
-                        return Err(Error::Numerical(format!(
-                            "the model returned {}×{} scores for {}×{d} inputs",
-                            scores.nrows(),
-                            scores.ncols(),
-                            x.nrows()
-                        )));
+        let read = |chunk: &[usize], schedule: &[usize]| -> Result<Vec<LocalEstimate>> {
+            let mut open: Vec<Neighbourhood> = chunk
+                .iter()
+                .enumerate()
+                .map(|(slot, &i)| {
+                    let mut centre = vec![0.0; d];
+                    kernel.mean_into(data.row(i), &mut centre);
+                    Neighbourhood {
+                        slot,
+                        index: i,
+                        // each point draws from its own seeded stream, so its first K
+                        // samples do not depend on how many it draws in all
+                        rng: rng::stream(p.common.seed, i as u64),
+                        centre,
+                        scores: Vec::with_capacity(cap * d),
                     }
-                    let cuts: Vec<Result<Option<LocalEstimate>>> = open
+                })
+                .collect();
+            let mut done: Vec<(usize, LocalEstimate)> = Vec::with_capacity(chunk.len());
+            for (round, &k) in schedule.iter().enumerate() {
+                let last = round + 1 == schedule.len();
+                let have = open.first().map_or(0, |n| n.samples(d));
+                let rows = k - have;
+                // every point draws into its own rows of one row-major block, in parallel
+                let mut fresh = vec![0.0; open.len() * rows * d];
+                open.par_iter_mut()
+                    .zip(fresh.par_chunks_mut(rows * d))
+                    .for_each(|(n, block)| n.draw_into(block, kernel.std));
+                let x = faer::MatRef::from_row_major_slice(&fresh, open.len() * rows, d);
+                let scores = model.score(x, t0)?;
+                if scores.nrows() != x.nrows() || scores.ncols() != d {
+                    return Err(Error::Numerical(format!(
+                        "the model returned {}×{} scores for {}×{d} inputs",
+                        scores.nrows(),
+                        scores.ncols(),
+                        x.nrows()
+                    )));
+                }
+                let cuts: Vec<Result<Option<LocalEstimate>>> = open
                         .par_iter_mut()
                         .enumerate()
                         .map(|(c, n)| {
@@ -250,26 +247,50 @@ impl NormalBundle {
                                     n.scores[at + r * d + j] = v;
                                 }
                             }
-                            self.cut(n, k, d, kernel.std, last)
+                            self.cut(n, (k, cap), d, kernel.std, last)
                         })
                         .collect();
-                    let mut still_open = Vec::with_capacity(open.len());
-                    for (n, cut) in open.into_iter().zip(cuts) {
-                        match cut? {
-                            Some(estimate) => done.push((n.slot, estimate)),
-                            None => still_open.push(n),
-                        }
-                    }
-                    open = still_open;
-                    if open.is_empty() {
-                        break;
+                let mut still_open = Vec::with_capacity(open.len());
+                for (n, cut) in open.into_iter().zip(cuts) {
+                    match cut? {
+                        Some(estimate) => done.push((n.slot, estimate)),
+                        None => still_open.push(n),
                     }
                 }
-                // the chunk's points in their order, whatever round decided them
-                done.sort_by_key(|&(slot, _)| slot);
-                Ok(done.into_iter().map(|(_, estimate)| estimate).collect())
-            },
-        )?;
+                open = still_open;
+                if open.is_empty() {
+                    break;
+                }
+            }
+            // the chunk's points in their order, whatever round decided them
+            done.sort_by_key(|&(slot, _)| slot);
+            Ok(done.into_iter().map(|(_, estimate)| estimate).collect())
+        };
+        // the pilot reads with the first round; the rest keep it only where it pays
+        let pilot = match schedule.len() {
+            3 => indices.len().min(PILOT_POINTS),
+            _ => 0,
+        };
+        let (head, tail) = indices.split_at(pilot);
+        let bar = p.common.progress.bar(indices.len() as u64, "normal bundle");
+        let mut points = Vec::with_capacity(indices.len());
+        for chunk in head.chunks(per_batch) {
+            points.extend(read(chunk, &schedule)?);
+            bar.inc(chunk.len() as u64);
+        }
+        let stopped_first = points
+            .iter()
+            .filter(|e| e.readoff.as_ref().and_then(|r| r.samples) == Some(schedule[0]))
+            .count();
+        let rest: &[usize] = match pilot > 0 && stopped_first * FIRST_ROUND_SHARE < pilot {
+            true => &schedule[1..],
+            false => &schedule,
+        };
+        for chunk in tail.chunks(per_batch) {
+            points.extend(read(chunk, rest)?);
+            bar.inc(chunk.len() as u64);
+        }
+        bar.finish_and_clear();
         let used = |e: &LocalEstimate| e.readoff.as_ref().and_then(|r| r.samples).unwrap_or(cap);
         let mean_samples = if points.is_empty() {
             cap as f64
@@ -300,7 +321,7 @@ impl NormalBundle {
     fn cut(
         &self,
         n: &Neighbourhood,
-        k: usize,
+        (k, cap): (usize, usize),
         d: usize,
         std: f64,
         last: bool,
@@ -319,7 +340,10 @@ impl NormalBundle {
         };
         let mut cut = read_off(&spectrum, p.rule, Some(reference), p.normal_floor)?;
         let sides = reliability::cut_sides(&spectrum, cut.normal_dim, reference, k);
-        let mut decided = sides.normal >= EDGE_MARGIN && sides.tangent >= DECIDED_MARGIN;
+        // the threshold may rise by less than the octave the tangent side clears it by
+        let mut decided = sides.normal >= EDGE_MARGIN
+            && sides.tangent >= DECIDED_MARGIN
+            && edge_rise(cut.normal_dim, k, cap).log2() < DECIDED_MARGIN;
         if !(decided || last) {
             return Ok(None);
         }
@@ -366,28 +390,61 @@ pub const EDGE_MARGIN: f64 = 0.5;
 /// stops drawing samples (see [`sample_schedule`]).
 pub const DECIDED_MARGIN: f64 = 1.0;
 
-/// The sample counts at which an adaptive normal bundle reads each point: half the cap K, then
-/// all of it; K alone when K/2 samples are no more than D + 1 (a centred spectrum of fewer has
-/// exact zeros that would read as tangent directions).
+/// The sample counts at which an adaptive normal bundle reads each point: a first round of
+/// K₀ = max(K/4, D + 2), then half the cap K, then all of it. K₀ is left out when it would not
+/// save a third of the K/2 round (3K₀ > K), and K/2 too when it is no more than D + 1 (a
+/// centred spectrum of fewer samples has exact zeros that would read as tangent directions).
 ///
-/// A point stops at K/2 when its cut is decided: its last normal value lies within half an
-/// octave of the Marchenko–Pastur lower edge L = r(1 − √(n̂/K)) ([`EDGE_MARGIN`]) and its
-/// first tangent value at least [`DECIDED_MARGIN`] = one octave below ½L (see [`reliability`]).
-/// Normalised by r = √(K − 1)/σ, more samples move the values one way only: the normal band
-/// narrows towards r, so its last value rises, while the tangent values stay (they are √K times
-/// a tangent score spread, like r). What rises is the threshold ½L itself — from K/2 to K by at
-/// most (1 − √¼)/(1 − √½) ≈ 1.71 for the default K = 4·D ≥ 4n̂, less than the octave — so a
-/// point decided at K/2 is still clear at K, with the same cut unless a value moves by more
-/// than a factor two, far beyond the band's scatter ±√(n̂/K). When the mean-pull test applies,
-/// its ratio to r must also lie an octave from 1 (a mean: its size does not depend on K).
-/// Points not decided read what a fixed K gives: their samples are the same (each point's
-/// stream), only evaluated in other batches. (A middle round at 3K/4 saved fewer samples on the
-/// benchmark suite than its extra read-outs cost.)
+/// A point stops at the first count k of the schedule where its cut is decided: its last normal
+/// value lies within half an octave of the Marchenko–Pastur lower edge L = r(1 − √(n̂/k))
+/// ([`EDGE_MARGIN`]) and its first tangent value at least [`DECIDED_MARGIN`] = one octave below
+/// ½L (see [`reliability`]). Normalised by r = √(k − 1)/σ, more samples move the values one way
+/// only: the normal band narrows towards r, so its last value rises, while the largest tangent
+/// value stays or falls (the tangent scores' spread times 1 + √(d/k), like r). What rises is the
+/// threshold ½L itself, from k to K by the factor (1 − √(n̂/K))/(1 − √(n̂/k)); a point stops
+/// early only where that rise is less than the octave, so a point decided at k is still clear at
+/// K, with the same cut unless a value moves by more than a factor two, far beyond the band's
+/// scatter ±√(n̂/k). At k = K/2 with the default K = 4·D ≥ 4n̂ the rise is at most 1.71; at
+/// K₀ ≈ K/4 it admits n̂ up to about K/9 (high intrinsic dimension, where the first round pays).
+/// When the mean-pull test applies, its ratio to r must also lie an octave from 1 (a mean: its
+/// size does not depend on k). Points not decided read what a fixed K gives: their samples are
+/// the same (each point's stream), only evaluated in other batches. (A middle round at 3K/4
+/// saved fewer samples on the benchmark suite than its extra read-outs cost.) The first round
+/// pays where the intrinsic dimension is high and costs one more read-out elsewhere, so the
+/// first [`PILOT_POINTS`] selected points decide: the rest keep it only when at least one in
+/// eight of them stopped there. The pilot is the same points whatever the batch size or the
+/// thread count, so the readings are too.
 pub fn sample_schedule(cap: usize, dim: usize) -> Vec<usize> {
-    if cap / 2 > dim + 1 {
-        vec![cap / 2, cap]
+    let half = cap / 2;
+    if half <= dim + 1 {
+        return vec![cap];
+    }
+    let first = (cap / 4).max(dim + 2);
+    if 3 * first <= cap && first < half {
+        vec![first, half, cap]
     } else {
-        vec![cap]
+        vec![half, cap]
+    }
+}
+
+/// Points of the pilot that decides whether an adaptive normal bundle keeps its first round
+/// (see [`sample_schedule`]): the first 64 selected points always read with it.
+pub const PILOT_POINTS: usize = 64;
+
+/// The rest keep the first round when at least 1/8 of the pilot stopped there: a point that
+/// stops at K₀ ≈ K/4 saves at least half of its network passes, one that does not costs one
+/// more read-out (5–10 % of its time on the benchmark suite's high-codimension sets), so the
+/// round pays from about one point in eight.
+const FIRST_ROUND_SHARE: usize = 8;
+
+/// How much half the Marchenko–Pastur lower edge ½L = ½r(1 − √(n̂/k)) rises, relative to r,
+/// from k samples to `cap` (∞ when k samples leave no lower edge).
+fn edge_rise(normal_dim: usize, k: usize, cap: usize) -> f64 {
+    let edge = |m: usize| 1.0 - (normal_dim as f64 / m as f64).sqrt();
+    if edge(k) <= 0.0 {
+        f64::INFINITY
+    } else {
+        edge(cap) / edge(k)
     }
 }
 
