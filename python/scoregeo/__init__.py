@@ -193,15 +193,17 @@ class NormalBundle(_Estimator):
 
 class Auto:
     """The automatic choice of ``scoregeo id-estimate`` (its default, ``--method auto``): the
-    normal bundle when its reliability diagnostic trusts it (at least half the points cut
-    clearly) and the data's nearest neighbours agree with its dimension (TwoNN on the data within
-    a quarter octave of flat references of that dimension: a model that cannot resolve a
-    manifold curving below its scale reads the span the manifold fills), else TwoNN.
+    normal bundle, read by the median of its local IDs, when the data's nearest neighbours agree
+    with that reading, else TwoNN. The neighbours' check compares TwoNN on the data with TwoNN
+    on flat references of the reading's dimension (a model that cannot resolve a manifold
+    curving below its scale reads the span the manifold fills). Where the bundle's cuts are
+    clear (``reliability_["trusted"]``) the neighbours must not read clearly fewer dimensions
+    (more than a quarter octave); where they are not, the neighbours must confirm the reading
+    within a quarter octave on both sides.
 
     After ``fit``: ``dimension_``, ``dimension_pw_``, ``chosen_`` ("nb" or "twonn"),
     ``reliability_`` (the normal bundle's diagnostic), ``neighbours_`` (the neighbours' check as
-    a dict, None when the bundle was not trusted) and ``normal_bundle_`` (its fitted estimator,
-    whichever was chosen)."""
+    a dict) and ``normal_bundle_`` (its fitted estimator, whichever was chosen)."""
 
     def __init__(self, t0=None, sigma=None, samples=None, rule="maxgap", normal_floor=0.1,
                  points=None, seed=0, k=20):
@@ -213,16 +215,17 @@ class Auto:
         nb = NormalBundle(**self._nb).fit(X, model=model, **kwargs)
         self.normal_bundle_ = nb
         self.reliability_ = nb.reliability_
-        self.neighbours_ = None
-        if nb.reliability_["trusted"]:
-            self.neighbours_ = _native.neighbour_check(X, nb.dimension_, seed=self._nb["seed"])
-        if self.neighbours_ is not None and self.neighbours_["consistent"]:
+        reading = nb.estimate_.median_local_id
+        self.neighbours_ = _native.neighbour_check(X, reading, seed=self._nb["seed"])
+        key = "consistent" if nb.reliability_["trusted"] else "confirmed"
+        if self.neighbours_[key]:
             chosen = nb
+            self.dimension_ = reading
         else:
             chosen = TwoNN(neighbourhood=self._k).fit(X)
+            self.dimension_ = chosen.dimension_
         self.chosen_ = chosen.estimate_.method
         self.estimate_ = chosen.estimate_
-        self.dimension_ = chosen.dimension_
         self.dimension_pw_ = chosen.dimension_pw_
         self.indices_ = chosen.indices_
         return self

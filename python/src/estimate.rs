@@ -307,7 +307,8 @@ pub fn estimate(
 
 /// The neighbours' check behind `Auto` (the library's `reliability::neighbour_check`): TwoNN on
 /// `X` against flat references of `dimension` dimensions with as many points, as a dict
-/// (`twonn`, `reference_dim`, `references`, `octaves`, `tolerance`, `consistent`).
+/// (`twonn`, `reference_dim`, `references`, `octaves`, `octaves_above`, `tolerance`,
+/// `consistent`, `confirmed`).
 #[pyfunction]
 #[pyo3(signature = (X, dimension, seed = 0))]
 #[allow(non_snake_case)]
@@ -327,6 +328,8 @@ pub fn neighbour_check<'py>(
     d.set_item("references", c.references.to_vec())?;
     d.set_item("octaves", c.octaves)?;
     d.set_item("tolerance", c.tolerance)?;
+    d.set_item("octaves_above", c.octaves_above)?;
     d.set_item("consistent", c.consistent)?;
+    d.set_item("confirmed", c.confirmed)?;
     Ok(d)
 }

@@ -163,7 +163,7 @@ def test_vjp_callable_matches_finite_differences():
     np.testing.assert_allclose(exact.length, fd.length, rtol=1e-5)
 
 
-def test_auto_trusts_the_exact_score_and_falls_back_on_noise():
+def test_auto_trusts_the_exact_score_and_asks_the_neighbours_on_a_weak_one():
     sde = scoregeo.VE(sigma_min=0.01, sigma_max=5.0)
     score, q = subspace_gaussian(12, 4, sde, seed=1)
     rng = np.random.default_rng(2)
@@ -177,17 +177,21 @@ def test_auto_trusts_the_exact_score_and_falls_back_on_noise():
     assert auto.neighbours_["tolerance"] > 0.7
 
     # the exact score at 0.3 of its size: the normal values sit at 0.3·√(K−1)/σ, below half the
-    # lower Marchenko–Pastur edge (½(1 − √(8/64)) ≈ 0.32), so no cut is clear and TwoNN answers
+    # lower Marchenko–Pastur edge (½(1 − √(8/64)) ≈ 0.32), so no cut is clear; the bundle's
+    # reading stands only where the neighbours confirm it
     X = rng.standard_normal((200, 4)) @ q.T
 
     def weak(x, t):
         return 0.3 * score(x, t)
 
     auto = scoregeo.Auto(seed=0).fit(X, model=weak, sde=sde)
-    assert auto.chosen_ == "twonn" and not auto.reliability_["trusted"]
-    assert auto.reliability_["clear_fraction"] == 0.0
-    assert auto.normal_bundle_.dimension_ == 4.0
-    assert abs(auto.dimension_ - 4.0) < 1.0
+    assert not auto.reliability_["trusted"] and auto.reliability_["clear_fraction"] == 0.0
+    assert auto.neighbours_["confirmed"] and auto.chosen_ == "nb" and auto.dimension_ == 4.0
+    # data on a plane inside the model's subspace: the neighbours read 2, not 4, and answer
+    X2 = rng.standard_normal((200, 2)) @ q[:, :2].T
+    auto = scoregeo.Auto(seed=0).fit(X2, model=weak, sde=sde)
+    assert auto.normal_bundle_.dimension_ == 4.0 and not auto.neighbours_["consistent"]
+    assert auto.chosen_ == "twonn" and abs(auto.dimension_ - 2.0) < 0.5
 
 
 def test_auto_falls_back_when_the_bundle_reads_the_span_of_a_curve():

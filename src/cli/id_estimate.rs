@@ -399,9 +399,10 @@ fn auto(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
     e.set_data(&args.data);
     figures(args, data, &e, sweep.as_ref())?;
     let verdict = format!(
-        "auto         {} (the normal bundle reads {:.3}; {})",
+        "auto         {} (the normal bundle reads {:.3}, median {}; {})",
         choice.chosen,
         choice.normal_bundle_id,
+        choice.normal_bundle_median,
         choice.reason()
     );
     Ok(match args.format {
@@ -414,6 +415,7 @@ fn auto(args: &IdEstimateArgs, data: &Dataset) -> anyhow::Result<String> {
             v["auto"] = json!({
                 "chosen": choice.chosen,
                 "normal_bundle_id": choice.normal_bundle_id,
+                "normal_bundle_median": choice.normal_bundle_median,
                 "reliability": {
                     "clear_fraction": choice.reliability.clear_fraction,
                     "median_margin": choice.reliability.median_margin,

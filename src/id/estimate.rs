@@ -406,6 +406,14 @@ impl IdEstimate {
         median(&self.local_ids())
     }
 
+    /// The same estimate summarised by the median of its local IDs instead of the method's own
+    /// global ID; the settings' `global` says so.
+    pub fn with_median_global(mut self) -> Self {
+        self.global_id = self.median_local_id();
+        self.settings.global = Some("median of local IDs".into());
+        self
+    }
+
     /// Counts of rounded local IDs, as (dimension, count), ascending.
     pub fn histogram(&self) -> Vec<(i64, usize)> {
         let mut counts = BTreeMap::new();

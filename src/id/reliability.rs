@@ -176,7 +176,7 @@ mod tests {
         let (e, choice) = auto(&nb, &fallback, &data, &model).unwrap();
         assert_eq!(choice.chosen, Method::Nb);
         assert_eq!(e.global_id(), 4.0);
-        assert!(choice.neighbours.as_ref().unwrap().consistent, "{choice:?}");
+        assert!(choice.neighbours.consistent, "{choice:?}");
         // a unit circle in the plane of a Gaussian on that plane (a model that smoothed the
         // curve into its span): every cut is clean at 2, but the neighbours read 1
         let circle: Vec<f64> = (0..1500)
@@ -195,10 +195,7 @@ mod tests {
             choice.reliability.trusted && choice.normal_bundle_id == 2.0,
             "{choice:?}"
         );
-        assert!(
-            !choice.neighbours.as_ref().unwrap().consistent,
-            "{choice:?}"
-        );
+        assert!(!choice.neighbours.consistent, "{choice:?}");
         assert_eq!(choice.chosen, Method::TwoNn);
         assert!((e.global_id() - 1.0).abs() < 0.1, "{}", e.global_id());
         assert!(
@@ -206,6 +203,67 @@ mod tests {
             "{}",
             choice.reason()
         );
+    }
+
+    /// The exact score at 0.3 of its size: no cut is clear, so the reading stands only where
+    /// the neighbours confirm it on both sides.
+    struct Weak(crate::score::analytic::SubspaceGaussian);
+
+    impl crate::score::ScoreModel for Weak {
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn sde(&self) -> &crate::Sde {
+            self.0.sde()
+        }
+        fn score(&self, x: faer::MatRef<'_, f64>, t: f64) -> crate::error::Result<faer::Mat<f64>> {
+            Ok(self.0.score(x, t)? * faer::Scale(0.3))
+        }
+        fn describe(&self) -> String {
+            format!("0.3 × {}", self.0.describe())
+        }
+    }
+
+    #[test]
+    fn an_unclear_bundle_stands_only_where_the_neighbours_confirm_it() {
+        use crate::id::classic::TwoNn;
+        use crate::id::{Estimator, Method, NormalBundle, PointSelection};
+        use crate::score::analytic::SubspaceGaussian;
+        use crate::score::ScoreModel;
+        use crate::Sde;
+        let nb = NormalBundle::params()
+            .points(PointSelection::Count(40))
+            .check()
+            .unwrap();
+        let fallback = Estimator::TwoNn(TwoNn::params().check().unwrap());
+        // the exact score of a Gaussian on the first four axes of ℝ¹², at 0.3 of its size
+        let axes = faer::Mat::<f64>::from_fn(12, 4, |i, j| f64::from(u8::from(i == j)));
+        let exact = SubspaceGaussian::new(vec![0.0; 12], axes, 1.0, 1e-8, Sde::ve(10.0)).unwrap();
+        let data = exact.sample(1500, 3);
+        let weak = Weak(exact);
+        assert_eq!(weak.dim(), 12);
+        let (e, choice) = auto(&nb, &fallback, &data, &weak).unwrap();
+        assert!(
+            !choice.reliability.trusted && choice.neighbours.confirmed,
+            "{choice:?}"
+        );
+        assert_eq!((choice.chosen, e.global_id()), (Method::Nb, 4.0));
+        assert_eq!(e.settings().global.as_deref(), Some("median of local IDs"));
+        assert!(choice.reason().contains("confirm"), "{}", choice.reason());
+        // a Gaussian on the first two axes, inside the model's subspace: the neighbours read 2
+        let plane: Vec<f64> = (0..1500)
+            .flat_map(|i| {
+                let mut row = vec![0.0; 12];
+                row[..2].copy_from_slice(&data.row(i)[..2]);
+                row
+            })
+            .collect();
+        let plane = Dataset::from_row_major(plane, 1500, 12).unwrap();
+        let (e, choice) = auto(&nb, &fallback, &plane, &weak).unwrap();
+        assert_eq!(choice.normal_bundle_median, 4.0);
+        assert!(!choice.neighbours.consistent, "{choice:?}");
+        assert_eq!(choice.chosen, Method::TwoNn);
+        assert!((e.global_id() - 2.0).abs() < 0.3, "{}", e.global_id());
     }
 
     #[test]
@@ -333,10 +391,15 @@ pub struct NeighbourCheck {
     pub references: [f64; 3],
     /// log₂(twonn / min(references)): negative when the neighbours read fewer dimensions.
     pub octaves: f64,
+    /// log₂(twonn / max(references)): positive when the neighbours read more dimensions.
+    pub octaves_above: f64,
     /// The tolerance in octaves at the data's number of points ([`neighbour_tolerance`]).
     pub tolerance: f64,
-    /// Whether the data's neighbours agree: `octaves ≥ −tolerance`.
+    /// Whether the neighbours do not contradict the reading: `octaves ≥ −tolerance` (they do
+    /// not read clearly fewer dimensions).
     pub consistent: bool,
+    /// Whether they confirm it: consistent, and `octaves_above ≤ tolerance` (nor clearly more).
+    pub confirmed: bool,
 }
 
 /// Draws `n` points of a flat `m`-dimensional reference: 0 a uniform ball, 1 a uniform cube,
@@ -393,15 +456,20 @@ pub fn neighbour_check(
         *r = twonn_of(&flat_reference(kind as u64, n, reference_dim, seed)?)?;
     }
     let lowest = references.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = references.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let octaves = (twonn / lowest).log2();
+    let octaves_above = (twonn / highest).log2();
     let tolerance = neighbour_tolerance(data.len());
+    let consistent = octaves >= -tolerance;
     Ok(NeighbourCheck {
         twonn,
         reference_dim,
         references,
         octaves,
+        octaves_above,
         tolerance,
-        consistent: octaves >= -tolerance,
+        consistent,
+        confirmed: consistent && octaves_above <= tolerance,
     })
 }
 
@@ -412,34 +480,48 @@ pub struct AutoChoice {
     pub chosen: super::Method,
     /// The normal bundle's diagnostic the choice was made on.
     pub reliability: Reliability,
-    /// The neighbours' check of the normal bundle's reading (`None` when the bundle was not
-    /// trusted: then it is not needed).
-    pub neighbours: Option<NeighbourCheck>,
-    /// The normal bundle's own global ID (also when it was not chosen).
+    /// The neighbours' check of the normal bundle's reading.
+    pub neighbours: NeighbourCheck,
+    /// The normal bundle's own global ID, the mean of its local IDs (also when not chosen).
     pub normal_bundle_id: f64,
+    /// The normal bundle's reading that was checked and, when chosen, returned: the median of
+    /// its local IDs.
+    pub normal_bundle_median: f64,
 }
 
 impl AutoChoice {
     /// Why the choice fell as it did, in one line.
     pub fn reason(&self) -> String {
         let clear = 100.0 * self.reliability.clear_fraction;
-        match &self.neighbours {
-            None => format!("only {clear:.0}% of the normal bundle's points cut clearly"),
-            Some(c) if !c.consistent => format!(
-                "the neighbours read {:.2} where flat {}-dimensional data reads {:.2} or more: \
-                 the manifold curves below the model's scale",
-                c.twonn,
-                c.reference_dim,
-                c.references.iter().copied().fold(f64::INFINITY, f64::min)
+        let c = &self.neighbours;
+        let lowest = c.references.iter().copied().fold(f64::INFINITY, f64::min);
+        match (self.reliability.trusted, c.consistent, c.confirmed) {
+            (_, false, _) => format!(
+                "the neighbours read {:.2} where flat {}-dimensional data reads {lowest:.2} or \
+                 more: the manifold curves below the model's scale",
+                c.twonn, c.reference_dim
             ),
-            Some(_) => format!("{clear:.0}% of its points cut clearly and the neighbours agree"),
+            (true, true, _) => {
+                format!("{clear:.0}% of its points cut clearly and the neighbours agree")
+            }
+            (false, true, true) => format!(
+                "only {clear:.0}% of its points cut clearly, but the neighbours confirm {}",
+                c.reference_dim
+            ),
+            (false, true, false) => format!(
+                "only {clear:.0}% of its points cut clearly, and the neighbours read more ({:.2} \
+                 where flat {}-dimensional data reads {lowest:.2})",
+                c.twonn, c.reference_dim
+            ),
         }
     }
 }
 
-/// The automatic choice: the normal bundle when its read-out is trusted (at least half the points
-/// cut clearly) and the data's nearest neighbours agree with its dimension ([`neighbour_check`]),
-/// else `fallback` (a classic estimator, which reads the data without the model).
+/// The automatic choice: the normal bundle, read by the median of its local IDs, when the data's
+/// nearest neighbours agree with that reading ([`neighbour_check`]) — not reading clearly fewer
+/// dimensions where its cuts are clear (at least half the points, [`Reliability::trusted`]),
+/// and confirming it within the tolerance on both sides where they are not — else `fallback`
+/// (a classic estimator, which reads the data without the model).
 pub fn auto(
     nb: &super::NormalBundle,
     fallback: &super::Estimator,
@@ -451,6 +533,10 @@ pub fn auto(
 
 /// The choice of [`auto`] from a normal-bundle `estimate` of `data` already made (at a t₀ of
 /// the caller's, e.g. a sweep's plateau); it must have kept its spectra.
+///
+/// The median is the reading because the model's failures at single points are one-sided: it
+/// memorises points of a sparse tail (they read too few dimensions) or merges two faces near an
+/// edge (one too many), and a majority reading is not dragged by such a minority.
 pub fn choose(
     estimate: super::IdEstimate,
     fallback: &super::Estimator,
@@ -463,23 +549,26 @@ pub fn choose(
             "the automatic choice reads the normal bundle's spectra; keep them",
         )
     })?;
-    let normal_bundle_id = estimate.global_id();
-    let neighbours = match reliability.trusted {
-        true => Some(neighbour_check(
-            data,
-            normal_bundle_id,
-            estimate.settings().seed.unwrap_or(0),
-        )?),
-        false => None,
+    let (normal_bundle_id, normal_bundle_median) =
+        (estimate.global_id(), estimate.median_local_id());
+    let neighbours = neighbour_check(
+        data,
+        normal_bundle_median,
+        estimate.settings().seed.unwrap_or(0),
+    )?;
+    let accepted = match reliability.trusted {
+        true => neighbours.consistent,
+        false => neighbours.confirmed,
     };
     let mut choice = AutoChoice {
         chosen: super::Method::Nb,
         reliability,
         neighbours,
         normal_bundle_id,
+        normal_bundle_median,
     };
-    if choice.neighbours.as_ref().is_some_and(|c| c.consistent) {
-        return Ok((estimate, choice));
+    if accepted {
+        return Ok((estimate.with_median_global(), choice));
     }
     let other = fallback.fit(data, Some(model))?;
     choice.chosen = other.method();
