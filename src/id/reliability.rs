@@ -522,6 +522,23 @@ impl AutoChoice {
 /// dimensions where its cuts are clear (at least half the points, [`Reliability::trusted`]),
 /// and confirming it within the tolerance on both sides where they are not — else `fallback`
 /// (a classic estimator, which reads the data without the model).
+///
+/// ```
+/// use scoregeo::id::classic::TwoNn;
+/// use scoregeo::id::{reliability, Estimator, Method, NormalBundle, PointSelection};
+/// use scoregeo::score::analytic::SubspaceGaussian;
+/// use scoregeo::Sde;
+///
+/// // the exact score of a Gaussian on a 4-dimensional subspace of ℝ¹², and data from it
+/// let model = SubspaceGaussian::random(12, 4, Sde::ve(10.0), 2).unwrap();
+/// let data = model.sample(1000, 3);
+/// let nb = NormalBundle::params().points(PointSelection::Count(20)).check().unwrap();
+/// let fallback = Estimator::TwoNn(TwoNn::params().check().unwrap());
+/// let (estimate, choice) = reliability::auto(&nb, &fallback, &data, &model).unwrap();
+/// assert_eq!((choice.chosen, estimate.global_id()), (Method::Nb, 4.0));
+/// assert!(choice.reliability.trusted && choice.neighbours.consistent);
+/// println!("{}", choice.reason());
+/// ```
 pub fn auto(
     nb: &super::NormalBundle,
     fallback: &super::Estimator,

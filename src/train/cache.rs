@@ -119,7 +119,8 @@ pub fn default_model(data: &Dataset, opts: &CacheOptions) -> Result<DefaultModel
             )
         })?,
     };
-    let path = dir.join(cache_file_name(&hash, &opts.recipe));
+    // the recipe as it trains these data (its head depends on D), so the key follows it
+    let path = dir.join(cache_file_name(&hash, &opts.recipe.for_dim(data.dim())));
     if path.is_file() && matches_cache(&path, &hash, &opts.recipe) {
         let net = MlpScoreNet::load(&path, &device)?;
         return Ok(DefaultModel {

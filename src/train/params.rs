@@ -432,14 +432,32 @@ impl TrainParams {
         }
     }
 
-    /// The network configuration for `data` (frame and SDE included).
+    /// The recipe as it trains data of `dim` coordinates: a preconditioned head only where
+    /// D ≤ H (the hidden width), the data head above.
+    ///
+    /// At small σ the preconditioned head's skip term c_skip·y cancels the identity in
+    /// s = (x̂₀ − y)/σ², so every normal direction must come through c_out·F, whose Jacobian has
+    /// rank at most H: such a network has at most H normal directions, and on 32×32 images
+    /// (D = 1024, H = 256) it read 770 for a 10-dimensional set. The data head keeps the
+    /// full-rank −y/σ², F carries only the tangent projection (rank d), so it reads any
+    /// codimension.
+    pub fn for_dim(&self, dim: usize) -> TrainParams {
+        let mut p = self.clone();
+        if matches!(p.prediction, Prediction::Preconditioned { .. }) && dim > p.hidden {
+            p.prediction = Prediction::Data;
+        }
+        p
+    }
+
+    /// The network configuration for `data` (frame and SDE included; the head of
+    /// [`for_dim`](Self::for_dim)).
     pub fn config_for(&self, data: &Dataset) -> Result<MlpConfig> {
         let frame = self.frame_for(data)?;
         let sde = self.sde_for(data, &frame);
         let mut config = MlpConfig::new(data.dim(), self.hidden, self.depth, sde);
         config.activation = self.activation;
         config.residual = self.residual;
-        config.prediction = self.prediction;
+        config.prediction = self.for_dim(data.dim()).prediction;
         config.frame = frame;
         config.check()?;
         Ok(config)
@@ -504,6 +522,35 @@ mod tests {
         rejects(d().sde(SdeKind::SubVp), "sde");
         assert!(d().check().is_ok());
         assert!(d().grad_clip(f64::INFINITY).check().is_ok());
+    }
+
+    #[test]
+    fn the_preconditioned_head_is_kept_only_up_to_the_hidden_width() {
+        let recipe = TrainParams::default();
+        assert!(matches!(
+            recipe.for_dim(256).prediction,
+            Prediction::Preconditioned { .. }
+        ));
+        assert_eq!(recipe.for_dim(257).prediction, Prediction::Data);
+        // an explicit other head stays
+        let noise = TrainParams::default().prediction(Prediction::Noise);
+        assert_eq!(noise.for_dim(1024).prediction, Prediction::Noise);
+        // the configuration follows, so does the cache key
+        let wide =
+            Dataset::from_row_major((0..300 * 300).map(|i| (i % 7) as f64).collect(), 300, 300)
+                .unwrap();
+        assert_eq!(
+            recipe.config_for(&wide).unwrap().prediction,
+            Prediction::Data
+        );
+        assert_ne!(
+            crate::train::cache_file_name("0123456789abcdef", &recipe),
+            crate::train::cache_file_name("0123456789abcdef", &recipe.for_dim(300))
+        );
+        assert_eq!(
+            crate::train::cache_file_name("0123456789abcdef", &recipe),
+            crate::train::cache_file_name("0123456789abcdef", &recipe.for_dim(100))
+        );
     }
 
     #[test]
