@@ -159,17 +159,23 @@ mod tests {
         assert_eq!(neighbour_check(&data, 0.2, 1).unwrap().reference_dim, 1);
     }
 
-    #[test]
-    fn auto_takes_the_bundle_where_it_holds_and_the_neighbours_where_it_reads_a_span() {
+    /// The normal bundle at 40 points and the TwoNN fallback, as the auto tests use them.
+    fn auto_estimators() -> (crate::id::NormalBundle, crate::id::Estimator) {
         use crate::id::classic::TwoNn;
-        use crate::id::{Estimator, Method, NormalBundle, PointSelection};
-        use crate::score::analytic::SubspaceGaussian;
-        use crate::Sde;
+        use crate::id::{Estimator, NormalBundle, PointSelection};
         let nb = NormalBundle::params()
             .points(PointSelection::Count(40))
             .check()
             .unwrap();
-        let fallback = Estimator::TwoNn(TwoNn::params().check().unwrap());
+        (nb, Estimator::TwoNn(TwoNn::params().check().unwrap()))
+    }
+
+    #[test]
+    fn auto_takes_the_bundle_where_it_holds_and_the_neighbours_where_it_reads_a_span() {
+        use crate::id::Method;
+        use crate::score::analytic::SubspaceGaussian;
+        use crate::Sde;
+        let (nb, fallback) = auto_estimators();
         // the exact score of the data's own subspace: the bundle reads k, and the neighbours agree
         let model = SubspaceGaussian::random(12, 4, Sde::ve(10.0), 2).unwrap();
         let data = model.sample(1500, 3);
@@ -226,16 +232,11 @@ mod tests {
 
     #[test]
     fn an_unclear_bundle_stands_only_where_the_neighbours_confirm_it() {
-        use crate::id::classic::TwoNn;
-        use crate::id::{Estimator, Method, NormalBundle, PointSelection};
+        use crate::id::Method;
         use crate::score::analytic::SubspaceGaussian;
         use crate::score::ScoreModel;
         use crate::Sde;
-        let nb = NormalBundle::params()
-            .points(PointSelection::Count(40))
-            .check()
-            .unwrap();
-        let fallback = Estimator::TwoNn(TwoNn::params().check().unwrap());
+        let (nb, fallback) = auto_estimators();
         // the exact score of a Gaussian on the first four axes of ℝ¹², at 0.3 of its size
         let axes = faer::Mat::<f64>::from_fn(12, 4, |i, j| f64::from(u8::from(i == j)));
         let exact = SubspaceGaussian::new(vec![0.0; 12], axes, 1.0, 1e-8, Sde::ve(10.0)).unwrap();
@@ -382,7 +383,7 @@ const REFERENCE_POINTS: usize = 4000;
 /// TwoNN on the data against flat references of a given dimension (see the [module docs](self)).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NeighbourCheck {
-    /// TwoNN (default settings) on the data.
+    /// TwoNN (its default maximum-likelihood form) on the data.
     pub twonn: f64,
     /// The dimension of the references: the normal bundle's reading, rounded (at least 1).
     pub reference_dim: usize,
@@ -445,9 +446,10 @@ pub fn neighbour_check(
             format!("the reading to check must be finite, got {dimension}"),
         ));
     }
-    let twonn_of = |d: &Dataset| -> crate::error::Result<f64> {
-        Ok(super::classic::TwoNn::params().check()?.fit(d)?.global_id())
-    };
+    // the global reading needs only the two nearest neighbours (the neighbourhood smooths the
+    // per-point readings, which the check does not use)
+    let twonn = super::classic::TwoNn::params().neighbourhood(2).check()?;
+    let twonn_of = |d: &Dataset| -> crate::error::Result<f64> { Ok(twonn.fit(d)?.global_id()) };
     let twonn = twonn_of(data)?;
     let reference_dim = (dimension.round() as usize).clamp(1, data.dim().max(1));
     let n = data.len().min(REFERENCE_POINTS);
