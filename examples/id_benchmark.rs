@@ -42,6 +42,7 @@ struct Options {
     cache: Option<PathBuf>,
     baseline: bool,
     nb: String,
+    head: Option<Prediction>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -55,6 +56,7 @@ fn parse() -> Result<Options, String> {
         cache: None,
         baseline: false,
         nb: "default".into(),
+        head: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -68,6 +70,15 @@ fn parse() -> Result<Options, String> {
             "--out" => o.out = PathBuf::from(value()?),
             "--cache" => o.cache = Some(PathBuf::from(value()?)),
             "--baseline" => o.baseline = true,
+            "--head" => {
+                o.head = match value()?.as_str() {
+                    "data" => Some(Prediction::Data),
+                    "preconditioned" => Some(Prediction::Preconditioned { sigma_data: 0.5 }),
+                    other => {
+                        return Err(format!("unknown --head {other} (data or preconditioned)"))
+                    }
+                }
+            }
             "--nb" => {
                 o.nb = value()?;
                 if !["default", "centred", "raw", "fixed"].contains(&o.nb.as_str()) {
@@ -148,6 +159,8 @@ fn main() {
             .prediction(Prediction::Data)
             .steps(6000)
             .early_stop(None)
+    } else if let Some(head) = o.head {
+        TrainParams::default().prediction(head)
     } else {
         TrainParams::default()
     };

@@ -223,6 +223,68 @@ fn resuming_continues_exactly() {
 }
 
 #[test]
+fn the_head_pilot_trains_on_with_the_lower_fidelity_head_exactly() {
+    use scoregeo::score::mlp::Prediction;
+    let data = line(300);
+    let recipe = small().steps(60).head_pilot(Some(20));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("piloted.safetensors");
+    let mut s = recipe.clone().check().unwrap().start(&data).unwrap();
+    let pilot = s.head_pilot().expect("the default head pilots");
+    assert_eq!((s.step(), pilot.steps), (20, 20));
+    s.run(Some(&path)).unwrap();
+    // each candidate is the start of a plain run with its head: same losses at step 20, and
+    // the chosen one's weights at the end
+    let plain = |head: Prediction| {
+        recipe
+            .clone()
+            .head_pilot(None)
+            .prediction(head)
+            .check()
+            .unwrap()
+            .fit(&data)
+            .unwrap()
+    };
+    let at_pilot = |s: &Session| {
+        s.history()
+            .iter()
+            .find(|h| h.step == 20)
+            .and_then(|h| h.fidelity_loss)
+            .unwrap()
+    };
+    let preconditioned = plain(Prediction::Preconditioned {
+        sigma_data: scoregeo::train::DEFAULT_SIGMA_DATA,
+    });
+    let data_head = plain(Prediction::Data);
+    assert_eq!(pilot.preconditioned, at_pilot(&preconditioned));
+    assert_eq!(pilot.data, at_pilot(&data_head));
+    assert_ne!(pilot.preconditioned, pilot.data);
+    let expected = if pilot.data < pilot.preconditioned {
+        &data_head
+    } else {
+        &preconditioned
+    };
+    assert_eq!(
+        pilot.chose_data(),
+        expected.config().prediction == Prediction::Data
+    );
+    assert_eq!(s.config().prediction, expected.config().prediction);
+    assert_eq!(s.ema_weights(), expected.ema_weights());
+    // the record is kept in the checkpoint, and a resumed run keeps it
+    let (_, state) = read_state(&path).unwrap();
+    assert_eq!(state.unwrap().head_pilot, Some(pilot));
+    assert_eq!(
+        Session::resume(&path, &data).unwrap().head_pilot(),
+        Some(pilot)
+    );
+    // no pilot where the budget ends first, or where it is turned off
+    for r in [recipe.clone().steps(20), recipe.clone().head_pilot(None)] {
+        let s = r.check().unwrap().start(&data).unwrap();
+        assert_eq!((s.step(), s.head_pilot()), (0, None));
+    }
+}
+
+#[test]
 fn time_budget_stops_on_time() {
     let data = line(200);
     let budget = std::time::Duration::from_millis(300);
@@ -407,7 +469,12 @@ fn id_estimate_uses_a_cached_or_shipped_default_model() {
     let cache = dir.path().join("cache");
     std::fs::create_dir_all(&cache).unwrap();
     let recipe = TrainParams::default();
-    let mut session = recipe.clone().check().unwrap().start(&data).unwrap();
+    let mut session = recipe
+        .clone()
+        .check()
+        .unwrap()
+        .start_without_pilot(&data)
+        .unwrap();
     session.run_for(3, None).unwrap();
     let entry = cache.join(scoregeo::train::cache_file_name(
         &data.content_hash(),
@@ -520,6 +587,7 @@ fn resuming_rejects_every_tampered_stored_parameter() {
             json!({"tolerance": 0.0, "patience": 2, "min_steps": 0}),
         ),
         ("seed", json!(-1)),
+        ("head_pilot", json!(0)),
     ];
     let stored: serde_json::Value =
         serde_json::to_value(read_state(&model).unwrap().1.unwrap().params).unwrap();

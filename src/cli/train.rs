@@ -176,10 +176,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
         session
     } else {
-        args.params().check()?.start(&data)?
+        args.params()
+            .check()?
+            .start_reporting(&data, super::common::progress())?
     };
     session.set_progress(super::common::progress());
-    let first = session.step();
+    // a fresh session may come back from its head pilot already past step 0
+    let first = if resuming { session.step() } else { 0 };
+    if let Some(p) = session.head_pilot() {
+        eprintln!(
+            "head pilot ({} steps each): held-out fidelity {:.5} preconditioned, {:.5} data; training on with the {} head",
+            p.steps,
+            p.preconditioned,
+            p.data,
+            if p.chose_data() { "data" } else { "preconditioned" }
+        );
+    }
     if let Budget::UntilStep(n) = session.params().budget() {
         if n <= first {
             eprintln!(

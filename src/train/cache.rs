@@ -130,8 +130,7 @@ pub fn default_model(data: &Dataset, opts: &CacheOptions) -> Result<DefaultModel
         });
     }
     let trainer = opts.recipe.clone().check()?;
-    let mut session = trainer.start(data)?;
-    session.set_progress(opts.progress);
+    let mut session = trainer.start_reporting(data, opts.progress)?;
     session.run(None)?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     session.save(&path, SaveMode::EmaOnly)?;

@@ -75,6 +75,29 @@ pub struct TrainState {
     /// Step at which early stopping ended the run; the EMA weights are then those of `best_step`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_at: Option<u64>,
+    /// The head pilot that chose this run's head, where one ran
+    /// ([`TrainParams::head_pilot`](super::TrainParams::head_pilot)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_pilot: Option<HeadPilot>,
+}
+
+/// The held-out fidelity losses of the two heads after the pilot's steps
+/// ([`Trainer::start`](super::Trainer::start)); the lower one trained on.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadPilot {
+    /// Steps each head trained before the choice.
+    pub steps: u64,
+    /// Fidelity loss of the preconditioned head (the recipe's) at that step.
+    pub preconditioned: f64,
+    /// Fidelity loss of the data head at that step.
+    pub data: f64,
+}
+
+impl HeadPilot {
+    /// The head that trained on: the data head only where its loss is strictly lower.
+    pub fn chose_data(&self) -> bool {
+        self.data < self.preconditioned
+    }
 }
 
 /// Current format version of [`TrainState`].

@@ -63,9 +63,9 @@ mod session;
 pub use cache::{
     cache_dir, cache_file_name, default_model, CacheOptions, DefaultModel, Provenance, CACHE_ENV,
 };
-pub use checkpoint::{read_state, HistoryEntry, SaveMode, TrainState, TRAIN_STATE_KEY};
+pub use checkpoint::{read_state, HeadPilot, HistoryEntry, SaveMode, TrainState, TRAIN_STATE_KEY};
 pub use params::{
-    Budget, EarlyStop, Schedule, TimeSampling, TrainParams, Trainer, DEFAULT_SIGMA_DATA,
-    DEFAULT_STEPS,
+    Budget, EarlyStop, Schedule, TimeSampling, TrainParams, Trainer, DEFAULT_HEAD_PILOT,
+    DEFAULT_SIGMA_DATA, DEFAULT_STEPS,
 };
 pub use session::{Session, TrainReport};

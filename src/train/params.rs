@@ -1,5 +1,6 @@
 //! Training settings: an unchecked builder ([`TrainParams`]) validated once into a [`Trainer`].
 
+use super::checkpoint::HeadPilot;
 use super::session::Session;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -98,6 +99,9 @@ pub struct TrainParams {
     /// Absent from checkpoints written before early stopping existed: those trained to budget.
     #[serde(default)]
     pub(super) early_stop: Option<EarlyStop>,
+    /// Absent from checkpoints written before the head pilot existed: those had none.
+    #[serde(default)]
+    pub(super) head_pilot: Option<u64>,
     pub(super) seed: u64,
 }
 
@@ -110,6 +114,10 @@ pub const DEFAULT_STEPS: u64 = 24_000;
 /// σ_d of the default preconditioned head, in standardised units (RMS distance to the mean 1):
 /// a point cloud of RMS radius 1 spreads about ½ along its leading directions.
 pub const DEFAULT_SIGMA_DATA: f64 = 0.5;
+
+/// Steps of the default head pilot ([`TrainParams::head_pilot`]): one twelfth of
+/// [`DEFAULT_STEPS`].
+pub const DEFAULT_HEAD_PILOT: u64 = 2000;
 
 impl Default for TrainParams {
     fn default() -> Self {
@@ -139,6 +147,7 @@ impl Default for TrainParams {
             max_val: 1000,
             eval_every: 500,
             early_stop: Some(EarlyStop::default()),
+            head_pilot: Some(DEFAULT_HEAD_PILOT),
             seed: 0,
         }
     }
@@ -183,7 +192,8 @@ impl TrainParams {
         /// Nonlinearity (default SiLU).
         activation: Activation,
 
-        /// What the network predicts (default the clean data ŷ₀).
+        /// What the network predicts (default the preconditioned clean data ŷ₀, which the head
+        /// pilot may trade for the plain data head: [`head_pilot`](Self::head_pilot)).
         prediction: Prediction,
     }
 
@@ -240,6 +250,12 @@ impl TrainParams {
 
         /// Seed of the initial weights, the split, the batches and the noise (default 0).
         seed: u64,
+
+        /// Steps of the head pilot (default [`DEFAULT_HEAD_PILOT`]; `None` for none): where the
+        /// recipe's head is preconditioned and D ≤ H, a session with each head trains this many
+        /// steps and the one with the lower held-out fidelity loss trains on to the budget
+        /// ([`Trainer::start`]).
+        head_pilot: Option<u64>,
     }
 
     /// Validates the settings once.
@@ -324,6 +340,12 @@ impl TrainParams {
         }
         if self.eval_every == 0 {
             return Err(Error::param("eval_every", "must be positive"));
+        }
+        if self.head_pilot == Some(0) {
+            return Err(Error::param(
+                "head_pilot",
+                "must be at least 1 step (or None)",
+            ));
         }
         if let Some(rule) = self.early_stop {
             if !(rule.tolerance > 0.0 && rule.tolerance.is_finite()) {
@@ -449,6 +471,27 @@ impl TrainParams {
         p
     }
 
+    /// The heads the pilot compares on data of `dim` coordinates, and its steps: the
+    /// preconditioned head (the recipe's) and the data head, where the recipe's head is
+    /// preconditioned, D ≤ H, the budget is a step count beyond the pilot and early stopping
+    /// measures held-out fidelity; `None` elsewhere.
+    ///
+    /// The two heads leave the network F different maps to learn. With the data head the score
+    /// is s = (F − y)/σ²: the identity −y/σ² supplies every normal direction and F carries the
+    /// tangent projection (rank d), to a precision of σ² in F. The preconditioned head's skip
+    /// term cancels that identity at small σ, so F carries the normal projection (rank D − d,
+    /// at most H: why D > H takes the data head, [`for_dim`](Self::for_dim)) with a precision of
+    /// σ. Which one a network of this size resolves better depends on the manifold (a helix in
+    /// ℝ³ reads right only preconditioned, a curve or a 10-sphere in ℝ¹⁰⁰ only with the data
+    /// head), and the held-out fidelity at the read-out σ measures exactly that.
+    pub fn pilot_heads(&self, dim: usize) -> Option<(u64, [Prediction; 2])> {
+        let steps = self.head_pilot?;
+        let preconditioned = matches!(self.prediction, Prediction::Preconditioned { .. });
+        let beyond = matches!(self.budget, Budget::UntilStep(n) if n > steps);
+        (preconditioned && dim <= self.hidden && beyond && self.early_stop.is_some())
+            .then_some((steps, [self.prediction, Prediction::Data]))
+    }
+
     /// The network configuration for `data` (frame and SDE included; the head of
     /// [`for_dim`](Self::for_dim)).
     pub fn config_for(&self, data: &Dataset) -> Result<MlpConfig> {
@@ -477,7 +520,63 @@ impl Trainer {
     }
 
     /// A new session on `data`: standardisation, SDE, validation split and seeded initial weights.
+    ///
+    /// Where the recipe pilots its head ([`TrainParams::pilot_heads`]) and the data have a
+    /// validation split, a session with each head first trains the pilot's steps and the one
+    /// with the lower held-out fidelity loss is returned, already that far (ties keep the
+    /// recipe's head). Each session is exactly the start of an uninterrupted run with its head,
+    /// so the result does not depend on the pilot having been run; the choice and both losses
+    /// are recorded in the session ([`Session::head_pilot`]) and its checkpoints.
     pub fn start(&self, data: &Dataset) -> Result<Session> {
+        self.start_reporting(data, crate::progress::Progress::default())
+    }
+
+    /// [`start`](Self::start), with the pilot's progress (and the session's) reported as
+    /// `progress` says.
+    pub fn start_reporting(
+        &self,
+        data: &Dataset,
+        progress: crate::progress::Progress,
+    ) -> Result<Session> {
+        let plain = || -> Result<Session> {
+            let mut session = self.start_without_pilot(data)?;
+            session.set_progress(progress);
+            Ok(session)
+        };
+        let Some((steps, heads)) = self.params.pilot_heads(data.dim()) else {
+            return plain();
+        };
+        if self.params.val_count(data.len()) == 0 {
+            return plain();
+        }
+        let pilot = |head| -> Result<(Session, f64)> {
+            let mut session = Session::with_prediction(self.params.clone(), data, head)?;
+            session.set_progress(progress);
+            session.run_for(steps, None)?;
+            let loss = session.fidelity_now().ok_or_else(|| {
+                Error::Numerical("the head pilot measured no held-out fidelity".into())
+            })?;
+            Ok((session, loss))
+        };
+        let (recipe_head, recipe_loss) = pilot(heads[0])?;
+        let (data_head, data_loss) = pilot(heads[1])?;
+        let record = HeadPilot {
+            steps,
+            preconditioned: recipe_loss,
+            data: data_loss,
+        };
+        let mut chosen = if data_loss < recipe_loss {
+            data_head
+        } else {
+            recipe_head
+        };
+        chosen.set_head_pilot(record);
+        Ok(chosen)
+    }
+
+    /// A session with the recipe's head and no pilot: the run the pilot's first candidate
+    /// starts (and the whole run where the recipe pilots nothing).
+    pub fn start_without_pilot(&self, data: &Dataset) -> Result<Session> {
         Session::new(self.params.clone(), data)
     }
 
@@ -520,6 +619,7 @@ mod tests {
         rejects(d().sde(SdeKind::Vp).beta(5.0, 1.0), "sde");
         rejects(d().beta(-1.0, 1.0), "sde");
         rejects(d().sde(SdeKind::SubVp), "sde");
+        rejects(d().head_pilot(Some(0)), "head_pilot");
         assert!(d().check().is_ok());
         assert!(d().grad_clip(f64::INFINITY).check().is_ok());
     }
@@ -551,6 +651,28 @@ mod tests {
             crate::train::cache_file_name("0123456789abcdef", &recipe),
             crate::train::cache_file_name("0123456789abcdef", &recipe.for_dim(100))
         );
+    }
+
+    #[test]
+    fn the_head_pilot_runs_only_where_both_heads_can_train_past_it() {
+        let d = TrainParams::default;
+        let pre = d().prediction;
+        assert_eq!(
+            d().pilot_heads(3),
+            Some((DEFAULT_HEAD_PILOT, [pre, Prediction::Data]))
+        );
+        assert_eq!(d().pilot_heads(256).map(|p| p.0), Some(DEFAULT_HEAD_PILOT));
+        // wider than the network: the data head without a pilot (see `for_dim`)
+        assert_eq!(d().pilot_heads(257), None);
+        assert_eq!(d().head_pilot(None).pilot_heads(3), None);
+        assert_eq!(d().steps(DEFAULT_HEAD_PILOT).pilot_heads(3), None);
+        assert_eq!(
+            d().time_budget(Duration::from_secs(60)).pilot_heads(3),
+            None
+        );
+        assert_eq!(d().early_stop(None).pilot_heads(3), None);
+        assert_eq!(d().prediction(Prediction::Noise).pilot_heads(3), None);
+        assert_eq!(d().prediction(Prediction::Data).pilot_heads(3), None);
     }
 
     #[test]

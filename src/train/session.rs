@@ -1,6 +1,6 @@
 //! A training session: the network, its optimiser state, the standardised data and the loop.
 
-use super::checkpoint::{self, HistoryEntry, SaveMode, TrainState};
+use super::checkpoint::{self, HeadPilot, HistoryEntry, SaveMode, TrainState};
 use super::dsm::FusedDsm;
 use super::optim::{adam_step, adam_step_with_norm, learning_rate, ParamState, StepSettings};
 use super::params::{Budget, Schedule, TimeSampling, TrainParams};
@@ -89,6 +89,8 @@ pub struct Session {
     best: Option<Best>,
     /// Step at which early stopping ended the run.
     stopped_at: Option<u64>,
+    /// The head pilot that chose the head, where one ran.
+    head_pilot: Option<HeadPilot>,
     data_hash: String,
     history: Vec<HistoryEntry>,
     elapsed: Duration,
@@ -133,6 +135,24 @@ impl Session {
     /// A new session on `data` with seeded initial weights.
     pub(crate) fn new(params: TrainParams, data: &Dataset) -> Result<Self> {
         let config = params.config_for(data)?;
+        Self::with_config(params, config, data)
+    }
+
+    /// A new session whose network uses the head `prediction` instead of the recipe's (the
+    /// head pilot's candidates); everything else is as in [`Session::new`].
+    pub(crate) fn with_prediction(
+        params: TrainParams,
+        data: &Dataset,
+        prediction: crate::score::mlp::Prediction,
+    ) -> Result<Self> {
+        let mut config = params.config_for(data)?;
+        config.prediction = prediction;
+        config.check()?;
+        Self::with_config(params, config, data)
+    }
+
+    /// A new session of `config` with seeded initial weights.
+    fn with_config(params: TrainParams, config: MlpConfig, data: &Dataset) -> Result<Self> {
         let key = params.seed ^ SEED_TAG;
         let state = config
             .weight_shapes()
@@ -234,6 +254,7 @@ impl Session {
         session.elapsed = Duration::from_secs_f64(ts.history.last().map_or(0.0, |h| h.elapsed_s));
         session.budget_origin = session.elapsed;
         session.history = ts.history;
+        session.head_pilot = ts.head_pilot;
         Ok(session)
     }
 
@@ -305,6 +326,7 @@ impl Session {
             fidelity,
             best: None,
             stopped_at: None,
+            head_pilot: None,
             data_hash: data.content_hash(),
             history: Vec::new(),
             elapsed: Duration::ZERO,
@@ -313,6 +335,25 @@ impl Session {
             progress: crate::progress::Progress::default(),
             batch: NoisedRows::default(),
         })
+    }
+
+    /// The head pilot that chose this session's head, where one ran ([`Trainer::start`]).
+    ///
+    /// [`Trainer::start`]: super::Trainer::start
+    pub fn head_pilot(&self) -> Option<HeadPilot> {
+        self.head_pilot
+    }
+
+    pub(crate) fn set_head_pilot(&mut self, pilot: HeadPilot) {
+        self.head_pilot = Some(pilot);
+    }
+
+    /// The held-out fidelity loss at the last evaluation, if it was at the current step.
+    pub(crate) fn fidelity_now(&self) -> Option<f64> {
+        self.history
+            .last()
+            .filter(|h| h.step == self.step)
+            .and_then(|h| h.fidelity_loss)
     }
 
     /// How [`Session::run_for`] reports progress from now on (default a bar on stderr).
@@ -524,6 +565,7 @@ impl Session {
             history: self.history.clone(),
             best_step: self.best.as_ref().map(|b| b.step),
             stopped_at: self.stopped_at,
+            head_pilot: self.head_pilot,
         };
         let best = self.best.as_ref().map(|b| b.weights.as_slice());
         checkpoint::write(path.as_ref(), &self.config, &state, &self.state, best, mode)
