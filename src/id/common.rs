@@ -217,16 +217,53 @@ pub(crate) fn evaluate_in_batches(
     indices: &[usize],
     per_batch: usize,
     (progress, label): (crate::progress::Progress, &str),
-    mut batch: impl FnMut(&[usize]) -> Result<Vec<LocalEstimate>>,
+    batch: impl FnMut(&[usize]) -> Result<Vec<LocalEstimate>>,
 ) -> Result<Vec<LocalEstimate>> {
-    let bar = progress.bar(indices.len() as u64, label);
-    let mut points = Vec::with_capacity(indices.len());
-    for chunk in indices.chunks(per_batch) {
-        points.extend(batch(chunk)?);
-        bar.inc(chunk.len() as u64);
+    let mut run = BatchRun::new(indices.len(), (progress, label));
+    run.extend(indices, per_batch, batch)?;
+    Ok(run.finish())
+}
+
+/// Local estimates gathered in batches behind one progress bar, over one or more runs of
+/// indices (the normal bundle's pilot points, then the rest with a schedule they chose).
+pub(crate) struct BatchRun {
+    bar: indicatif::ProgressBar,
+    points: Vec<LocalEstimate>,
+}
+
+impl BatchRun {
+    /// A bar over `total` points named `label`.
+    pub(crate) fn new(total: usize, (progress, label): (crate::progress::Progress, &str)) -> Self {
+        Self {
+            bar: progress.bar(total as u64, label),
+            points: Vec::with_capacity(total),
+        }
     }
-    bar.finish_and_clear();
-    Ok(points)
+
+    /// Evaluates `indices`, `per_batch` at a time, appending their estimates in order.
+    pub(crate) fn extend(
+        &mut self,
+        indices: &[usize],
+        per_batch: usize,
+        mut batch: impl FnMut(&[usize]) -> Result<Vec<LocalEstimate>>,
+    ) -> Result<()> {
+        for chunk in indices.chunks(per_batch) {
+            self.points.extend(batch(chunk)?);
+            self.bar.inc(chunk.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// The estimates so far.
+    pub(crate) fn points(&self) -> &[LocalEstimate] {
+        &self.points
+    }
+
+    /// Clears the bar and returns every estimate, in order.
+    pub(crate) fn finish(self) -> Vec<LocalEstimate> {
+        self.bar.finish_and_clear();
+        self.points
+    }
 }
 
 /// Checks a normal floor ν ∈ [0, 1).

@@ -40,7 +40,7 @@
 //! ```
 
 use super::common::{
-    check_inputs, check_normal_floor, readoff_setters, score_estimator_setters,
+    check_inputs, check_normal_floor, readoff_setters, score_estimator_setters, BatchRun,
     ScoreEstimatorCommon,
 };
 use super::readoff::{read_off, Rule};
@@ -272,13 +272,10 @@ impl NormalBundle {
             _ => 0,
         };
         let (head, tail) = indices.split_at(pilot);
-        let bar = p.common.progress.bar(indices.len() as u64, "normal bundle");
-        let mut points = Vec::with_capacity(indices.len());
-        for chunk in head.chunks(per_batch) {
-            points.extend(read(chunk, &schedule)?);
-            bar.inc(chunk.len() as u64);
-        }
-        let stopped_first = points
+        let mut run = BatchRun::new(indices.len(), (p.common.progress, "normal bundle"));
+        run.extend(head, per_batch, |chunk| read(chunk, &schedule))?;
+        let stopped_first = run
+            .points()
             .iter()
             .filter(|e| e.readoff.as_ref().and_then(|r| r.samples) == Some(schedule[0]))
             .count();
@@ -286,11 +283,8 @@ impl NormalBundle {
             true => &schedule[1..],
             false => &schedule,
         };
-        for chunk in tail.chunks(per_batch) {
-            points.extend(read(chunk, rest)?);
-            bar.inc(chunk.len() as u64);
-        }
-        bar.finish_and_clear();
+        run.extend(tail, per_batch, |chunk| read(chunk, rest))?;
+        let points = run.finish();
         let used = |e: &LocalEstimate| e.readoff.as_ref().and_then(|r| r.samples).unwrap_or(cap);
         let mean_samples = if points.is_empty() {
             cap as f64
