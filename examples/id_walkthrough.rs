@@ -1500,16 +1500,24 @@ fn sphere50_section(r: &mut String, o: &Outcome) -> Res<()> {
     };
     writeln!(
         r,
-        "**Reading.** The trained score reproduces the exact-score picture, with two departures: \
-         the radial value is larger than predicted (measured s₁ above) and the tangent values are \
-         not 0 but ≈ s{} (network error). The normal-to-tangent drop is a factor s{n}/s{} = {:.1} \
-         (median), while the radial step is a factor s₁/s₂ = {:.2}: in differences the two \
-         compete, in ratios they do not, and the tangent ceiling removes the competition for \
-         max-gap too (the radial cut leaves s₂ > √K/σ on the tangent side, which no tangent \
-         direction reaches). Max-gap with the ceiling reads {} and the ratio rule {} ({} of the \
-         points exact) from the very same spectra. A larger σ raises the radial drift kσ/R \
-         (the σ sweep in the section above), which only moves s₁ further above the bulk. The \
-         score-Jacobian spectrum (no sampling) reads {}{}.\n",
+        "**Reading.** {} The tangent values are not 0 but ≈ s{} (network error). The \
+         normal-to-tangent drop is a factor s{n}/s{} = {:.1} (median), while the top step is a \
+         factor s₁/s₂ = {:.2}: in differences the two compete, in ratios they do not, and the \
+         tangent ceiling removes the competition for max-gap too (a cut after s₁ leaves s₂ > \
+         √K/σ on the tangent side, which no tangent direction reaches). Max-gap with the \
+         ceiling reads {} and the ratio rule {} ({} of the points exact) from the very same \
+         spectra. The score-Jacobian spectrum (no sampling) reads {}{}.\n",
+        if o.nb.estimate.global_id().round() as usize == o.dim - n + 1 {
+            "Against the exact-score picture above the trained spectrum has one normal value \
+             too few: no value stands at the predicted radial level, and the values around the \
+             true cut drop to the tangent level one place early. The trained score responds \
+             along the radius about as weakly as along a tangent, with either head \
+             (`src/train/RECIPE.md`, phase 7: at the point its radial derivative is ≈ 2 % of the \
+             exact −1/σ², a flat normal's ≈ 98 %): the radial response carries about 1/k of the \
+             small-σ denoising loss."
+        } else {
+            "The trained score reproduces the exact-score picture above."
+        },
         n + 1,
         n + 1,
         cut_ratio(&o.nb.estimate, n),
