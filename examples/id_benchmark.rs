@@ -73,7 +73,9 @@ fn parse() -> Result<Options, String> {
             "--head" => {
                 o.head = match value()?.as_str() {
                     "data" => Some(Prediction::Data),
-                    "preconditioned" => Some(Prediction::Preconditioned { sigma_data: 0.5 }),
+                    "preconditioned" => Some(Prediction::Preconditioned {
+                        sigma_data: scoregeo::train::DEFAULT_SIGMA_DATA,
+                    }),
                     other => {
                         return Err(format!("unknown --head {other} (data or preconditioned)"))
                     }

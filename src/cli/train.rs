@@ -174,13 +174,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             args.output.display(),
             session.step()
         );
+        session.set_progress(super::common::progress());
         session
     } else {
         args.params()
             .check()?
             .start_reporting(&data, super::common::progress())?
     };
-    session.set_progress(super::common::progress());
     // a fresh session may come back from its head pilot already past step 0
     let first = if resuming { session.step() } else { 0 };
     if let Some(p) = session.head_pilot() {

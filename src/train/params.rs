@@ -565,7 +565,7 @@ impl Trainer {
             preconditioned: recipe_loss,
             data: data_loss,
         };
-        let mut chosen = if data_loss < recipe_loss {
+        let mut chosen = if record.chose_data() {
             data_head
         } else {
             recipe_head
