@@ -11,13 +11,14 @@
 //! - [`Search::Gemm`]: all n² squared distances screened by blocked GEMM (below); its cost is the
 //!   same for any data.
 //! - [`Search::Auto`] (the default of [`k_nearest`] and [`k_nearest_of`]) builds the tree, runs it
-//!   on 32 and then 256 evenly spaced queries, and keeps it when their mean work is at most n·D/16
-//!   coordinate operations per query (each abandoned past n·D/8), else uses the GEMM path for all
+//!   on 32 and then 256 evenly spaced queries, and keeps it when their mean work is at most n·D/10
+//!   coordinate operations per query (each abandoned past n·D/5), else uses the GEMM path for all
 //!   queries (a kept tree reuses the trial queries' answers).
-//!   A coordinate operation of the tree costs 3.6 to 9 of the GEMM path's (0.31 to 0.78 ns
-//!   against 0.087 ns, measured on 20 000 × 30 Gaussian and 5-sphere data), so below n·D/16 the
-//!   tree is at least about 1.8 times faster; where it falls back, the tree's build and the
-//!   32-query trial cost a few per cent of the GEMM path (5 to 10 % measured on that Gaussian).
+//!   A coordinate operation of the grouped tree search costs 6 to 10 of the GEMM path's (the
+//!   ratio tree time / GEMM time times the trial's n·D/work, measured on uniform 3- and 5-spheres
+//!   in ℝ³⁰ with n from 2 500 to 80 000), so below n·D/10 the tree is not slower and mostly
+//!   faster (a 5-sphere of 5 000 points: 0.38 of the GEMM path's time); where it falls back, the
+//!   tree's build and the 32-query trial cost a few per cent of the GEMM path.
 //!
 //! Both return the k smallest (direct squared distance, index) pairs, so their results are
 //! identical, bit for bit, and do not depend on the choice, the [`Blocking`] or the thread count.
@@ -75,7 +76,7 @@ pub enum Search {
 const TRIAL: usize = 256;
 
 /// The trial keeps the tree when its mean work per query is at most n·D / `TREE_SHARE`.
-const TREE_SHARE: usize = 16;
+const TREE_SHARE: usize = 10;
 
 /// Block sizes of the distance GEMMs (a tuning knob; results never depend on it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

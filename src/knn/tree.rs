@@ -28,6 +28,7 @@
 //! ([`solve`]) searches one query at a time, so each query's work can be counted and capped.
 
 use super::squared_distance;
+use crate::score::fused::kernels::{level, Level};
 use rayon::prelude::*;
 
 /// Width of a sketch: m ≤ 7 principal coordinates and the residual norm (one AVX-512 register).
@@ -35,6 +36,9 @@ const WIDTH: usize = 8;
 
 /// Most points in a leaf.
 const LEAF: usize = 64;
+
+// A leaf's queries are one bit mask of a u64 in the grouped search.
+const _: () = assert!(LEAF <= 64);
 
 /// Queries per rayon task; fixed, so the work split never depends on the thread count.
 const CHUNK: usize = 64;
@@ -54,8 +58,8 @@ struct Node {
     /// The bounding box of the node's sketches.
     lo: [f64; WIDTH],
     hi: [f64; WIDTH],
-    /// Where a leaf's transposed sketches start in [`KdTree::blocks`].
-    block: usize,
+    /// Where a leaf's chunks start in [`KdTree::chunks`].
+    chunk: usize,
 }
 
 /// Rounding margins that turn a k-th squared distance into a safe sketch threshold.
@@ -70,26 +74,37 @@ struct Bounds {
     sketch: f64,
     /// An upper bound on ‖x − μ‖ over all rows.
     spread: f64,
-    /// (1 + ν)/(1 − η): the direct sum's rounding and the map's stretch, on squares.
+    /// (1 + ν)(1 + δ)/(1 − η): the direct sum's rounding, the map's stretch and Young's slack δ
+    /// ([`Bounds::offset`]), on squares.
     stretch: f64,
     /// (1 + η)²: the sketch sum's rounding and that of the threshold formula itself.
     widen: f64,
 }
 
+/// δ of Young's inequality 2rc ≤ δr² + c²/δ, which removes the square root from the threshold.
+const YOUNG: f64 = 1.0 / (1u64 << 20) as f64;
+
 impl Bounds {
-    /// The sketch threshold T for a query at distance `rho` from the mean whose k-th computed
+    /// The part of the threshold fixed by the query, at distance `rho` from the mean:
+    /// (1 + 1/δ)·c² with c = ζ(ρ_q + ρ_max), the sketch's rounding at both ends.
+    #[inline(always)]
+    fn offset(self, rho: f64) -> f64 {
+        let c = self.sketch * (rho + self.spread);
+        c * c * (1.0 + 1.0 / YOUNG)
+    }
+
+    /// The sketch threshold T for a query with [`Bounds::offset`] `offset` whose k-th computed
     /// squared distance is `kth`: every point x whose computed d²(q, x) ≤ kth has computed
     /// sketch distance s̃(q, x) ≤ T.
     ///
     /// Chain: d ≤ R = √((kth + a)/(1 − η)) from the direct sum's rounding;
-    /// ‖z̃(q) − z̃(x)‖ ≤ √(1 + ν)·R + ζ(ρ_q + ρ_max) from the map and the sketch's rounding
-    /// (√(1 + ν)·R = √((kth + a)·`stretch`));
-    /// s̃ ≤ (that)²(1 + η) + a from the sketch sum's rounding; one more (1 + η) for this formula.
+    /// ‖z̃(q) − z̃(x)‖ ≤ r + c with r = √(1 + ν)·R from the map and c = ζ(ρ_q + ρ_max) from the
+    /// sketch's rounding; (r + c)² ≤ (1 + δ)r² + (1 + 1/δ)c² (Young), where
+    /// (1 + δ)r² = (kth + a)·`stretch`; s̃ ≤ (r + c)²(1 + η) + a from the sketch sum's rounding;
+    /// one more (1 + η) for this formula and the offset's (a few roundings of positive terms).
     #[inline(always)]
-    fn threshold(self, kth: f64, rho: f64) -> f64 {
-        let r = ((kth + self.abs) * self.stretch).sqrt();
-        let s = r + self.sketch * (rho + self.spread);
-        s * s * self.widen + self.abs
+    fn threshold(self, kth: f64, offset: f64) -> f64 {
+        ((kth + self.abs) * self.stretch + offset) * self.widen + self.abs
     }
 }
 
@@ -122,8 +137,10 @@ impl Best {
     /// Inserts (d2, j) if it is among the k smallest pairs seen; true when it was.
     #[inline(always)]
     fn offer(&mut self, d2: f64, j: usize) -> bool {
+        // (d2, j) before (e, i) in the order of pairs (distances are never NaN)
+        let before = |e: f64, i: usize| d2 < e || (d2 == e && j < i);
         let full = self.d2.len() == self.k;
-        if full && (d2, j) >= (self.d2[self.k - 1], self.index[self.k - 1]) {
+        if full && !before(self.d2[self.k - 1], self.index[self.k - 1]) {
             return false;
         }
         if !full {
@@ -132,7 +149,7 @@ impl Best {
         }
         // shift larger pairs up one place, then write (d2, j) into the gap
         let mut at = self.d2.len() - 1;
-        while at > 0 && (d2, j) < (self.d2[at - 1], self.index[at - 1]) {
+        while at > 0 && before(self.d2[at - 1], self.index[at - 1]) {
             self.d2[at] = self.d2[at - 1];
             self.index[at] = self.index[at - 1];
             at -= 1;
@@ -159,9 +176,9 @@ pub(super) struct KdTree {
     nodes: Vec<Node>,
     /// Tree position → its leaf.
     leaf: Vec<usize>,
-    /// Every leaf's sketches transposed: WIDTH rows of its size rounded up to a multiple of
-    /// WIDTH (zero padding), so one pass computes a whole leaf with points across vector lanes.
-    blocks: Vec<f64>,
+    /// Every leaf's sketches in chunks of WIDTH points, each chunk transposed (`[t][lane]`, zero
+    /// padding past the leaf's end), so one pass computes WIDTH points across vector lanes.
+    chunks: Vec<[[f64; WIDTH]; WIDTH]>,
     bounds: Bounds,
 }
 
@@ -196,7 +213,7 @@ impl KdTree {
             // rounding of w, of the m length-D dot products and of the residual (generously)
             sketch: 16.0 * (m as f64 + 2.0) * (dim as f64 + 4.0) * eps,
             spread: rho.iter().fold(0.0, |a: f64, &r| a.max(r)) * (1.0 + 4.0 * eps),
-            stretch: (1.0 + skew) / (1.0 - rel),
+            stretch: (1.0 + skew) * (1.0 + YOUNG) / (1.0 - rel),
             widen: (1.0 + rel) * (1.0 + rel),
         };
         let mut tree = Self {
@@ -208,7 +225,7 @@ impl KdTree {
             rho,
             nodes: Vec::new(),
             leaf: vec![0; n],
-            blocks: Vec::new(),
+            chunks: Vec::new(),
             bounds,
         };
         let mut order = std::mem::take(&mut tree.order);
@@ -241,7 +258,7 @@ impl KdTree {
             children: None,
             lo,
             hi,
-            block: 0,
+            chunk: 0,
         });
         if rows.len() > LEAF {
             let axis = (0..WIDTH)
@@ -260,13 +277,15 @@ impl KdTree {
             self.nodes[id].children = Some((l, r));
         } else {
             self.leaf[start..start + rows.len()].fill(id);
-            self.nodes[id].block = self.blocks.len();
-            let (at, lanes) = (self.blocks.len(), rows.len().next_multiple_of(WIDTH));
-            self.blocks.resize(at + WIDTH * lanes, 0.0);
-            for (l, &i) in rows.iter().enumerate() {
-                for t in 0..WIDTH {
-                    self.blocks[at + t * lanes + l] = self.sketches[i][t];
+            self.nodes[id].chunk = self.chunks.len();
+            for group in rows.chunks(WIDTH) {
+                let mut chunk = [[0.0; WIDTH]; WIDTH];
+                for (l, &i) in group.iter().enumerate() {
+                    for (t, row) in chunk.iter_mut().enumerate() {
+                        row[l] = self.sketches[i][t];
+                    }
                 }
+                self.chunks.push(chunk);
             }
         }
         id
@@ -395,19 +414,24 @@ fn leaf_sketches<'l>(
     lanes: &'l mut [f64],
 ) -> &'l [f64] {
     let width = (nd.end - nd.start).next_multiple_of(WIDTH);
-    let block = &tree.blocks[nd.block..nd.block + WIDTH * width];
+    let chunks = &tree.chunks[nd.chunk..nd.chunk + width / WIDTH];
     let lanes = &mut lanes[..width];
-    for (g, out) in lanes.chunks_exact_mut(WIDTH).enumerate() {
-        let mut acc = [0.0; WIDTH];
-        for t in 0..WIDTH {
-            let row = &block[t * width + g * WIDTH..][..WIDTH];
-            for l in 0..WIDTH {
-                acc[l] += (zq[t] - row[l]) * (zq[t] - row[l]);
-            }
-        }
-        out.copy_from_slice(&acc);
+    for (chunk, out) in chunks.iter().zip(lanes.chunks_exact_mut(WIDTH)) {
+        out.copy_from_slice(&chunk_sketches(zq, chunk));
     }
     &lanes[..nd.end - nd.start]
+}
+
+/// Squared sketch distances from `zq` to the WIDTH points of one chunk.
+#[inline(always)]
+fn chunk_sketches(zq: &[f64; WIDTH], chunk: &[[f64; WIDTH]; WIDTH]) -> [f64; WIDTH] {
+    let mut acc = [0.0; WIDTH];
+    for (t, row) in chunk.iter().enumerate() {
+        for l in 0..WIDTH {
+            acc[l] += (zq[t] - row[l]) * (zq[t] - row[l]);
+        }
+    }
+    acc
 }
 
 /// Pushes the children (node, lower bound) that the bound `limit` does not prune, the nearer
@@ -461,7 +485,8 @@ fn query(
     dist: &mut [f64],
 ) -> Option<Work> {
     let bounds = tree.bounds;
-    let (zq, rho, xq) = (&tree.sketches[i], tree.rho[i], tree.point(tree.position[i]));
+    let (zq, xq) = (&tree.sketches[i], tree.point(tree.position[i]));
+    let offset = bounds.offset(tree.rho[i]);
     best.d2.clear();
     best.index.clear();
     let mut work = Work::default();
@@ -496,7 +521,7 @@ fn query(
                     work.exact += 1;
                     let d2 = squared_distance(xq, tree.point(p));
                     if best.offer(d2, j) && best.d2.len() == best.k {
-                        threshold = bounds.threshold(best.worst(), rho);
+                        threshold = bounds.threshold(best.worst(), offset);
                     }
                 }
             }
@@ -543,10 +568,95 @@ crate::score::fused::kernels::multiversion! {
     }
 }
 
+/// The group's query sketches transposed (WIDTH rows of `lanes` entries, lane = query), so that
+/// one pass tests a box against every query with queries across vector lanes.
+struct GroupSketches {
+    lanes: usize,
+    z: Vec<f64>,
+}
+
+impl GroupSketches {
+    fn new(tree: &KdTree, rows: &[usize], group: &[usize]) -> Self {
+        let lanes = group.len().next_multiple_of(WIDTH);
+        let mut z = vec![0.0; WIDTH * lanes];
+        for (g, &s) in group.iter().enumerate() {
+            for t in 0..WIDTH {
+                z[t * lanes + g] = tree.sketches[rows[s]][t];
+            }
+        }
+        Self { lanes, z }
+    }
+
+    /// Bit g set when query g's sketch lies within `threshold[g]` of the box `nd` (padding lanes
+    /// have threshold −1, so never).
+    #[inline(always)]
+    fn meeting(&self, nd: &Node, threshold: &[f64], cpu: Cpu) -> u64 {
+        let mut mask = 0u64;
+        for c in 0..self.lanes / WIDTH {
+            let mut acc = [0.0; WIDTH];
+            for t in 0..WIDTH {
+                let z = &self.z[t * self.lanes + c * WIDTH..][..WIDTH];
+                for l in 0..WIDTH {
+                    let d = (nd.lo[t] - z[l]).max(z[l] - nd.hi[t]).max(0.0);
+                    acc[l] += d * d;
+                }
+            }
+            let thr = &threshold[c * WIDTH..][..WIDTH];
+            mask |= u64::from(within(&acc, thr, u8::MAX, cpu)) << (c * WIDTH);
+        }
+        mask
+    }
+}
+
+/// The CPU's instruction-set level as detected by [`level`]: only [`Cpu::detect`] makes one, so
+/// holding one shows that the CPU has the features it names (read once per search, not per test).
+#[derive(Clone, Copy)]
+struct Cpu(Level);
+
+impl Cpu {
+    fn detect() -> Self {
+        Self(level())
+    }
+}
+
+/// Bit l set when `values[l] ≤ limits[l]`, among the lanes of `valid`.
+#[inline(always)]
+fn within(values: &[f64; WIDTH], limits: &[f64], valid: u8, cpu: Cpu) -> u8 {
+    // the sign bit of (limit − value) + 0 is clear exactly when value ≤ limit (a rounded
+    // difference keeps the order of its operands; + 0 turns −0 into +0), and eight sign bits
+    // pack into a byte by two movemask instructions
+    let differences: [f64; WIDTH] = std::array::from_fn(|l| (limits[l] - values[l]) + 0.0);
+    !sign_bits(&differences, cpu) & valid
+}
+
+/// The sign bits of eight numbers as one byte (bit l from lane l), by movemask
+/// where the CPU has one.
+#[inline(always)]
+fn sign_bits(x: &[f64; WIDTH], cpu: Cpu) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    if cpu.0 != Level::Base {
+        use std::arch::x86_64::{_mm256_loadu_pd, _mm256_movemask_pd};
+        // SAFETY: `level` detected AVX2 (at V3 and V4); `x` holds two groups of four f64
+        unsafe {
+            let lo = _mm256_movemask_pd(_mm256_loadu_pd(x.as_ptr()));
+            let hi = _mm256_movemask_pd(_mm256_loadu_pd(x.as_ptr().add(4)));
+            return (lo | hi << 4) as u8;
+        }
+    }
+    let mut signs = 0u8;
+    for (l, v) in x.iter().enumerate() {
+        signs |= ((v.to_bits() >> 63) as u8) << l;
+    }
+    signs
+}
+
 crate::score::fused::kernels::multiversion! {
-    /// Answers the query slots `group`, whose rows all lie in one leaf, by one shared traversal:
-    /// a node is entered when its box comes within the largest of the queries' thresholds of the
-    /// leaf's box, and a leaf is scanned for each query whose own threshold its box meets.
+    /// Answers the query slots `group` (at most [`LEAF`]), whose rows all lie in one leaf, by one
+    /// shared traversal: a node is entered when its box comes within the largest of the queries'
+    /// thresholds of the leaf's box, and a leaf is scanned for each query whose own threshold
+    /// its box meets. Box tests run across queries and sketch tests across a leaf's points as
+    /// vector lanes, each yielding a bit mask; the threshold only shrinks during a scan, so a
+    /// masked point is tested once more against the current one before its direct distance.
     fn solve_group(
         tree: &KdTree,
         rows: &[usize],
@@ -556,11 +666,17 @@ crate::score::fused::kernels::multiversion! {
     ) {
         let k = idx.len() / group.len().max(1);
         let home = &tree.nodes[tree.leaf[tree.position[rows[group[0]]]]];
+        let queries = GroupSketches::new(tree, rows, group);
+        let cpu = Cpu::detect();
         let mut best: Vec<Best> = group.iter().map(|_| Best::new(k)).collect();
-        let mut threshold = vec![f64::INFINITY; group.len()];
+        let offset: Vec<f64> = group
+            .iter()
+            .map(|&s| tree.bounds.offset(tree.rho[rows[s]]))
+            .collect();
+        let mut threshold = vec![-1.0; queries.lanes];
+        threshold[..group.len()].fill(f64::INFINITY);
         let mut widest = f64::INFINITY;
         let mut stack = vec![(0, 0.0)];
-        let mut lanes = [0.0; LEAF.next_multiple_of(WIDTH)];
         while let Some((node, lower)) = stack.pop() {
             if lower > widest {
                 continue;
@@ -574,29 +690,46 @@ crate::score::fused::kernels::multiversion! {
                     push_children(&mut stack, (l, bl), (r, br), widest);
                 }
                 None => {
-                    for (g, &s) in group.iter().enumerate() {
-                        let i = rows[s];
-                        let (zq, rho) = (&tree.sketches[i], tree.rho[i]);
-                        if box_distance(zq, &nd.lo, &nd.hi) > threshold[g] {
-                            continue;
-                        }
-                        let xq = tree.point(tree.position[i]);
-                        let sketches = leaf_sketches(tree, nd, zq, &mut lanes);
-                        for (p, &s) in (nd.start..nd.end).zip(sketches) {
-                            if s > threshold[g] {
-                                continue;
-                            }
-                            let j = tree.order[p];
-                            if j == i {
-                                continue;
-                            }
-                            let d2 = squared_distance(xq, tree.point(p));
-                            if best[g].offer(d2, j) && best[g].d2.len() == k {
-                                threshold[g] = tree.bounds.threshold(best[g].worst(), rho);
+                    let mut changed = false;
+                    let mut meet = queries.meeting(nd, &threshold, cpu);
+                    let len = nd.end - nd.start;
+                    let chunks = &tree.chunks[nd.chunk..nd.chunk + len.div_ceil(WIDTH)];
+                    while meet != 0 {
+                        let g = meet.trailing_zeros() as usize;
+                        meet &= meet - 1;
+                        let i = rows[group[g]];
+                        let (zq, xq) = (&tree.sketches[i], tree.point(tree.position[i]));
+                        for (c, chunk) in chunks.iter().enumerate() {
+                            let acc = chunk_sketches(zq, chunk);
+                            let valid = if (c + 1) * WIDTH <= len {
+                                u8::MAX
+                            } else {
+                                (1u8 << (len - c * WIDTH)) - 1
+                            };
+                            let mut near = within(&acc, &[threshold[g]; WIDTH], valid, cpu);
+                            while near != 0 {
+                                let l = near.trailing_zeros() as usize;
+                                near &= near - 1;
+                                if acc[l] > threshold[g] {
+                                    continue;
+                                }
+                                let p = nd.start + c * WIDTH + l;
+                                let j = tree.order[p];
+                                if j == i {
+                                    continue;
+                                }
+                                let d2 = squared_distance(xq, tree.point(p));
+                                if best[g].offer(d2, j) && best[g].d2.len() == k {
+                                    threshold[g] =
+                                        tree.bounds.threshold(best[g].worst(), offset[g]);
+                                    changed = true;
+                                }
                             }
                         }
                     }
-                    widest = threshold.iter().fold(0.0, |a: f64, &t| a.max(t));
+                    if changed {
+                        widest = threshold.iter().fold(0.0, |a: f64, &t| a.max(t));
+                    }
                 }
             }
         }
@@ -677,5 +810,34 @@ pub(super) fn solve(
         idx,
         dist,
         work,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every instruction-set level this CPU has gives the same masks as the plain comparison,
+    /// at equality, at ±0, at infinite and at negative (padding) limits.
+    #[test]
+    fn masks_agree_at_every_level() {
+        let values = [0.0, 1.0, 2.0, 3.0, 4.0, 0.5, 7.0, 1e300];
+        let limits = [
+            [0.0, 1.0, 1.5, 3.0, f64::INFINITY, -1.0, -0.0, 1e300],
+            [-0.0, 0.999, 2.0, 2.0, 4.0, 0.5, 7.0, f64::INFINITY],
+        ];
+        let mut levels = vec![Level::Base];
+        match level() {
+            Level::V4 => levels.extend([Level::V3, Level::V4]),
+            Level::V3 => levels.push(Level::V3),
+            Level::Base => {}
+        }
+        for limit in &limits {
+            let expected = (0..WIDTH).fold(0u8, |m, l| m | u8::from(values[l] <= limit[l]) << l);
+            for &at in &levels {
+                assert_eq!(within(&values, limit, u8::MAX, Cpu(at)), expected, "{at:?}");
+                assert_eq!(within(&values, limit, 0b0000_0111, Cpu(at)), expected & 7);
+            }
+        }
     }
 }
