@@ -617,8 +617,13 @@ impl serde::Serialize for ReportPoints<'_, '_> {
         let points = report.estimate.points();
         let mut seq = serializer.serialize_seq(Some(points.len()))?;
         for (i, p) in points.iter().enumerate() {
-            let margin = report.margins.as_ref().map(|m| m[i]);
-            let curve = report.curves.as_ref().map(|c| c[i].as_slice());
+            // (both are per point of the estimate; `get` keeps a mismatch from panicking)
+            let margin = report.margins.as_ref().and_then(|m| m.get(i)).copied();
+            let curve = report
+                .curves
+                .as_ref()
+                .and_then(|c| c.get(i))
+                .map(Vec::as_slice);
             if report.spectra {
                 let mut v = serde_json::to_value(p).map_err(S::Error::custom)?;
                 if let Some(m) = margin {
