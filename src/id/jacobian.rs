@@ -78,7 +78,7 @@ impl JacobianSpectrum {
         JacobianSpectrumParams::default()
     }
 
-    /// Local IDs from the singular values of ∇ₓs(α x₀, t₀); global = mean of local IDs.
+    /// Local IDs from the singular values of ∇ₓs(α x₀, t₀); global = median of local IDs.
     pub fn fit(&self, model: &dyn ScoreModel, data: &Dataset) -> Result<IdEstimate> {
         let p = &self.params;
         check_inputs(model, data)?;
@@ -118,8 +118,8 @@ impl JacobianSpectrum {
         };
         let settings =
             p.common
-                .settings(model, t0, std, points.len(), "mean of local IDs", options);
-        Ok(IdEstimate::mean_of(
+                .settings(model, t0, std, points.len(), "median of local IDs", options);
+        Ok(IdEstimate::median_of(
             Method::Jacobian,
             data.dim(),
             points,

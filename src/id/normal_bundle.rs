@@ -171,7 +171,8 @@ impl NormalBundle {
 
     /// Estimates the local ID at the selected points of `data` with the score `model`.
     ///
-    /// `global_id` is the mean of the local IDs; the median and histogram are on the estimate.
+    /// `global_id` is the median of the local IDs (a whole number unless the middle two differ);
+    /// the mean and histogram are on the estimate.
     pub fn fit(&self, model: &dyn ScoreModel, data: &Dataset) -> Result<IdEstimate> {
         let p = &self.params;
         check_inputs(model, data)?;
@@ -304,10 +305,10 @@ impl NormalBundle {
             t0,
             kernel.std,
             points.len(),
-            "mean of local IDs",
+            "median of local IDs",
             options,
         );
-        Ok(IdEstimate::mean_of(Method::Nb, d, points, settings))
+        Ok(IdEstimate::median_of(Method::Nb, d, points, settings))
     }
 
     /// The read-out of a neighbourhood's first `k` scores, or None when it is not decided yet

@@ -3,8 +3,9 @@
 //! Too small a t₀ probes the model where it was never trained well (and, for an empirical
 //! distribution, resolves single points); too large a t₀ blurs the manifold away. In between, the
 //! estimate is flat. [`Sweep::plateau`] picks the window of three consecutive t₀ on a log grid
-//! where the mean curve varies least (smallest max − min; ties go to the smaller t₀), and reports
-//! its middle t₀ and the mean value over the window.
+//! where the curve of global IDs (the "mean curve", though the spectral estimators' global ID is
+//! a median) varies least (smallest max − min; ties go to the smaller t₀), and reports its middle
+//! t₀ and the mean value over the window.
 //!
 //! ```
 //! use scoregeo::id::{log_grid, Flipd, Sweep};
