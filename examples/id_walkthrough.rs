@@ -1148,7 +1148,7 @@ fn experiment_section(r: &mut String, o: &Outcome) -> Res<()> {
     writeln!(
         r,
         "Normal bundle, max-gap: mean **{}**, median {}, {} of {} points read their true ID; \
-         local IDs {}. Ratio rule on the same spectra: mean {} ({}).\n",
+         local IDs {}. Ratio rule on the same spectra: median {} ({}).\n",
         fmt(sm.mean),
         fmt(sm.median),
         pct(sm.exact),
