@@ -347,8 +347,7 @@ impl IdEstimate {
         points: Vec<LocalEstimate>,
         settings: Settings,
     ) -> Self {
-        let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
-        Self::new(method, ambient_dim, mean(&ids), points, settings)
+        Self::summarised(mean, method, ambient_dim, points, settings)
     }
 
     /// An estimate whose global ID is the median of the local ones: the spectral estimators'
@@ -360,8 +359,19 @@ impl IdEstimate {
         points: Vec<LocalEstimate>,
         settings: Settings,
     ) -> Self {
+        Self::summarised(median, method, ambient_dim, points, settings)
+    }
+
+    /// An estimate whose global ID is `summary` of the local ones.
+    fn summarised(
+        summary: fn(&[f64]) -> f64,
+        method: Method,
+        ambient_dim: usize,
+        points: Vec<LocalEstimate>,
+        settings: Settings,
+    ) -> Self {
         let ids: Vec<f64> = points.iter().map(|l| l.local_id).collect();
-        Self::new(method, ambient_dim, median(&ids), points, settings)
+        Self::new(method, ambient_dim, summary(&ids), points, settings)
     }
 
     /// The estimator's method.
