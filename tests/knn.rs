@@ -201,3 +201,26 @@ fn tree_independent_of_thread_count() {
         assert_eq!(bits(&one, i), bits(&three, i));
     }
 }
+
+/// Data large enough for the tree's halves to be built in parallel: the same neighbours as the
+/// GEMM path, bit for bit, with one thread and with three.
+#[test]
+fn parallel_build_matches_gemm() {
+    let data = sphere(9000, 3, 12, 21);
+    let gemm = k_nearest_by(&data, 7, Search::Gemm).unwrap();
+    for threads in [1, 3] {
+        let tree = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| k_nearest_by(&data, 7, Search::Tree).unwrap());
+        for i in 0..data.len() {
+            assert_eq!(
+                tree.indices(i),
+                gemm.indices(i),
+                "row {i}, {threads} threads"
+            );
+            assert_eq!(bits(&tree, i), bits(&gemm, i), "row {i}, {threads} threads");
+        }
+    }
+}

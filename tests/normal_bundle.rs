@@ -243,6 +243,34 @@ fn a_pull_of_order_one_over_sigma_counts_as_a_normal_direction() {
     );
 }
 
+/// The exact score of N(m, I) in ℝ⁶⁰ read at σ = 0.25: its mean over a point's samples is the
+/// density gradient −(x₀ − m)/(1 + σ²), about √D·σ ≈ 1.8 normal responses (1/σ), which the pull
+/// test alone would count as a normal direction (59). The data's Gaussian drift explains it, so
+/// every point reads 60.
+#[test]
+fn the_density_gradient_of_high_dimensional_data_is_not_a_pull() {
+    let sde = Sde::ve(10.0);
+    let model = SubspaceGaussian::random(60, 60, sde, 8).unwrap();
+    let data = model.sample(300, 4);
+    let t0 = sde.time_for_sigma(0.25).unwrap();
+    let params = || {
+        NormalBundle::params()
+            .t0(t0)
+            .points(PointSelection::Count(8))
+            .seed(2)
+    };
+    let est = params().check().unwrap().fit(&model, &data).unwrap();
+    assert!(
+        est.local_ids().iter().all(|&k| k == 60.0),
+        "{:?}",
+        est.local_ids()
+    );
+    assert!(est
+        .points()
+        .iter()
+        .all(|p| !p.readoff.as_ref().unwrap().mean_pull));
+}
+
 /// Adaptive sampling on exact subspace scores reads what a fixed K reads, with fewer samples: a
 /// point stops at the first count of the schedule where its cut is decided, and its spectrum is
 /// then exactly that of its first samples (the same stream).

@@ -200,7 +200,7 @@ fn find(
     if blocking.references == 0 {
         return Err(Error::param("references", "block size must be at least 1"));
     }
-    let (mean, centred, sq_norms) = centre(data);
+    let (mean, sq_norms) = centre(data);
     // Below MAX/8 every squared distance and bound stays finite: d² ≤ 2(‖xᵢ‖² + ‖xⱼ‖²).
     if let Some(i) = sq_norms
         .iter()
@@ -216,7 +216,7 @@ fn find(
             return Ok(nn);
         }
     }
-    let screen = Screen::new(centred, sq_norms, data.dim());
+    let screen = Screen::new(centred(data, &mean), sq_norms, data.dim());
     let queries = of.map_or(n, <[usize]>::len);
     let mut indices = vec![0; queries * k];
     let mut distances = vec![0.0; queries * k];
@@ -303,23 +303,28 @@ fn by_tree(
     })
 }
 
-/// The mean of the rows, the centred rows (row-major) and their squared norms.
-fn centre(data: &Dataset) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+/// The mean of the rows and the squared norms of the centred rows.
+fn centre(data: &Dataset) -> (Vec<f64>, Vec<f64>) {
     let (n, dim) = (data.len(), data.dim());
     let mut mean = vec![0.0; dim];
     for row in data.rows() {
         mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
     }
     mean.iter_mut().for_each(|m| *m /= n as f64);
-    let centred: Vec<f64> = data
+    let sq_norms: Vec<f64> = data
         .rows()
-        .flat_map(|row| row.iter().zip(&mean).map(|(x, m)| x - m))
+        .map(|row| row.iter().zip(&mean).map(|(x, m)| (x - m) * (x - m)).sum())
         .collect();
-    let sq_norms: Vec<f64> = centred
-        .chunks_exact(dim)
-        .map(|r| r.iter().map(|x| x * x).sum())
-        .collect();
-    (mean, centred, sq_norms)
+    (mean, sq_norms)
+}
+
+/// The centred rows (row-major), which only the GEMM path needs.
+fn centred(data: &Dataset, mean: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(data.len() * data.dim());
+    for row in data.rows() {
+        out.extend(row.iter().zip(mean).map(|(x, m)| x - m));
+    }
+    out
 }
 
 /// Squared Euclidean distance evaluated directly (no cancellation).

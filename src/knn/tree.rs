@@ -192,7 +192,18 @@ impl KdTree {
         let (sketches, rho): (Vec<[f64; WIDTH]>, Vec<f64>) = (0..n)
             .into_par_iter()
             .with_min_len(256)
-            .map(|i| sketch(&values[i * dim..(i + 1) * dim], mean, &directions))
+            .map_init(
+                || (vec![0.0; dim], vec![0.0; dim]),
+                |(w, residual), i| {
+                    sketch(
+                        &values[i * dim..(i + 1) * dim],
+                        mean,
+                        &directions,
+                        w,
+                        residual,
+                    )
+                },
+            )
             .unzip();
         let eps = f64::EPSILON;
         let mut skew: f64 = 0.0;
@@ -229,66 +240,28 @@ impl KdTree {
             bounds,
         };
         let mut order = std::mem::take(&mut tree.order);
-        tree.build(&mut order, 0);
+        let Subtree { nodes, chunks } = Subtree::build(&tree.sketches, &mut order, 0);
+        for (id, nd) in nodes.iter().enumerate() {
+            if nd.children.is_none() {
+                tree.leaf[nd.start..nd.end].fill(id);
+            }
+        }
+        (tree.nodes, tree.chunks) = (nodes, chunks);
         for (p, &i) in order.iter().enumerate() {
             tree.position[i] = p;
         }
-        tree.points = order
-            .iter()
-            .flat_map(|&i| &values[i * dim..(i + 1) * dim])
-            .copied()
-            .collect();
+        let mut points = vec![0.0; n * dim];
+        points
+            .par_chunks_mut(dim * CHUNK)
+            .zip(order.par_chunks(CHUNK))
+            .for_each(|(block, rows)| {
+                for (out, &i) in block.chunks_exact_mut(dim).zip(rows) {
+                    out.copy_from_slice(&values[i * dim..(i + 1) * dim]);
+                }
+            });
+        tree.points = points;
         tree.order = order;
         tree
-    }
-
-    /// Builds the subtree of the rows `rows` (at tree positions `start..`) and returns its node.
-    fn build(&mut self, rows: &mut [usize], start: usize) -> usize {
-        let (mut lo, mut hi) = ([f64::INFINITY; WIDTH], [f64::NEG_INFINITY; WIDTH]);
-        for &i in rows.iter() {
-            for t in 0..WIDTH {
-                lo[t] = lo[t].min(self.sketches[i][t]);
-                hi[t] = hi[t].max(self.sketches[i][t]);
-            }
-        }
-        let id = self.nodes.len();
-        self.nodes.push(Node {
-            start,
-            end: start + rows.len(),
-            children: None,
-            lo,
-            hi,
-            chunk: 0,
-        });
-        if rows.len() > LEAF {
-            let axis = (0..WIDTH)
-                .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])).then(b.cmp(&a)))
-                .unwrap_or(0);
-            let mid = rows.len() / 2;
-            let sketches = &self.sketches;
-            rows.select_nth_unstable_by(mid, |&a, &b| {
-                sketches[a][axis]
-                    .total_cmp(&sketches[b][axis])
-                    .then(a.cmp(&b))
-            });
-            let (left, right) = rows.split_at_mut(mid);
-            let l = self.build(left, start);
-            let r = self.build(right, start + mid);
-            self.nodes[id].children = Some((l, r));
-        } else {
-            self.leaf[start..start + rows.len()].fill(id);
-            self.nodes[id].chunk = self.chunks.len();
-            for group in rows.chunks(WIDTH) {
-                let mut chunk = [[0.0; WIDTH]; WIDTH];
-                for (l, &i) in group.iter().enumerate() {
-                    for (t, row) in chunk.iter_mut().enumerate() {
-                        row[l] = self.sketches[i][t];
-                    }
-                }
-                self.chunks.push(chunk);
-            }
-        }
-        id
     }
 
     /// The tree position of row i (queries run in this order, for locality).
@@ -300,6 +273,95 @@ impl KdTree {
     #[inline(always)]
     fn point(&self, p: usize) -> &[f64] {
         &self.points[p * self.dim..(p + 1) * self.dim]
+    }
+}
+
+/// Rows above which the two halves of a node are built in parallel.
+const PARALLEL_BUILD: usize = 4096;
+
+/// A subtree: its nodes in preorder (the root first, children by their ids here) and its
+/// leaves' chunks in leaf order, numbered as one sequential build would number them.
+struct Subtree {
+    nodes: Vec<Node>,
+    chunks: Vec<[[f64; WIDTH]; WIDTH]>,
+}
+
+impl Subtree {
+    /// Builds the subtree of the rows `rows` (at tree positions `start..`), reordering them
+    /// into tree order; the halves of large nodes in parallel (the result does not depend on it).
+    fn build(sketches: &[[f64; WIDTH]], rows: &mut [usize], start: usize) -> Self {
+        let (mut lo, mut hi) = ([f64::INFINITY; WIDTH], [f64::NEG_INFINITY; WIDTH]);
+        for &i in rows.iter() {
+            for t in 0..WIDTH {
+                lo[t] = lo[t].min(sketches[i][t]);
+                hi[t] = hi[t].max(sketches[i][t]);
+            }
+        }
+        let root = Node {
+            start,
+            end: start + rows.len(),
+            children: None,
+            lo,
+            hi,
+            chunk: 0,
+        };
+        if rows.len() <= LEAF {
+            let chunks = rows
+                .chunks(WIDTH)
+                .map(|group| {
+                    let mut chunk = [[0.0; WIDTH]; WIDTH];
+                    for (l, &i) in group.iter().enumerate() {
+                        for (t, row) in chunk.iter_mut().enumerate() {
+                            row[l] = sketches[i][t];
+                        }
+                    }
+                    chunk
+                })
+                .collect();
+            return Self {
+                nodes: vec![root],
+                chunks,
+            };
+        }
+        let axis = (0..WIDTH)
+            .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])).then(b.cmp(&a)))
+            .unwrap_or(0);
+        let mid = rows.len() / 2;
+        rows.select_nth_unstable_by(mid, |&a, &b| {
+            sketches[a][axis]
+                .total_cmp(&sketches[b][axis])
+                .then(a.cmp(&b))
+        });
+        let parallel = rows.len() >= PARALLEL_BUILD;
+        let (left, right) = rows.split_at_mut(mid);
+        let (l, r) = if parallel {
+            rayon::join(
+                || Self::build(sketches, left, start),
+                || Self::build(sketches, right, start + mid),
+            )
+        } else {
+            (
+                Self::build(sketches, left, start),
+                Self::build(sketches, right, start + mid),
+            )
+        };
+        // renumber: the left subtree follows the root, the right one follows the left
+        let (r_id, r_chunk) = (1 + l.nodes.len(), l.chunks.len());
+        let shift = |nd: Node, by: usize, chunk_by: usize| Node {
+            children: nd.children.map(|(a, b)| (a + by, b + by)),
+            chunk: nd.chunk + chunk_by,
+            ..nd
+        };
+        let mut nodes = Vec::with_capacity(r_id + r.nodes.len());
+        nodes.push(Node {
+            children: Some((1, r_id)),
+            ..root
+        });
+        nodes.extend(l.nodes.into_iter().map(|nd| shift(nd, 1, 0)));
+        nodes.extend(r.nodes.into_iter().map(|nd| shift(nd, r_id, r_chunk)));
+        let mut chunks = l.chunks;
+        chunks.extend(r.chunks);
+        Self { nodes, chunks }
     }
 }
 
@@ -372,11 +434,19 @@ fn orthonormal(vectors: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
     kept
 }
 
-/// The computed sketch z̃(x) and ‖x − μ‖ of one row.
-fn sketch(row: &[f64], mean: &[f64], directions: &[Vec<f64>]) -> ([f64; WIDTH], f64) {
-    let w: Vec<f64> = row.iter().zip(mean).map(|(x, c)| x - c).collect();
+/// The computed sketch z̃(x) and ‖x − μ‖ of one row (`w` and `residual`: scratch of length D).
+fn sketch(
+    row: &[f64],
+    mean: &[f64],
+    directions: &[Vec<f64>],
+    w: &mut [f64],
+    residual: &mut [f64],
+) -> ([f64; WIDTH], f64) {
+    w.iter_mut()
+        .zip(row.iter().zip(mean))
+        .for_each(|(w, (x, c))| *w = x - c);
+    residual.copy_from_slice(w);
     let mut z = [0.0; WIDTH];
-    let mut residual = w.clone();
     for (zt, u) in z.iter_mut().zip(directions) {
         *zt = w.iter().zip(u).map(|(x, y)| x * y).sum();
         residual.iter_mut().zip(u).for_each(|(r, y)| *r -= *zt * y);

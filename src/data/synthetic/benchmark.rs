@@ -83,6 +83,10 @@ pub enum Benchmark {
     A60Affine,
     /// The flat torus S¹ × S¹ × S¹ in ℝ⁶ (a product of circles of radii 1, ½, ¼).
     T3Torus,
+    /// The standard Gaussian in ℝ⁶⁰ (full-dimensional in high D).
+    G60Gaussian,
+    /// The uniform cube [0, 1]⁶⁰ (full-dimensional in high D).
+    C60Cube,
 }
 
 impl Benchmark {
@@ -114,16 +118,19 @@ impl Benchmark {
         Benchmark::Mp3Paraboloid,
     ];
 
-    /// The additions to the standard suite: high ID in ℝ¹⁰⁰ and a flat torus.
-    pub const EXTRA: [Benchmark; 3] = [
+    /// The additions to the standard suite: high ID in ℝ¹⁰⁰, a flat torus and full-dimensional
+    /// data in ℝ⁶⁰.
+    pub const EXTRA: [Benchmark; 5] = [
         Benchmark::S50Sphere,
         Benchmark::A60Affine,
         Benchmark::T3Torus,
+        Benchmark::G60Gaussian,
+        Benchmark::C60Cube,
     ];
 
     /// The standard suite and the additions, in order.
-    pub const ALL: [Benchmark; 27] = {
-        let mut all = [Benchmark::T3Torus; 27];
+    pub const ALL: [Benchmark; 29] = {
+        let mut all = [Benchmark::T3Torus; 29];
         let mut i = 0;
         while i < all.len() {
             all[i] = if i < 24 {
@@ -167,6 +174,8 @@ impl Benchmark {
             S50Sphere => "S50_Sphere",
             A60Affine => "A60_Affine",
             T3Torus => "T3_Torus",
+            G60Gaussian => "G60_Gaussian",
+            C60Cube => "C60_Cube",
         }
     }
 
@@ -202,7 +211,7 @@ impl Benchmark {
             Mn1Nonlinear => 18,
             Mp3Paraboloid => 9,
             S50Sphere => 50,
-            A60Affine => 60,
+            A60Affine | G60Gaussian | C60Cube => 60,
             T3Torus => 3,
         }
     }
@@ -229,6 +238,7 @@ impl Benchmark {
             Mp2Paraboloid => 21,
             Mp3Paraboloid => 30,
             S50Sphere | A60Affine => 100,
+            G60Gaussian | C60Cube => 60,
         }
     }
 
@@ -258,6 +268,8 @@ impl Benchmark {
             S50Sphere => "uniform sphere, rotated",
             A60Affine => "Gaussian on a linear subspace",
             T3Torus => "flat torus S¹×S¹×S¹",
+            G60Gaussian => "standard Gaussian",
+            C60Cube => "uniform cube",
         };
         format!("{what}: ID {d} in ℝ^{big_d}")
     }
@@ -443,6 +455,8 @@ impl Benchmark {
                 let g: Vec<f64> = (0..60).map(|_| rng.sample(StandardNormal)).collect();
                 rotate(rotation.expect("rotated"), &g, 1.0, row);
             }
+            G60Gaussian => row.iter_mut().for_each(|r| *r = rng.sample(StandardNormal)),
+            C60Cube => row.iter_mut().for_each(|r| *r = u()),
             T3Torus => {
                 for (k, radius) in [1.0, 0.5, 0.25].into_iter().enumerate() {
                     let a = 2.0 * PI * u();
@@ -480,7 +494,7 @@ mod tests {
         assert_eq!(Benchmark::ALL[..24], Benchmark::STANDARD);
         assert_eq!(Benchmark::ALL[24..], Benchmark::EXTRA);
         let distinct: std::collections::HashSet<_> = Benchmark::ALL.iter().collect();
-        assert_eq!(distinct.len(), 27);
+        assert_eq!(distinct.len(), 29);
     }
 
     #[test]
