@@ -1,5 +1,5 @@
 //! The intrinsic-dimension benchmark: every estimator, with its defaults, on manifolds of known
-//! dimension ([`Benchmark`]: the 24 of the scikit-dimension suite and three more).
+//! dimension ([`Benchmark`]: the 24 of the scikit-dimension suite and five more).
 //!
 //! ```text
 //! cargo run --release --example id_benchmark -- [--n 2000] [--seed 1] [--points 500]

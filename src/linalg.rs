@@ -17,6 +17,26 @@ pub fn euclidean_distance(a: &[f64], b: &[f64]) -> f64 {
         .sqrt()
 }
 
+/// The mean row of `rows` (n rows of length `d`, n ≥ 1) and their covariance matrix
+/// (1/n)·Σ (xᵢ − m)(xᵢ − m)ᵀ, single-threaded.
+pub fn mean_and_covariance(rows: &[&[f64]], d: usize) -> (Vec<f64>, Mat<f64>) {
+    let n = rows.len();
+    let mean: Vec<f64> = (0..d)
+        .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64)
+        .collect();
+    let centred = Mat::from_fn(n, d, |i, j| rows[i][j] - mean[j]);
+    let mut cov = Mat::<f64>::zeros(d, d);
+    matmul(
+        cov.as_mut(),
+        Accum::Replace,
+        centred.transpose(),
+        centred.as_ref(),
+        1.0 / n as f64,
+        Par::Seq,
+    );
+    (mean, cov)
+}
+
 /// Eigenvalues of a symmetric matrix (lower triangle read), descending.
 pub fn symmetric_eigenvalues(a: MatRef<'_, f64>) -> Result<Vec<f64>> {
     let n = a.nrows();

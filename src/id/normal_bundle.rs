@@ -354,7 +354,7 @@ impl NormalBundle {
         if !(decided || last) {
             return Ok(None);
         }
-        if let (true, Some(c)) = (p.mean_pull && cut.intrinsic_dim > 0, c) {
+        if let Some(c) = c.filter(|_| p.mean_pull && cut.intrinsic_dim > 0) {
             // the mean's part along the data's Gaussian drift is a tangent drift, not a pull
             let pull_mean = without_component(&mean, &n.drift);
             // Weyl: λₙ̂₊₁(CᵀC + Kμμᵀ) ≤ λₙ̂₊₁(CᵀC) + K‖μ‖², so the uncentred spectrum is only
@@ -517,21 +517,8 @@ struct GaussianDrift {
 impl GaussianDrift {
     fn of(data: &Dataset) -> Result<Self> {
         let (n, d) = (data.len(), data.dim());
-        let mut mean = vec![0.0; d];
-        for row in data.rows() {
-            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let centred = Mat::from_fn(n, d, |i, j| data.row(i)[j] - mean[j]);
-        let mut cov = Mat::<f64>::zeros(d, d);
-        faer::linalg::matmul::matmul(
-            cov.as_mut(),
-            faer::Accum::Replace,
-            centred.transpose(),
-            centred.as_ref(),
-            1.0 / n as f64,
-            faer::Par::Seq,
-        );
+        let rows: Vec<&[f64]> = data.rows().collect();
+        let (mean, cov) = crate::linalg::mean_and_covariance(&rows, d);
         let eig = cov
             .self_adjoint_eigen(faer::Side::Lower)
             .map_err(|e| Error::Numerical(format!("covariance of the data: {e:?}")))?;
@@ -558,7 +545,15 @@ impl GaussianDrift {
     /// The unit direction of Σ⁺(x − m), or empty where it vanishes.
     fn direction(&self, x: &[f64]) -> Vec<f64> {
         let offset = Mat::from_fn(x.len(), 1, |b, _| x[b] - self.mean[b]);
-        let g = &self.precision * &offset;
+        let mut g = Mat::<f64>::zeros(x.len(), 1);
+        faer::linalg::matmul::matmul(
+            g.as_mut(),
+            faer::Accum::Replace,
+            self.precision.as_ref(),
+            offset.as_ref(),
+            1.0,
+            faer::Par::Seq,
+        );
         let v: Vec<f64> = g.col(0).iter().copied().collect();
         let norm = v.iter().map(|g| g * g).sum::<f64>().sqrt();
         match norm > 0.0 && norm.is_finite() {

@@ -5,8 +5,7 @@ use super::style::{self, dr, fmt_num, BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VE
 use super::{Figure, DEFAULT_SIZE};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, Par, Side};
+use faer::Side;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -138,20 +137,7 @@ impl Projection {
     /// The first two principal axes of `rows` (eigenvectors of the covariance matrix, signed so
     /// that their largest component is positive).
     fn principal(rows: &[&[f64]], d: usize) -> Result<Self> {
-        let n = rows.len();
-        let mean: Vec<f64> = (0..d)
-            .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64)
-            .collect();
-        let centred = Mat::from_fn(n, d, |i, j| rows[i][j] - mean[j]);
-        let mut cov = Mat::<f64>::zeros(d, d);
-        matmul(
-            cov.as_mut(),
-            Accum::Replace,
-            centred.transpose(),
-            centred.as_ref(),
-            1.0 / n as f64,
-            Par::Seq,
-        );
+        let (mean, cov) = crate::linalg::mean_and_covariance(rows, d);
         let eig = cov
             .self_adjoint_eigen(Side::Lower)
             .map_err(|e| Error::Numerical(format!("principal components of the data: {e:?}")))?;

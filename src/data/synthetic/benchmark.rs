@@ -5,7 +5,7 @@
 //! paraboloids over a Burr density (M_P1–M_P3); scikit-dimension ships the 24 as
 //! `BenchmarkManifolds`, and that is what researchers compare estimators on. The constructions
 //! below follow the papers' definitions (names as in scikit-dimension), followed by a few that
-//! cover what they miss: high ID in ℝ¹⁰⁰ and a product manifold.
+//! cover what they miss: high ID in ℝ¹⁰⁰, a product manifold and full-dimensional data in ℝ⁶⁰.
 //!
 //! Every point i draws from its own stream ([`crate::rng::stream`]`(seed, i)`), so a dataset is
 //! bit-identical for a given (n, seed) whatever the thread count.
