@@ -3,6 +3,7 @@
 use super::Dataset;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use std::io::Read;
 use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -20,35 +21,58 @@ fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Reads a 2-D `.npy` array of little- or big-endian f32/f64 as a dataset.
+///
+/// The body is decoded block by block straight into the dataset's values, so the file is never
+/// held in memory twice.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_npy(path, &bytes)
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    decode(path, std::io::BufReader::with_capacity(BLOCK, file), len)
 }
 
 /// Parses the bytes of a `.npy` file; `path` names it in messages.
 pub(crate) fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
+    decode(path, bytes, bytes.len() as u64)
+}
+
+/// Bytes decoded per read of the body.
+const BLOCK: usize = 1 << 16;
+
+/// Decodes a `.npy` stream of `len` bytes in all; `path` names it in messages.
+fn decode(path: &Path, mut r: impl Read, len: u64) -> Result<Dataset> {
     let bad = |message: String| Error::Format {
         path: path.into(),
         message,
     };
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+    let failed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => bad("truncated file".into()),
+        _ => Error::io(path, e),
+    };
+    let mut preamble = [0u8; 12];
+    if len < 10 {
         return Err(bad("not a NumPy .npy file (bad magic)".into()));
     }
-    let (header_len, header_start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
+    r.read_exact(&mut preamble[..10]).map_err(failed)?;
+    if &preamble[..6] != MAGIC {
+        return Err(bad("not a NumPy .npy file (bad magic)".into()));
+    }
+    let (header_len, header_start) = match preamble[6] {
+        1 => (u16::from_le_bytes([preamble[8], preamble[9]]) as u64, 10u64),
+        2 | 3 if len >= 12 => {
+            r.read_exact(&mut preamble[10..]).map_err(failed)?;
+            let l = u32::from_le_bytes([preamble[8], preamble[9], preamble[10], preamble[11]]);
+            (l as u64, 12)
+        }
         v => return Err(bad(format!("unsupported .npy format version {v}"))),
     };
     let header_end = header_start
         .checked_add(header_len)
-        .filter(|&e| e <= bytes.len())
+        .filter(|&e| e <= len)
         .ok_or_else(|| bad("truncated header".into()))?;
-    let header = std::str::from_utf8(&bytes[header_start..header_end])
-        .map_err(|_| bad("header is not text".into()))?;
+    let mut header = vec![0u8; header_len as usize];
+    r.read_exact(&mut header).map_err(failed)?;
+    let header = std::str::from_utf8(&header).map_err(|_| bad("header is not text".into()))?;
     let descr = header_field(header, "descr").ok_or_else(|| bad("header lacks 'descr'".into()))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let fortran = match header_field(header, "fortran_order") {
@@ -91,22 +115,31 @@ pub(crate) fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
         .and_then(|count| count.checked_mul(size))
         .ok_or_else(|| bad(format!("shape {shape_text} of {descr} overflows")))?;
     let count = n * dim;
-    let body = &bytes[header_end..];
-    if body.len() != needed {
+    let body = len - header_end;
+    if body != needed as u64 {
         return Err(bad(format!(
-            "data holds {} bytes, shape {shape_text} of {descr} needs {needed}",
-            body.len(),
+            "data holds {body} bytes, shape {shape_text} of {descr} needs {needed}",
         )));
     }
-    let flat: Vec<f64> = body
-        .chunks_exact(size)
-        .map(|c| match (size, little) {
-            (8, true) => f64::from_le_bytes(c.try_into().unwrap()),
-            (8, false) => f64::from_be_bytes(c.try_into().unwrap()),
-            (_, true) => f32::from_le_bytes(c.try_into().unwrap()) as f64,
-            (_, false) => f32::from_be_bytes(c.try_into().unwrap()) as f64,
-        })
-        .collect();
+    let decode = |c: &[u8]| match (size, little) {
+        (8, true) => f64::from_le_bytes(c.try_into().unwrap()),
+        (8, false) => f64::from_be_bytes(c.try_into().unwrap()),
+        (_, true) => f32::from_le_bytes(c.try_into().unwrap()) as f64,
+        (_, false) => f32::from_be_bytes(c.try_into().unwrap()) as f64,
+    };
+    let mut flat: Vec<f64> = Vec::with_capacity(count);
+    let mut block = vec![0u8; BLOCK.min(needed)];
+    while flat.len() < count {
+        let take = ((count - flat.len()) * size).min(block.len());
+        r.read_exact(&mut block[..take]).map_err(failed)?;
+        flat.extend(block[..take].chunks_exact(size).map(decode));
+    }
+    // a stream longer than its length said (a file that grew while it was read)
+    if r.read(&mut [0u8]).map_err(failed)? != 0 {
+        return Err(bad(format!(
+            "data holds more bytes than shape {shape_text} of {descr} needs ({needed})"
+        )));
+    }
     let values = if fortran {
         // column-major on disk: element (i, j) sits at j·n + i
         (0..count).map(|k| flat[(k % dim) * n + k / dim]).collect()
@@ -120,7 +153,8 @@ pub(crate) fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Dataset> {
             k % dim + 1
         )));
     }
-    Dataset::from_row_major(values, n, dim)
+    // every value was checked just above, with the file's name in the message
+    Ok(Dataset { values, n, dim })
 }
 
 /// Writes a dataset as a little-endian f64 C-order `.npy` file, atomically.
@@ -206,6 +240,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("row 1, column 2"), "{e}");
+    }
+
+    #[test]
+    fn a_stream_longer_or_shorter_than_its_length_is_refused() {
+        let p = Path::new("a.npy");
+        let body: Vec<u8> = (0..6).flat_map(|v| (v as f64).to_le_bytes()).collect();
+        let full = npy("<f8", false, "(2, 3)", &body);
+        // a file that grew while it was read: its length said 48 data bytes, 56 came
+        let mut grown = full.clone();
+        grown.extend(7f64.to_le_bytes());
+        let e = decode(p, &grown[..], full.len() as u64)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.npy") && e.contains("more bytes"), "{e}");
+        // and one that shrank: the read ends early
+        let e = decode(p, &full[..full.len() - 8], full.len() as u64)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.npy") && e.contains("truncated"), "{e}");
+        let d = decode(p, &full[..], full.len() as u64).unwrap();
+        assert_eq!(d.row(1), &[3.0, 4.0, 5.0]);
+    }
+
+    #[test]
+    fn reads_a_file_of_many_blocks() {
+        // 10 000 × 9 f64 is 720 000 bytes, eleven blocks and a partial one
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.npy");
+        let rows: Vec<Vec<f64>> = (0..10_000)
+            .map(|i| (0..9).map(|j| (i * 9 + j) as f64 * 0.25 - 3.0).collect())
+            .collect();
+        let d = Dataset::from_rows(&rows).unwrap();
+        write_npy(&d, &p).unwrap();
+        assert_eq!(read_npy(&p).unwrap(), d);
     }
 
     #[test]

@@ -295,7 +295,7 @@ fn by_tree(
         }
     }
     let rest: Vec<usize> = (0..rows.len()).filter(|&s| !done[s]).collect();
-    keep(tree::solve_grouped(&tree, rows, rest, k), &mut done);
+    tree::solve_grouped(&tree, rows, rest, (&mut indices, &mut distances), k);
     Some(Neighbours {
         k,
         indices,

@@ -733,10 +733,10 @@ crate::score::fused::kernels::multiversion! {
         tree: &KdTree,
         rows: &[usize],
         group: &[usize],
-        idx: &mut [usize],
-        dist: &mut [f64],
+        idx: &mut [&mut [usize]],
+        dist: &mut [&mut [f64]],
     ) {
-        let k = idx.len() / group.len().max(1);
+        let k = idx.first().map_or(0, |i| i.len());
         let home = &tree.nodes[tree.leaf[tree.position[rows[group[0]]]]];
         let queries = GroupSketches::new(tree, rows, group);
         let cpu = Cpu::detect();
@@ -805,28 +805,32 @@ crate::score::fused::kernels::multiversion! {
                 }
             }
         }
-        for (g, b) in best.iter().enumerate() {
-            idx[g * k..(g + 1) * k].copy_from_slice(&b.index);
-            dist[g * k..(g + 1) * k]
-                .iter_mut()
-                .zip(&b.d2)
-                .for_each(|(d, s)| *d = s.sqrt());
+        for ((b, i), d) in best.iter().zip(idx.iter_mut()).zip(dist.iter_mut()) {
+            i.copy_from_slice(&b.index);
+            d.iter_mut().zip(&b.d2).for_each(|(d, s)| *d = s.sqrt());
         }
     }
 }
 
+/// A leaf's query slots and, per slot, its rows of the output indices and distances.
+type Group<'a> = (&'a [usize], Vec<&'a mut [usize]>, Vec<&'a mut [f64]>);
+
 /// The tree's answers for the query slots `slots` (rows `rows[s]`), the queries of each leaf
-/// searched together ([`solve_group`]), the leaves in parallel.
+/// searched together ([`solve_group`]), the leaves in parallel: slot s's k neighbours go
+/// straight to `idx[s·k..]` and `dist[s·k..]` (the other slots' entries are left as they are).
 pub(super) fn solve_grouped(
     tree: &KdTree,
     rows: &[usize],
     mut slots: Vec<usize>,
+    (idx, dist): (&mut [usize], &mut [f64]),
     k: usize,
-) -> Answers {
+) {
     slots.sort_by_key(|&s| (tree.position(rows[s]), s));
-    let (mut idx, mut dist) = (vec![0; slots.len() * k], vec![0.0; slots.len() * k]);
-    let mut groups: Vec<(&[usize], &mut [usize], &mut [f64])> = Vec::new();
-    let (mut rest, mut ri, mut rd) = (&slots[..], &mut idx[..], &mut dist[..]);
+    // each slot's own rows of the outputs, handed to the group that answers it
+    let mut idx_of: Vec<Option<&mut [usize]>> = idx.chunks_mut(k).map(Some).collect();
+    let mut dist_of: Vec<Option<&mut [f64]>> = dist.chunks_mut(k).map(Some).collect();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut rest = &slots[..];
     while let Some(&first) = rest.first() {
         let leaf = tree.leaf[tree.position(rows[first])];
         let len = rest
@@ -834,21 +838,21 @@ pub(super) fn solve_grouped(
             .position(|&s| tree.leaf[tree.position(rows[s])] != leaf)
             .unwrap_or(rest.len());
         let (g, r) = rest.split_at(len);
-        let (gi, r_i) = std::mem::take(&mut ri).split_at_mut(len * k);
-        let (gd, r_d) = std::mem::take(&mut rd).split_at_mut(len * k);
+        // slots are distinct, so every output row is taken once
+        let gi = g
+            .iter()
+            .map(|&s| idx_of[s].take().expect("a slot once"))
+            .collect();
+        let gd = g
+            .iter()
+            .map(|&s| dist_of[s].take().expect("a slot once"))
+            .collect();
         groups.push((g, gi, gd));
-        (rest, ri, rd) = (r, r_i, r_d);
+        rest = r;
     }
     groups
         .into_par_iter()
-        .for_each(|(g, i, d)| solve_group(tree, rows, g, i, d));
-    let work = vec![Some(Work::default()); slots.len()];
-    Answers {
-        slots,
-        idx,
-        dist,
-        work,
-    }
+        .for_each(|(g, mut i, mut d)| solve_group(tree, rows, g, &mut i, &mut d));
 }
 
 /// Answers of the tree for some query slots: indices, distances and work, k per slot.

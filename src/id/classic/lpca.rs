@@ -116,7 +116,7 @@ impl LocalPca {
             Method::Lpca,
             data.dim(),
             global_id,
-            distinct.broadcast(&per_point),
+            distinct.broadcast(per_point),
             settings,
         ))
     }

@@ -95,7 +95,7 @@ impl Mle {
             Method::Mle,
             data.dim(),
             global_id,
-            distinct.broadcast(&per_point),
+            distinct.broadcast(per_point),
             settings,
         ))
     }

@@ -134,8 +134,17 @@ impl<'a> Distinct<'a> {
         self.group.iter().position(|&g| g == p).unwrap_or(p)
     }
 
-    /// One local estimate per dataset row, copied from the row's distinct point.
-    fn broadcast(&self, per_point: &[LocalEstimate]) -> Vec<LocalEstimate> {
+    /// One local estimate per dataset row, copied from the row's distinct point (moved, when
+    /// every row is distinct).
+    fn broadcast(&self, mut per_point: Vec<LocalEstimate>) -> Vec<LocalEstimate> {
+        if per_point.len() == self.group.len() {
+            // distinct points are the rows in row order
+            per_point
+                .iter_mut()
+                .enumerate()
+                .for_each(|(row, p)| p.index = row);
+            return per_point;
+        }
         self.group
             .iter()
             .enumerate()

@@ -169,7 +169,7 @@ impl TwoNn {
             Method::TwoNn,
             data.dim(),
             global_id,
-            distinct.broadcast(&per_point),
+            distinct.broadcast(per_point),
             settings,
         ))
     }
