@@ -251,7 +251,12 @@ class Jacobian(_Estimator):
 
 class FLIPD(_Estimator):
     """FLIPD (Kamkari et al. 2024): LID = D + σ(t0)²·(tr ∇s + ‖s‖²), the trace exact up to
-    ``exact_max_dim`` and by ``probes`` Hutchinson probes above."""
+    ``exact_max_dim`` and by ``probes`` Hutchinson probes above.
+
+    Each point is read at 2σ too (same probes); ``reliability_["trusted"]`` is False when fewer
+    than half the points move by less than ½ over that octave, that is when the reading depends
+    on the noise scale more than on the data (as on images, where FLIPD counts every direction
+    whose local variance exceeds about σ²)."""
 
     _method = "flipd"
     _needs_model = True

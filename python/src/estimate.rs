@@ -28,8 +28,9 @@ impl Estimate {
         self.inner.method().name()
     }
 
-    /// The normal bundle's reliability diagnostic as a dict (`clear_fraction`, `median_margin`,
-    /// `trusted`, `margins` per point), or None for other methods.
+    /// The reliability diagnostic as a dict (`clear_fraction`, `median_margin`, `trusted`,
+    /// `margins` per point): the normal bundle's cut margins or FLIPD's scale stability, None
+    /// for other methods.
     #[getter]
     fn reliability<'py>(
         &self,

@@ -665,9 +665,13 @@ fn table(e: &IdEstimate, sweep: Option<&Sweep>) -> serde_json::Result<String> {
         .collect();
     let _ = writeln!(s, "histogram    {}", hist.join(", "));
     if let Some(r) = crate::id::reliability::assess(e) {
+        let what = match e.method() {
+            Method::Flipd => "of points stable from σ to 2σ",
+            _ => "of points cut clearly",
+        };
         let _ = writeln!(
             s,
-            "reliability  {:.0}% of points cut clearly (median margin {:.2} octaves): {}",
+            "reliability  {:.0}% {what} (median margin {:.2} octaves): {}",
             100.0 * r.clear_fraction,
             r.median_margin,
             if r.trusted {

@@ -92,6 +92,9 @@ pub enum PointDetail {
         trace: f64,
         /// ‖s‖².
         score_norm2: f64,
+        /// The same point's LID one octave of noise up, at 2σ (same probes): how far the
+        /// reading depends on the scale (`None` when 2σ is beyond the SDE's range).
+        lid_at_2sigma: Option<f64>,
     },
     /// Local PCA's count: eigenvalues above `threshold` = α·λ₁ (Fukunaga–Olsen).
     LocalPca {
@@ -102,11 +105,18 @@ pub enum PointDetail {
 
 impl Serialize for PointDetail {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(2))?;
+        let mut m = s.serialize_map(None)?;
         match *self {
-            PointDetail::Flipd { trace, score_norm2 } => {
+            PointDetail::Flipd {
+                trace,
+                score_norm2,
+                lid_at_2sigma,
+            } => {
                 m.serialize_entry("trace", &trace)?;
                 m.serialize_entry("score_norm2", &score_norm2)?;
+                if let Some(l) = lid_at_2sigma {
+                    m.serialize_entry("lid_at_2sigma", &l)?;
+                }
             }
             PointDetail::LocalPca { threshold } => {
                 m.serialize_entry("rule", "fukunaga_olsen")?;
@@ -535,12 +545,20 @@ mod tests {
         p.detail = Some(PointDetail::Flipd {
             trace: -3.0,
             score_norm2: 1.5,
+            lid_at_2sigma: None,
         });
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"index": 4, "local_id": 2.5, "readoff": {"trace": -3.0, "score_norm2": 1.5}})
         );
+        p.detail = Some(PointDetail::Flipd {
+            trace: -3.0,
+            score_norm2: 1.5,
+            lid_at_2sigma: Some(2.25),
+        });
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["readoff"]["lid_at_2sigma"], 2.25);
         p.detail = Some(PointDetail::LocalPca { threshold: 0.5 });
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["readoff"]["rule"], "fukunaga_olsen");

@@ -9,6 +9,13 @@
 //! from a vector–Jacobian product ([`Derivative::Autodiff`]). The score is read in data coordinates, so
 //! the result does not depend on how the model standardised the data.
 //!
+//! FLIPD is a soft count: for data with local variance λᵢ along direction i it reads
+//! Σ λᵢ/(λᵢ + σ²), so it counts a dimension only where σ separates the variances (tangent λ ≫ σ²,
+//! normal λ ≪ σ²). Each point is therefore read one octave up as well, at 2σ with the same probes
+//! (`lid_at_2sigma` in its detail), and [`reliability::assess`](super::reliability::assess) trusts
+//! the estimate when at least half the points move by less than ½ over that octave: on images,
+//! whose variances fall off without a gap, FLIPD runs steadily down with σ and is flagged.
+//!
 //! ```
 //! use scoregeo::id::Flipd;
 //! use scoregeo::score::analytic::SubspaceGaussian;
@@ -28,7 +35,7 @@ use super::{
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng;
-use crate::score::ScoreModel;
+use crate::score::{NoiseLevel, ScoreModel};
 use faer::Mat;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -218,6 +225,31 @@ impl Flipd {
         Ok((traces, scores))
     }
 
+    /// (LID, tr ∇s, ‖s‖²) at the kernel means α(t)xᵢ of the rows `chunk` of the data, at time t.
+    fn lids(
+        &self,
+        model: &dyn ScoreModel,
+        data: &Dataset,
+        chunk: &[usize],
+        t: f64,
+        derivative: Derivative,
+    ) -> Result<Vec<(f64, f64, f64)>> {
+        let d = data.dim();
+        let sigma2 = model.kernel(t).std.powi(2);
+        let x = kernel_means(model, data, chunk, t);
+        let (traces, s) = self.traces(model, &x, chunk, t, derivative)?;
+        let s = match s {
+            Some(s) => s,
+            None => model.score(x.as_ref(), t)?,
+        };
+        Ok((0..chunk.len())
+            .map(|r| {
+                let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
+                (d as f64 + sigma2 * (traces[r] + norm2), traces[r], norm2)
+            })
+            .collect())
+    }
+
     /// Local LIDs (real numbers) at the selected points; global = their mean.
     pub fn fit(&self, model: &dyn ScoreModel, data: &Dataset) -> Result<IdEstimate> {
         let p = &self.params;
@@ -236,17 +268,20 @@ impl Flipd {
             }
             other => other,
         };
+        // one octave of noise up, where the SDE reaches it: the scale-stability check
+        let t_up = NoiseLevel::Sigma(2.0 * sigma2.sqrt())
+            .t0(model)
+            .ok()
+            .filter(|&t| t > t0 && t <= 1.0);
         let points = p.common.evaluate_points(data, "flipd", |chunk| {
-            let x = kernel_means(model, data, chunk, t0);
-            let (traces, s) = self.traces(model, &x, chunk, t0, derivative)?;
-            let s = match s {
-                Some(s) => s,
-                None => model.score(x.as_ref(), t0)?,
+            let at_t0 = self.lids(model, data, chunk, t0, derivative)?;
+            let at_up = match t_up {
+                Some(t) => Some(self.lids(model, data, chunk, t, derivative)?),
+                None => None,
             };
             let mut local = Vec::with_capacity(chunk.len());
             for (r, &i) in chunk.iter().enumerate() {
-                let norm2: f64 = (0..d).map(|j| s[(r, j)] * s[(r, j)]).sum();
-                let lid = d as f64 + sigma2 * (traces[r] + norm2);
+                let (lid, trace, norm2) = at_t0[r];
                 if !lid.is_finite() {
                     return Err(Error::Numerical(format!(
                         "non-finite FLIPD at point {i}; is t0 = {t0} too small?"
@@ -254,8 +289,9 @@ impl Flipd {
                 }
                 local.push(LocalEstimate {
                     detail: Some(PointDetail::Flipd {
-                        trace: traces[r],
+                        trace,
                         score_norm2: norm2,
+                        lid_at_2sigma: at_up.as_ref().map(|u| u[r].0).filter(|l| l.is_finite()),
                     }),
                     ..LocalEstimate::new(i, lid)
                 });
@@ -294,5 +330,68 @@ impl IdEstimator for Flipd {
 
     fn fit(&self, data: &Dataset, model: Option<&dyn ScoreModel>) -> Result<IdEstimate> {
         Flipd::fit(self, require_model(Method::Flipd, model)?, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::reliability;
+    use crate::score::analytic::SubspaceGaussian;
+    use crate::Sde;
+
+    /// A Gaussian on a 3-plane of ℝ⁹ with normal variance λ (tangent variance 1).
+    fn plane(normal_var: f64) -> SubspaceGaussian {
+        let basis = Mat::from_fn(9, 3, |i, j| if i == j { 1.0 } else { 0.0 });
+        SubspaceGaussian::new(vec![0.0; 9], basis, 1.0, normal_var, Sde::vp_default()).unwrap()
+    }
+
+    #[test]
+    fn stable_on_a_thin_plane_and_flagged_where_the_normal_variance_is_sigma_squared() {
+        let thin = plane(1e-10);
+        let data = thin.sample(40, 2);
+        let est = Flipd::params().check().unwrap().fit(&thin, &data).unwrap();
+        assert!((est.global_id() - 3.0).abs() < 0.05, "{}", est.global_id());
+        let r = reliability::assess(&est).expect("FLIPD reads 2σ too");
+        assert!(r.trusted && r.clear_fraction == 1.0, "{r:?}");
+
+        // normal variance λ = σ(t₀)², read at data points: each of the 6 normals adds
+        // 1 − σ²/(λ + σ²) + λσ²/(λ + σ²)² (the trace and ‖s‖² terms) = ¾ at σ and 0.36 at 2σ,
+        // so the reading falls from ≈ 3 + 4.5 to ≈ 3 + 2.2 over the octave
+        let t0 = Sde::vp_default().default_t0();
+        let sigma2 = thin.kernel(t0).std.powi(2);
+        let thick = plane(sigma2);
+        let data = thick.sample(40, 2);
+        let est = Flipd::params().check().unwrap().fit(&thick, &data).unwrap();
+        assert!((est.global_id() - 7.5).abs() < 0.6, "{}", est.global_id());
+        let r = reliability::assess(&est).unwrap();
+        assert!(!r.trusted, "{r:?}");
+        for (p, m) in est.points().iter().zip(&r.margins) {
+            let Some(PointDetail::Flipd {
+                lid_at_2sigma: Some(up),
+                ..
+            }) = p.detail
+            else {
+                panic!("no reading at 2σ: {p:?}");
+            };
+            // the margin is log₂(½ / |LID(2σ) − LID(σ)|)
+            assert!((m - (0.5 / (up - p.local_id).abs()).log2()).abs() < 1e-9);
+        }
+        let moved: f64 = est
+            .points()
+            .iter()
+            .map(|p| match p.detail {
+                Some(PointDetail::Flipd {
+                    lid_at_2sigma: Some(up),
+                    ..
+                }) => p.local_id - up,
+                _ => f64::NAN,
+            })
+            .sum::<f64>()
+            / est.points().len() as f64;
+        assert!(
+            (moved - 2.3).abs() < 0.6,
+            "mean fall over the octave {moved}"
+        );
     }
 }

@@ -308,11 +308,12 @@ mod tests {
     }
 }
 
-/// The diagnostic of a normal-bundle estimate: every point's cut margin and the share of clear
-/// cuts. Serialised as the `reliability` field of `id-estimate`'s JSON.
+/// The diagnostic of an estimate: every point's margin (a normal-bundle cut's, or FLIPD's scale
+/// stability, see [`assess`]) and the share of clear points. Serialised as the `reliability`
+/// field of `id-estimate`'s JSON.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Reliability {
-    /// Fraction of evaluated points whose cut is clear (margin > 0).
+    /// Fraction of evaluated points that read clearly (margin > 0).
     pub clear_fraction: f64,
     /// Median margin in octaves over the points.
     pub median_margin: f64,
@@ -322,11 +323,40 @@ pub struct Reliability {
     pub margins: Vec<f64>,
 }
 
-/// The diagnostic of a normal-bundle estimate that kept its spectra (`None` for other methods,
-/// or without spectra).
+/// How much a FLIPD reading may move when the noise grows by an octave (σ → 2σ) for it to be
+/// read as a dimension: half a unit, the distance to the next rounding. On a resolved
+/// k-manifold FLIPD(σ) = k + O(σ²) (curvature), so an octave moves it by far less; where the model
+/// sees no manifold at σ, FLIPD is the soft count Σ λᵢ/(λᵢ + σ²) of the directions whose local
+/// variance λᵢ is comparable to σ², and it falls steadily as σ grows.
+pub const FLIPD_OCTAVE_TOLERANCE: f64 = 0.5;
+
+/// The diagnostic of an estimate: a normal-bundle estimate that kept its spectra (cut margins),
+/// or a FLIPD estimate that read each point at 2σ too (scale stability, margin
+/// log₂(½ / |LID(2σ) − LID(σ)|) octaves). `None` for the other methods.
 pub fn assess(estimate: &super::IdEstimate) -> Option<Reliability> {
+    let margins = match estimate.method() {
+        super::Method::Flipd => flipd_margins(estimate)?,
+        _ => cut_margins(estimate)?,
+    };
+    if margins.is_empty() {
+        return None;
+    }
+    let clear = margins.iter().filter(|&&m| m > 0.0).count();
+    let mut sorted = margins.clone();
+    sorted.sort_by(f64::total_cmp);
+    let clear_fraction = clear as f64 / margins.len() as f64;
+    Some(Reliability {
+        clear_fraction,
+        median_margin: sorted[sorted.len() / 2],
+        trusted: clear_fraction >= 0.5,
+        margins,
+    })
+}
+
+/// Each point's cut margin of a normal-bundle estimate with spectra.
+fn cut_margins(estimate: &super::IdEstimate) -> Option<Vec<f64>> {
     let samples = estimate.settings().samples()?;
-    let margins = estimate
+    estimate
         .points()
         .iter()
         .map(|p| match (&p.spectrum, &p.readoff) {
@@ -342,20 +372,26 @@ pub fn assess(estimate: &super::IdEstimate) -> Option<Reliability> {
             }
             _ => None,
         })
-        .collect::<Option<Vec<f64>>>()?;
-    if margins.is_empty() {
-        return None;
-    }
-    let clear = margins.iter().filter(|&&m| m > 0.0).count();
-    let mut sorted = margins.clone();
-    sorted.sort_by(f64::total_cmp);
-    let clear_fraction = clear as f64 / margins.len() as f64;
-    Some(Reliability {
-        clear_fraction,
-        median_margin: sorted[sorted.len() / 2],
-        trusted: clear_fraction >= 0.5,
-        margins,
-    })
+        .collect()
+}
+
+/// Each point's scale-stability margin of a FLIPD estimate, in octaves of headroom under
+/// [`FLIPD_OCTAVE_TOLERANCE`] (capped at 20 where the two readings agree to rounding).
+fn flipd_margins(estimate: &super::IdEstimate) -> Option<Vec<f64>> {
+    estimate
+        .points()
+        .iter()
+        .map(|p| match p.detail {
+            Some(super::PointDetail::Flipd {
+                lid_at_2sigma: Some(up),
+                ..
+            }) => {
+                let moved = (up - p.local_id).abs().max(FLIPD_OCTAVE_TOLERANCE * 1e-6);
+                Some((FLIPD_OCTAVE_TOLERANCE / moved).log2())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// How far (in octaves) the data's TwoNN reading may fall below the lowest flat reference of the
