@@ -210,16 +210,22 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
     let jac = JacobianSpectrum::params().progress(Hidden).check()?;
     let jacobian_ms = best_of(2, || jac.fit(model, &jac_data).expect("jacobian")) / 128.0 * 1e3;
     let flipd_data = points(1024, 4);
-    let flipd = Flipd::params().progress(Hidden).check()?;
+    // one σ on both sides, as the reference computes it (the default's 2σ stability read is off)
+    let flipd = Flipd::params()
+        .progress(Hidden)
+        .scale_check(false)
+        .check()?;
     let flipd_jvp_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
     let flipd = Flipd::params()
         .progress(Hidden)
         .derivative(Derivative::Difference)
+        .scale_check(false)
         .check()?;
     let flipd_fd_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
     let flipd = Flipd::params()
         .progress(Hidden)
         .derivative(Derivative::Autodiff)
+        .scale_check(false)
         .check()?;
     let flipd_vjp_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
 

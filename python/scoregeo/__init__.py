@@ -256,16 +256,17 @@ class FLIPD(_Estimator):
     Each point is read at 2σ too (same probes); ``reliability_["trusted"]`` is False when fewer
     than half the points move by less than ½ over that octave, that is when the reading depends
     on the noise scale more than on the data (as on images, where FLIPD counts every direction
-    whose local variance exceeds about σ²)."""
+    whose local variance exceeds about σ²). ``scale_check=False`` skips that second read (half
+    the passes, no ``reliability_``)."""
 
     _method = "flipd"
     _needs_model = True
 
     def __init__(self, t0=None, sigma=None, exact_max_dim=32, probes=8, probe="rademacher",
-                 derivative="jvp", points=None, seed=0, batch=None):
+                 derivative="jvp", scale_check=True, points=None, seed=0, batch=None):
         super().__init__(t0=t0, sigma=sigma, exact_max_dim=exact_max_dim, probes=probes,
-                         probe=probe, derivative=derivative, points=points, seed=seed,
-                         batch=batch)
+                         probe=probe, derivative=derivative, scale_check=scale_check,
+                         points=points, seed=seed, batch=batch)
 
 
 class MLE(_Estimator):

@@ -167,7 +167,7 @@ where
 #[pyo3(signature = (method, X, model = None, *, t0 = None, sigma = None, samples = None, adaptive = true,
                     rule = "maxgap", normal_floor = 0.1, points = None, seed = 0,
                     keep_spectra = true, batch = None, k = 20, exact_max_dim = 32, probes = 8,
-                    probe = "rademacher", derivative = "jvp", alpha = 0.05,
+                    probe = "rademacher", derivative = "jvp", scale_check = true, alpha = 0.05,
                     form = "ml", discard_fraction = 0.1))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn estimate(
@@ -190,6 +190,7 @@ pub fn estimate(
     probes: usize,
     probe: &str,
     derivative: &str,
+    scale_check: bool,
     alpha: f64,
     form: &str,
     discard_fraction: f64,
@@ -283,6 +284,7 @@ pub fn estimate(
                 .probes(probes)
                 .probe(probe)
                 .derivative(derivative)
+                .scale_check(scale_check)
                 .check()?
                 .into(),
             Method::Mle => Mle::params().k(k).check()?.into(),

@@ -30,6 +30,22 @@ def test_exact_subspace_score_reads_k_at_every_point(sde):
     flipd = scoregeo.FLIPD().fit(X, model=score, sde=sde)
     # D + σ²(tr ∇s + ‖s‖²) for this Gaussian is 4 up to the O(σ²) Gaussian-width terms
     np.testing.assert_allclose(flipd.dimension_pw_, 4.0, atol=0.01)
+    assert flipd.reliability_["trusted"]
+    # without the 2σ read: the same local IDs, half the score rows, no diagnostic
+    rows = {True: 0, False: 0}
+
+    def counting(check):
+        def fn(x, t):
+            rows[check] += len(x)
+            return score(x, t)
+
+        return fn
+
+    scoregeo.FLIPD().fit(X, model=counting(True), sde=sde)
+    single = scoregeo.FLIPD(scale_check=False).fit(X, model=counting(False), sde=sde)
+    np.testing.assert_array_equal(single.dimension_pw_, flipd.dimension_pw_)
+    assert single.reliability_ is None
+    assert rows[False] > 0 and rows[True] == 2 * rows[False]
 
 
 def test_callable_sees_float32_batches_when_asked():

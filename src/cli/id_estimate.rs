@@ -183,6 +183,9 @@ pub struct IdEstimateArgs {
     /// FLIPD: how each probe's vᵀ∇s v is taken.
     #[arg(long, value_enum, default_value_t = DerivativeArg::Jvp)]
     pub derivative: DerivativeArg,
+    /// FLIPD: skip the second read at 2σ (half the passes, no reliability diagnostic).
+    #[arg(long)]
+    pub no_scale_check: bool,
     /// Number of points to evaluate (seeded choice), or `all`.
     #[arg(long, default_value = "all")]
     pub points: Points,
@@ -300,6 +303,7 @@ fn estimator(args: &IdEstimateArgs, method: Method, t0: Option<f64>) -> crate::R
                 DerivativeArg::Difference => Derivative::Difference,
                 DerivativeArg::Autodiff => Derivative::Autodiff,
             })
+            .scale_check(!args.no_scale_check)
             .check()?
             .into(),
         Method::Mle => Mle::params().k(args.k).check()?.into(),

@@ -67,6 +67,7 @@ pub fn run(args: SpectrumArgs) -> anyhow::Result<()> {
         probes: 8,
         probe: ProbeArg::Rademacher,
         derivative: DerivativeArg::Jvp,
+        no_scale_check: false,
         points: args.points,
         seed: args.seed,
         format: Format::Table,

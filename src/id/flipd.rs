@@ -76,6 +76,7 @@ pub struct FlipdParams {
     probes: usize,
     probe: Probe,
     derivative: Derivative,
+    scale_check: bool,
 }
 
 impl Default for FlipdParams {
@@ -86,6 +87,7 @@ impl Default for FlipdParams {
             probes: 8,
             probe: Probe::Rademacher,
             derivative: Derivative::Jvp,
+            scale_check: true,
         }
     }
 }
@@ -110,6 +112,10 @@ impl FlipdParams {
         /// How vᵀ∇s v is computed (default forward-mode JVPs where the model has them, else a
         /// central difference of forward passes).
         derivative: Derivative,
+
+        /// Whether each point is read at 2σ too, for the scale-stability diagnostic (default
+        /// true; it doubles the passes). Off, the estimate carries no `reliability`.
+        scale_check: bool,
     }
     /// Validates the settings once.
     pub fn check(self) -> Result<Flipd> {
@@ -272,7 +278,7 @@ impl Flipd {
         let t_up = NoiseLevel::Sigma(2.0 * sigma2.sqrt())
             .t0(model)
             .ok()
-            .filter(|&t| t > t0 && t <= 1.0);
+            .filter(|&t| p.scale_check && t > t0 && t <= 1.0);
         let points = p.common.evaluate_points(data, "flipd", |chunk| {
             let at_t0 = self.lids(model, data, chunk, t0, derivative)?;
             let at_up = match t_up {
@@ -393,5 +399,30 @@ mod tests {
             (moved - 2.3).abs() < 0.6,
             "mean fall over the octave {moved}"
         );
+    }
+
+    #[test]
+    fn without_the_scale_check_the_same_reading_and_no_diagnostic() {
+        let thin = plane(1e-4);
+        let data = thin.sample(20, 3);
+        let checked = Flipd::params().check().unwrap().fit(&thin, &data).unwrap();
+        let single = Flipd::params()
+            .scale_check(false)
+            .check()
+            .unwrap()
+            .fit(&thin, &data)
+            .unwrap();
+        for (a, b) in checked.points().iter().zip(single.points()) {
+            assert_eq!(a.local_id, b.local_id);
+            assert!(matches!(
+                b.detail,
+                Some(PointDetail::Flipd {
+                    lid_at_2sigma: None,
+                    ..
+                })
+            ));
+        }
+        assert!(reliability::assess(&checked).is_some());
+        assert!(reliability::assess(&single).is_none());
     }
 }
