@@ -211,22 +211,15 @@ fn measure(model: &dyn ScoreModel, nb_points: usize, train_steps: usize) -> Res<
     let jacobian_ms = best_of(2, || jac.fit(model, &jac_data).expect("jacobian")) / 128.0 * 1e3;
     let flipd_data = points(1024, 4);
     // one σ on both sides, as the reference computes it (the default's 2σ stability read is off)
-    let flipd = Flipd::params()
-        .progress(Hidden)
-        .scale_check(false)
-        .check()?;
+    let one_sigma = Flipd::params().progress(Hidden).scale_check(false);
+    let flipd = one_sigma.clone().check()?;
     let flipd_jvp_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
-    let flipd = Flipd::params()
-        .progress(Hidden)
+    let flipd = one_sigma
+        .clone()
         .derivative(Derivative::Difference)
-        .scale_check(false)
         .check()?;
     let flipd_fd_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
-    let flipd = Flipd::params()
-        .progress(Hidden)
-        .derivative(Derivative::Autodiff)
-        .scale_check(false)
-        .check()?;
+    let flipd = one_sigma.derivative(Derivative::Autodiff).check()?;
     let flipd_vjp_ms = best_of(2, || flipd.fit(model, &flipd_data).expect("flipd")) / 1024.0 * 1e3;
 
     // 5. DSM training of the default recipe on 5000 points in ℝ¹⁰⁰

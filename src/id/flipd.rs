@@ -275,10 +275,11 @@ impl Flipd {
             other => other,
         };
         // one octave of noise up, where the SDE reaches it: the scale-stability check
-        let t_up = NoiseLevel::Sigma(2.0 * sigma2.sqrt())
-            .t0(model)
-            .ok()
-            .filter(|&t| p.scale_check && t > t0 && t <= 1.0);
+        let t_up = p
+            .scale_check
+            .then(|| NoiseLevel::Sigma(2.0 * sigma2.sqrt()).t0(model).ok())
+            .flatten()
+            .filter(|&t| t > t0 && t <= 1.0);
         let points = p.common.evaluate_points(data, "flipd", |chunk| {
             let at_t0 = self.lids(model, data, chunk, t0, derivative)?;
             let at_up = match t_up {
