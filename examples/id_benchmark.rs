@@ -4,8 +4,12 @@
 //! ```text
 //! cargo run --release --example id_benchmark -- [--n 2000] [--seed 1] [--points 500]
 //!     [--only M1_Sphere,M5a_Helix1d] [--methods auto,nb,jacobian,flipd,mle,twonn,lpca]
-//!     [--out benchmark-results] [--cache DIR] [--baseline]
+//!     [--out benchmark-results] [--cache DIR] [--baseline] [--save-data DIR]
 //! ```
+//!
+//! `--save-data DIR` also writes each drawn dataset as `DIR/NAME.npy`, so that
+//! `scoregeo id-estimate DIR/NAME.npy --model MODEL` (the model from the cache) can read it again
+//! with any flag.
 //!
 //! `--nb default|centred|raw|fixed` picks the normal-bundle read-out (default: the library's,
 //! centred with the mean-pull test and adaptive sampling; `centred` without the pull test; `raw`
@@ -43,6 +47,7 @@ struct Options {
     baseline: bool,
     nb: String,
     head: Option<Prediction>,
+    save_data: Option<PathBuf>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -57,6 +62,7 @@ fn parse() -> Result<Options, String> {
         baseline: false,
         nb: "default".into(),
         head: None,
+        save_data: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -70,6 +76,7 @@ fn parse() -> Result<Options, String> {
             "--out" => o.out = PathBuf::from(value()?),
             "--cache" => o.cache = Some(PathBuf::from(value()?)),
             "--baseline" => o.baseline = true,
+            "--save-data" => o.save_data = Some(PathBuf::from(value()?)),
             "--head" => {
                 o.head = match value()?.as_str() {
                     "data" => Some(Prediction::Data),
@@ -175,6 +182,15 @@ fn main() {
     for b in &suite {
         let data = b.sample(o.n, o.seed);
         let truth = b.intrinsic_dim() as f64;
+        if let Some(dir) = &o.save_data {
+            let saved = std::fs::create_dir_all(dir)
+                .map_err(|e| scoregeo::Error::io(dir, e))
+                .and_then(|()| data.write(dir.join(format!("{}.npy", b.name()))));
+            if let Err(e) = saved {
+                eprintln!("id_benchmark: cannot save {}: {e}", b.name());
+                std::process::exit(1);
+            }
+        }
         let started = Instant::now();
         let scoregeo::train::DefaultModel {
             model: net,
