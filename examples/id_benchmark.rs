@@ -178,15 +178,18 @@ fn main() {
         recipe,
         ..CacheOptions::default()
     };
+    if let Some(dir) = &o.save_data {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("id_benchmark: cannot create {}: {e}", dir.display());
+            std::process::exit(1);
+        }
+    }
     let mut rows = Vec::new();
     for b in &suite {
         let data = b.sample(o.n, o.seed);
         let truth = b.intrinsic_dim() as f64;
         if let Some(dir) = &o.save_data {
-            let saved = std::fs::create_dir_all(dir)
-                .map_err(|e| scoregeo::Error::io(dir, e))
-                .and_then(|()| data.write(dir.join(format!("{}.npy", b.name()))));
-            if let Err(e) = saved {
+            if let Err(e) = data.write(dir.join(format!("{}.npy", b.name()))) {
                 eprintln!("id_benchmark: cannot save {}: {e}", b.name());
                 std::process::exit(1);
             }
