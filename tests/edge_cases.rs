@@ -252,6 +252,36 @@ fn tiny_and_one_dimensional_data_give_answers_or_clear_errors() {
     assert!(m.contains("point"), "{m}");
 }
 
+#[test]
+fn data_beyond_the_range_of_f64_squared_distances_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = sphere(d, 60);
+    let model = constant_model(d, "zero.safetensors", 3, 0.0);
+    // 10²⁰⁰ and 10⁻²⁰⁰: the points are distinct and finite, but their squared distances
+    // overflow or underflow; every estimator must say so instead of reading garbage
+    for (scale, verdict) in [(1e200, "large"), (1e-200, "small")] {
+        let rows = data
+            .rows()
+            .map(|r| r.iter().map(|v| v * scale).collect())
+            .collect();
+        let path = save(d, &format!("scaled{scale:e}.csv"), rows);
+        for model in ["mixture", model.to_str().unwrap()] {
+            for method in METHODS {
+                let Outcome::Refused(m) = run(&path, model, method, &[]) else {
+                    panic!("×{scale:e} {model} {method}: read a dimension")
+                };
+                assert!(m.contains("rescale the data"), "×{scale:e} {method}: {m}");
+                let classic = matches!(method, "mle" | "twonn" | "lpca");
+                assert!(
+                    classic || m.contains(verdict),
+                    "×{scale:e} {model} {method}: {m}"
+                );
+            }
+        }
+    }
+}
+
 /// A native model of `dim` inputs whose every weight is `w`.
 fn constant_model(dir: &Path, name: &str, dim: usize, w: f32) -> PathBuf {
     let mut config = MlpConfig::new(dim, 8, 1, Sde::ve(4.0));

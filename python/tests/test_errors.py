@@ -39,6 +39,18 @@ def test_nan_names_row_and_column():
         scoregeo.TwoNN().fit(X)
 
 
+@pytest.mark.parametrize("scale, words", [(1e200, "too large"), (1e-200, "too small")])
+def test_data_beyond_f64_squared_distances_are_a_value_error(scale, words):
+    X = points() * scale
+    with pytest.raises(ValueError, match="rescale the data"):
+        scoregeo.MLE().fit(X)
+    for est in (scoregeo.NormalBundle(), scoregeo.Jacobian(), scoregeo.FLIPD()):
+        with pytest.raises(ValueError, match=words):
+            est.fit(X, model=lambda x, t: -x, sde=SDE)
+    with pytest.raises(ValueError, match=words):
+        scoregeo.train(X, steps=10)
+
+
 class Boom(Exception):
     pass
 

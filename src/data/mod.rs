@@ -154,6 +154,50 @@ impl Dataset {
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// Checks that f64 squared distances can measure these points: the largest deviation δ of a
+    /// coordinate from its mean must satisfy 4D·δ² ≤ MAX/8 (every squared distance, at most
+    /// D·(2δ)², stays finite with room for sums of them) and δ² ≥ 2⁵³·MIN_POSITIVE (differences
+    /// keep full precision instead of underflowing towards 0). Identical points pass: whether
+    /// they are an error is the caller's to say.
+    ///
+    /// ```
+    /// use scoregeo::data::Dataset;
+    /// let ok = Dataset::from_rows(&[vec![0.0, 1.0], vec![2.0, 3.0]]).unwrap();
+    /// assert!(ok.check_spread().is_ok());
+    /// let huge = Dataset::from_rows(&[vec![0.0], vec![1e200]]).unwrap();
+    /// assert!(huge.check_spread().unwrap_err().to_string().contains("rescale"));
+    /// ```
+    pub fn check_spread(&self) -> Result<()> {
+        let n = self.n as f64;
+        let mut mean = vec![0.0; self.dim];
+        for row in self.rows() {
+            // summing x/n cannot overflow where the values themselves are finite
+            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x / n);
+        }
+        let deviation = self
+            .rows()
+            .flat_map(|row| row.iter().zip(&mean).map(|(x, m)| (x - m).abs()))
+            .fold(0.0, f64::max);
+        if deviation == 0.0 {
+            return Ok(());
+        }
+        let largest = (f64::MAX / (32.0 * self.dim as f64)).sqrt();
+        let smallest = (f64::MIN_POSITIVE * 2f64.powi(53)).sqrt();
+        // an infinite deviation (x − m overflowed) is too large as well
+        let verdict = if deviation.is_nan() || deviation > largest {
+            "too large"
+        } else if deviation < smallest {
+            "too small"
+        } else {
+            return Ok(());
+        };
+        Err(Error::InvalidData(format!(
+            "the points deviate from their mean by up to {deviation:.3e}, {verdict} for f64 squared \
+             distances (the range is {smallest:.0e} to {largest:.0e} in ℝ^{}); rescale the data",
+            self.dim
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -303,7 +303,8 @@ pub(crate) fn check_inputs(model: &dyn ScoreModel, data: &Dataset) -> Result<()>
     if data.is_empty() {
         return Err(Error::InvalidData("the dataset has no points".into()));
     }
-    Ok(())
+    // the estimators form squared norms of scores and displacements at the data's scale
+    data.check_spread()
 }
 
 #[cfg(test)]

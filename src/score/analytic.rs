@@ -209,6 +209,7 @@ impl GaussianMixture {
     /// empirical distribution) under VE from σ_min = 10⁻³·diameter to σ_max = diameter (the
     /// diameter of the bounding box).
     pub fn oracle(data: Dataset, h: f64) -> Result<Self> {
+        data.check_spread()?;
         let d = data.dim();
         let (mut lo, mut hi) = (vec![f64::INFINITY; d], vec![f64::NEG_INFINITY; d]);
         for row in data.rows() {
@@ -237,6 +238,7 @@ impl GaussianMixture {
     /// only above the point spacing, and the 5th neighbour copes with uneven spacing where the
     /// nearest one does not.
     pub fn default_sigma(data: &Dataset, h: f64, seed: u64) -> Result<f64> {
+        data.check_spread()?;
         let spacing = median_spacing(data, 5, seed)?;
         if !(spacing.is_finite() && spacing > 0.0) {
             return Err(Error::param(

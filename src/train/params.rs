@@ -390,6 +390,7 @@ impl TrainParams {
         if data.is_empty() {
             return Err(Error::InvalidData("the dataset has no points".into()));
         }
+        data.check_spread()?;
         let (n, d) = (data.len(), data.dim());
         let mut center = vec![0.0; d];
         for row in data.rows() {
@@ -591,6 +592,23 @@ impl Trainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frame_refuses_identical_points_and_scales_beyond_f64() {
+        let frame = |rows: Vec<Vec<f64>>| {
+            TrainParams::default()
+                .frame_for(&Dataset::from_rows(&rows).unwrap())
+                .map_err(|e| e.to_string())
+        };
+        let err = frame(vec![vec![1.0, 2.0]; 5]).unwrap_err();
+        assert!(err.contains("identical"), "{err}");
+        for (scale, verdict) in [(1e-200, "too small"), (1e200, "too large")] {
+            let err = frame(vec![vec![0.0, 0.0], vec![scale, 2.0 * scale]]).unwrap_err();
+            assert!(err.contains(verdict) && err.contains("rescale"), "{err}");
+        }
+        let ok = frame(vec![vec![0.0, 0.0], vec![3e-100, 4e-100]]).unwrap();
+        assert!((ok.scale - 2.5e-100).abs() < 1e-112, "{}", ok.scale);
+    }
 
     fn rejects(p: TrainParams, name: &str) {
         match p.check() {
