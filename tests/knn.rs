@@ -185,6 +185,23 @@ fn queries_of_a_subset_by_every_search() {
     assert!(k_nearest_of_by(&data, &[1200], 6, Search::Tree).is_err());
 }
 
+/// More queries of one tree node than a group's mask has bits (here one row asked 150 times, with
+/// its neighbours): the tree splits them into several groups and answers each like the GEMM path.
+#[test]
+fn a_row_asked_for_many_times() {
+    let data = sphere(1500, 3, 10, 4);
+    let full = k_nearest_by(&data, 5, Search::Gemm).unwrap();
+    let mut rows = vec![7; 150];
+    rows.extend(full.indices(7).iter().copied().cycle().take(100));
+    for search in [Search::Tree, Search::Auto] {
+        let some = k_nearest_of_by(&data, &rows, 5, search).unwrap();
+        for (q, &i) in rows.iter().enumerate() {
+            assert_eq!(some.indices(q), full.indices(i), "{search:?} query {q}");
+            assert_eq!(bits(&some, q), bits(&full, i), "{search:?} query {q}");
+        }
+    }
+}
+
 #[test]
 fn tree_independent_of_thread_count() {
     let data = sphere(3000, 4, 16, 10);

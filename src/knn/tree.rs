@@ -22,9 +22,11 @@
 //! ([`squared_distance`]), so both paths return the same k smallest (distance, index) pairs, bit
 //! for bit, whatever the tree.
 //!
-//! The full search ([`solve_grouped`]) walks the tree once per leaf for all the queries in it,
-//! entering a node when its box comes within the largest of their thresholds of the leaf's box
-//! (a box-to-box bound, as rounding-safe as the point bound); the trial of the automatic choice
+//! The full search ([`solve_grouped`]) walks the tree once per group of at most [`GROUP`] queries
+//! of one node, carrying the mask of the queries whose threshold still meets each box: a box
+//! inside a box that a query misses is missed too, so each node is tested only for the queries
+//! that met its parent (with a box-to-box bound against the largest threshold as a first, cheap
+//! test, as rounding-safe as the point bound); the trial of the automatic choice
 //! ([`solve`]) searches one query at a time, so each query's work can be counted and capped.
 
 use super::squared_distance;
@@ -34,15 +36,19 @@ use rayon::prelude::*;
 /// Width of a sketch: m ≤ 7 principal coordinates and the residual norm (one AVX-512 register).
 const WIDTH: usize = 8;
 
-/// Most points in a leaf. Smaller leaves have tighter boxes but more of them to test per group:
-/// on a 5-sphere in ℝ³⁰ (n = 20 000, k = 20; leaves of 39 points here) caps of 32 and 16 made the
-/// whole MLE process 1.2× and 1.5× slower. A query there scans 32 of the 512 leaves, where 29
-/// boxes come within its final k-th distance, so visiting nodes best-first instead of depth
-/// first changed nothing measurable.
+/// Most points in a leaf. Smaller leaves have tighter boxes, so a query tests fewer sketches,
+/// but every query meets more boxes: on a 5-sphere in ℝ³⁰ (n = 20 000, k = 20; leaves of 39
+/// points here) a query tests 33.5 leaves (1300 sketches) and a cap of 16 halves the sketches
+/// (58.5 leaves of 10), yet the whole MLE process ran 1.19× slower, and a cap of 32 1.06×. Of those
+/// 33.5 leaves, 29 come within the query's final k-th distance, so the visiting order has little
+/// left to gain either.
 const LEAF: usize = 64;
 
-// A leaf's queries are one bit mask of a u64 in the grouped search.
-const _: () = assert!(LEAF <= 64);
+/// Most queries searched together: the queries of a node with at most this many points (the
+/// leaf itself unless leaves are smaller), so that they are the bits of one u64 mask.
+const GROUP: usize = 64;
+
+const _: () = assert!(LEAF <= GROUP && GROUP <= 64);
 
 /// Queries per rayon task; fixed, so the work split never depends on the thread count.
 const CHUNK: usize = 64;
@@ -178,8 +184,9 @@ pub(super) struct KdTree {
     /// ‖x − μ‖ of every row, as computed.
     rho: Vec<f64>,
     nodes: Vec<Node>,
-    /// Tree position → its leaf.
-    leaf: Vec<usize>,
+    /// Tree position → its group: the node nearest the root on its path with at most [`GROUP`]
+    /// points.
+    group: Vec<usize>,
     /// Every leaf's sketches in chunks of WIDTH points, each chunk transposed (`[t][lane]`, zero
     /// padding past the leaf's end), so one pass computes WIDTH points across vector lanes.
     chunks: Vec<[[f64; WIDTH]; WIDTH]>,
@@ -239,15 +246,17 @@ impl KdTree {
             sketches,
             rho,
             nodes: Vec::new(),
-            leaf: vec![0; n],
+            group: vec![0; n],
             chunks: Vec::new(),
             bounds,
         };
         let mut order = std::mem::take(&mut tree.order);
         let Subtree { nodes, chunks } = Subtree::build(&tree.sketches, &mut order, 0);
-        for (id, nd) in nodes.iter().enumerate() {
-            if nd.children.is_none() {
-                tree.leaf[nd.start..nd.end].fill(id);
+        let mut open = vec![0];
+        while let Some(id) = open.pop() {
+            match nodes[id].children {
+                Some((l, r)) if nodes[id].end - nodes[id].start > GROUP => open.extend([l, r]),
+                _ => tree.group[nodes[id].start..nodes[id].end].fill(id),
             }
         }
         (tree.nodes, tree.chunks) = (nodes, chunks);
@@ -508,13 +517,13 @@ fn chunk_sketches(zq: &[f64; WIDTH], chunk: &[[f64; WIDTH]; WIDTH]) -> [f64; WID
     acc
 }
 
-/// Pushes the children (node, lower bound) that the bound `limit` does not prune, the nearer
-/// last so that it is searched first.
+/// Pushes the children (node, lower bound, payload) that the bound `limit` does not prune, the
+/// nearer last so that it is searched first.
 #[inline(always)]
-fn push_children(
-    stack: &mut Vec<(usize, f64)>,
-    left: (usize, f64),
-    right: (usize, f64),
+fn push_children<T>(
+    stack: &mut Vec<(usize, f64, T)>,
+    left: (usize, f64, T),
+    right: (usize, f64, T),
     limit: f64,
 ) {
     let (near, far) = if left.1 <= right.1 {
@@ -553,7 +562,7 @@ fn query(
     tree: &KdTree,
     i: usize,
     best: &mut Best,
-    stack: &mut Vec<(usize, f64)>,
+    stack: &mut Vec<(usize, f64, ())>,
     cap: usize,
     idx: &mut [usize],
     dist: &mut [f64],
@@ -566,9 +575,9 @@ fn query(
     let mut work = Work::default();
     let mut threshold = f64::INFINITY;
     stack.clear();
-    stack.push((0, 0.0));
+    stack.push((0, 0.0, ()));
     let mut lanes = [0.0; LEAF.next_multiple_of(WIDTH)];
-    while let Some((node, lower)) = stack.pop() {
+    while let Some((node, lower, ())) = stack.pop() {
         if lower > threshold {
             continue;
         }
@@ -579,7 +588,7 @@ fn query(
                 let (nl, nr) = (&tree.nodes[l], &tree.nodes[r]);
                 let bl = box_distance(zq, &nl.lo, &nl.hi);
                 let br = box_distance(zq, &nr.lo, &nr.hi);
-                push_children(stack, (l, bl), (r, br), threshold);
+                push_children(stack, (l, bl, ()), (r, br, ()), threshold);
             }
             None => {
                 work.sketches += nd.end - nd.start;
@@ -661,12 +670,16 @@ impl GroupSketches {
         Self { lanes, z }
     }
 
-    /// Bit g set when query g's sketch lies within `threshold[g]` of the box `nd` (padding lanes
-    /// have threshold −1, so never).
+    /// Bit g set when query g is in `mask` and its sketch lies within `threshold[g]` of the box
+    /// `nd`; eight queries cost one pass unless none of them is in `mask`.
     #[inline(always)]
-    fn meeting(&self, nd: &Node, threshold: &[f64], cpu: Cpu) -> u64 {
-        let mut mask = 0u64;
+    fn meeting(&self, nd: &Node, threshold: &[f64], mask: u64, cpu: Cpu) -> u64 {
+        let mut meet = 0u64;
         for c in 0..self.lanes / WIDTH {
+            let valid = (mask >> (c * WIDTH)) as u8;
+            if valid == 0 {
+                continue;
+            }
             let mut acc = [0.0; WIDTH];
             for t in 0..WIDTH {
                 let z = &self.z[t * self.lanes + c * WIDTH..][..WIDTH];
@@ -676,9 +689,9 @@ impl GroupSketches {
                 }
             }
             let thr = &threshold[c * WIDTH..][..WIDTH];
-            mask |= u64::from(within(&acc, thr, u8::MAX, cpu)) << (c * WIDTH);
+            meet |= u64::from(within(&acc, thr, valid, cpu)) << (c * WIDTH);
         }
-        mask
+        meet
     }
 }
 
@@ -727,12 +740,13 @@ fn sign_bits(x: &[f64; WIDTH], cpu: Cpu) -> u8 {
 }
 
 crate::score::fused::kernels::multiversion! {
-    /// Answers the query slots `group` (at most [`LEAF`]), whose rows all lie in one leaf, by one
-    /// shared traversal: a node is entered when its box comes within the largest of the queries'
-    /// thresholds of the leaf's box, and a leaf is scanned for each query whose own threshold
-    /// its box meets. Box tests run across queries and sketch tests across a leaf's points as
-    /// vector lanes, each yielding a bit mask; the threshold only shrinks during a scan, so a
-    /// masked point is tested once more against the current one before its direct distance.
+    /// Answers the query slots `group` (at most [`GROUP`]), whose rows all lie in one group node,
+    /// by one shared traversal that carries the mask of the queries whose threshold still meets
+    /// each box: a box inside one a query misses is missed too, so a node is tested only for the
+    /// queries that met its parent, and left when none meets it (or when its box lies beyond the
+    /// largest threshold from the group's box). Box tests run across queries and sketch tests
+    /// across a leaf's points as vector lanes, each yielding a bit mask; thresholds only shrink,
+    /// so a masked point is tested once more against the current one before its direct distance.
     fn solve_group(
         tree: &KdTree,
         rows: &[usize],
@@ -741,7 +755,7 @@ crate::score::fused::kernels::multiversion! {
         dist: &mut [&mut [f64]],
     ) {
         let k = idx.first().map_or(0, |i| i.len());
-        let home = &tree.nodes[tree.leaf[tree.position[rows[group[0]]]]];
+        let home = &tree.nodes[tree.group[tree.position[rows[group[0]]]]];
         let queries = GroupSketches::new(tree, rows, group);
         let cpu = Cpu::detect();
         let mut best: Vec<Best> = group.iter().map(|_| Best::new(k)).collect();
@@ -752,22 +766,27 @@ crate::score::fused::kernels::multiversion! {
         let mut threshold = vec![-1.0; queries.lanes];
         threshold[..group.len()].fill(f64::INFINITY);
         let mut widest = f64::INFINITY;
-        let mut stack = vec![(0, 0.0)];
-        while let Some((node, lower)) = stack.pop() {
+        let everyone = u64::MAX >> (64 - group.len());
+        let mut stack = vec![(0, 0.0, everyone)];
+        while let Some((node, lower, mask)) = stack.pop() {
             if lower > widest {
                 continue;
             }
             let nd = &tree.nodes[node];
+            let meet = queries.meeting(nd, &threshold, mask, cpu);
+            if meet == 0 {
+                continue;
+            }
             match nd.children {
                 Some((l, r)) => {
                     let (nl, nr) = (&tree.nodes[l], &tree.nodes[r]);
                     let bl = box_gap((&home.lo, &home.hi), (&nl.lo, &nl.hi));
                     let br = box_gap((&home.lo, &home.hi), (&nr.lo, &nr.hi));
-                    push_children(&mut stack, (l, bl), (r, br), widest);
+                    push_children(&mut stack, (l, bl, meet), (r, br, meet), widest);
                 }
                 None => {
                     let mut changed = false;
-                    let mut meet = queries.meeting(nd, &threshold, cpu);
+                    let mut meet = meet;
                     let len = nd.end - nd.start;
                     let chunks = &tree.chunks[nd.chunk..nd.chunk + len.div_ceil(WIDTH)];
                     while meet != 0 {
@@ -776,12 +795,12 @@ crate::score::fused::kernels::multiversion! {
                         let i = rows[group[g]];
                         let (zq, xq) = (&tree.sketches[i], tree.point(tree.position[i]));
                         for (c, chunk) in chunks.iter().enumerate() {
-                            let acc = chunk_sketches(zq, chunk);
                             let valid = if (c + 1) * WIDTH <= len {
                                 u8::MAX
                             } else {
                                 (1u8 << (len - c * WIDTH)) - 1
                             };
+                            let acc = chunk_sketches(zq, chunk);
                             let mut near = within(&acc, &[threshold[g]; WIDTH], valid, cpu);
                             while near != 0 {
                                 let l = near.trailing_zeros() as usize;
@@ -816,11 +835,11 @@ crate::score::fused::kernels::multiversion! {
     }
 }
 
-/// A leaf's query slots and, per slot, its rows of the output indices and distances.
+/// A group's query slots and, per slot, its rows of the output indices and distances.
 type Group<'a> = (&'a [usize], Vec<&'a mut [usize]>, Vec<&'a mut [f64]>);
 
-/// The tree's answers for the query slots `slots` (rows `rows[s]`), the queries of each leaf
-/// searched together ([`solve_group`]), the leaves in parallel: slot s's k neighbours go
+/// The tree's answers for the query slots `slots` (rows `rows[s]`), the queries of each group
+/// searched together ([`solve_group`]), the groups in parallel: slot s's k neighbours go
 /// straight to `idx[s·k..]` and `dist[s·k..]` (the other slots' entries are left as they are).
 pub(super) fn solve_grouped(
     tree: &KdTree,
@@ -836,11 +855,13 @@ pub(super) fn solve_grouped(
     let mut groups: Vec<Group> = Vec::new();
     let mut rest = &slots[..];
     while let Some(&first) = rest.first() {
-        let leaf = tree.leaf[tree.position(rows[first])];
+        let home = tree.group[tree.position(rows[first])];
+        // at most GROUP slots a group, even when a row is asked for more than once
         let len = rest
             .iter()
-            .position(|&s| tree.leaf[tree.position(rows[s])] != leaf)
-            .unwrap_or(rest.len());
+            .take(GROUP)
+            .position(|&s| tree.group[tree.position(rows[s])] != home)
+            .unwrap_or(rest.len().min(GROUP));
         let (g, r) = rest.split_at(len);
         // slots are distinct, so every output row is taken once
         let gi = g
