@@ -573,7 +573,9 @@ impl<'a> Report<'a> {
 
     /// The report as one pretty-printed JSON document with a final newline.
     pub fn pretty(&self) -> serde_json::Result<String> {
-        Ok(format!("{}\n", serde_json::to_string_pretty(self)?))
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        Ok(text)
     }
 }
 

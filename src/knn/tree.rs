@@ -28,6 +28,17 @@
 //! that met its parent (with a box-to-box bound against the largest threshold as a first, cheap
 //! test, as rounding-safe as the point bound); the trial of the automatic choice
 //! ([`solve`]) searches one query at a time, so each query's work can be counted and capped.
+//!
+//! Three refinements of the group search change its cost, never its answer. Before the walk,
+//! every query takes the k best points of its own node, each distance between two of the group's
+//! queries computed once for both ([`seed_from_home`]): the walk starts with finite thresholds
+//! and skips that node. A leaf's rows are ordered by median splits into compact chunks of WIDTH
+//! ([`chunk_order`]), so a group's queries (in tree order) share lanes with their neighbours and
+//! a box meets fewer lane groups. And each chunk keeps its bounding box, so a query computes the
+//! sketch distances of only the chunks whose box its threshold meets ([`chunks_meeting`]). On a
+//! 5-sphere in ℝ³⁰ (n = 20 000, k = 20; `scoregeo id-estimate --method mle`, counted by
+//! callgrind) they cut the group search's own instructions from 1063 M to 835 M and the whole
+//! process's from 1305 M to 1153 M; the lane passes per node tested fell from 3.6 to 3.0.
 
 use super::squared_distance;
 use crate::score::fused::kernels::{level, Level};
@@ -70,7 +81,21 @@ struct Node {
     hi: [f64; WIDTH],
     /// Where a leaf's chunks start in [`KdTree::chunks`].
     chunk: usize,
+    /// A leaf's entry in [`KdTree::boxes`].
+    leaf: usize,
 }
+
+/// The bounding boxes of a leaf's chunks, transposed (`[t][chunk]`; an absent chunk is the
+/// empty box, +∞ to −∞), so that one pass tests a query against every chunk of the leaf.
+struct ChunkBoxes {
+    lo: [[f64; WIDTH]; WIDTH],
+    hi: [[f64; WIDTH]; WIDTH],
+}
+
+const _: () = assert!(
+    LEAF <= WIDTH * WIDTH,
+    "a leaf's chunks fit one vector of lanes"
+);
 
 /// Rounding margins that turn a k-th squared distance into a safe sketch threshold.
 #[derive(Clone, Copy)]
@@ -144,6 +169,21 @@ impl Best {
         }
     }
 
+    /// Starts from the k smallest of `candidates` (distinct indices), the list being empty.
+    ///
+    /// The bits of a non-negative f64 order like its value, so the pairs sort as integers.
+    #[inline(always)]
+    fn fill(&mut self, candidates: &mut [(u64, usize)]) {
+        let keep = candidates.len().min(self.k);
+        if candidates.len() > keep {
+            candidates.select_nth_unstable(keep);
+        }
+        let kept = &mut candidates[..keep];
+        kept.sort_unstable();
+        self.d2.extend(kept.iter().map(|c| f64::from_bits(c.0)));
+        self.index.extend(kept.iter().map(|c| c.1));
+    }
+
     /// Inserts (d2, j) if it is among the k smallest pairs seen; true when it was.
     #[inline(always)]
     fn offer(&mut self, d2: f64, j: usize) -> bool {
@@ -190,6 +230,8 @@ pub(super) struct KdTree {
     /// Every leaf's sketches in chunks of WIDTH points, each chunk transposed (`[t][lane]`, zero
     /// padding past the leaf's end), so one pass computes WIDTH points across vector lanes.
     chunks: Vec<[[f64; WIDTH]; WIDTH]>,
+    /// Every leaf's chunk boxes, in leaf order.
+    boxes: Vec<ChunkBoxes>,
     bounds: Bounds,
 }
 
@@ -248,10 +290,15 @@ impl KdTree {
             nodes: Vec::new(),
             group: vec![0; n],
             chunks: Vec::new(),
+            boxes: Vec::new(),
             bounds,
         };
         let mut order = std::mem::take(&mut tree.order);
-        let Subtree { nodes, chunks } = Subtree::build(&tree.sketches, &mut order, 0);
+        let Subtree {
+            nodes,
+            chunks,
+            boxes,
+        } = Subtree::build(&tree.sketches, &mut order, 0);
         let mut open = vec![0];
         while let Some(id) = open.pop() {
             match nodes[id].children {
@@ -259,7 +306,7 @@ impl KdTree {
                 _ => tree.group[nodes[id].start..nodes[id].end].fill(id),
             }
         }
-        (tree.nodes, tree.chunks) = (nodes, chunks);
+        (tree.nodes, tree.chunks, tree.boxes) = (nodes, chunks, boxes);
         for (p, &i) in order.iter().enumerate() {
             tree.position[i] = p;
         }
@@ -297,6 +344,7 @@ const PARALLEL_BUILD: usize = 4096;
 struct Subtree {
     nodes: Vec<Node>,
     chunks: Vec<[[f64; WIDTH]; WIDTH]>,
+    boxes: Vec<ChunkBoxes>,
 }
 
 impl Subtree {
@@ -317,8 +365,10 @@ impl Subtree {
             lo,
             hi,
             chunk: 0,
+            leaf: 0,
         };
         if rows.len() <= LEAF {
+            chunk_order(sketches, rows);
             let chunks = rows
                 .chunks(WIDTH)
                 .map(|group| {
@@ -331,9 +381,22 @@ impl Subtree {
                     chunk
                 })
                 .collect();
+            let mut boxes = ChunkBoxes {
+                lo: [[f64::INFINITY; WIDTH]; WIDTH],
+                hi: [[f64::NEG_INFINITY; WIDTH]; WIDTH],
+            };
+            for (c, group) in rows.chunks(WIDTH).enumerate() {
+                for &i in group {
+                    for (t, &z) in sketches[i].iter().enumerate() {
+                        boxes.lo[t][c] = boxes.lo[t][c].min(z);
+                        boxes.hi[t][c] = boxes.hi[t][c].max(z);
+                    }
+                }
+            }
             return Self {
                 nodes: vec![root],
                 chunks,
+                boxes: vec![boxes],
             };
         }
         let axis = (0..WIDTH)
@@ -359,10 +422,11 @@ impl Subtree {
             )
         };
         // renumber: the left subtree follows the root, the right one follows the left
-        let (r_id, r_chunk) = (1 + l.nodes.len(), l.chunks.len());
-        let shift = |nd: Node, by: usize, chunk_by: usize| Node {
+        let (r_id, r_chunk, r_leaf) = (1 + l.nodes.len(), l.chunks.len(), l.boxes.len());
+        let shift = |nd: Node, by: usize, chunk_by: usize, leaf_by: usize| Node {
             children: nd.children.map(|(a, b)| (a + by, b + by)),
             chunk: nd.chunk + chunk_by,
+            leaf: nd.leaf + leaf_by,
             ..nd
         };
         let mut nodes = Vec::with_capacity(r_id + r.nodes.len());
@@ -370,12 +434,50 @@ impl Subtree {
             children: Some((1, r_id)),
             ..root
         });
-        nodes.extend(l.nodes.into_iter().map(|nd| shift(nd, 1, 0)));
-        nodes.extend(r.nodes.into_iter().map(|nd| shift(nd, r_id, r_chunk)));
+        nodes.extend(l.nodes.into_iter().map(|nd| shift(nd, 1, 0, 0)));
+        nodes.extend(
+            r.nodes
+                .into_iter()
+                .map(|nd| shift(nd, r_id, r_chunk, r_leaf)),
+        );
         let mut chunks = l.chunks;
         chunks.extend(r.chunks);
-        Self { nodes, chunks }
+        let mut boxes = l.boxes;
+        boxes.extend(r.boxes);
+        Self {
+            nodes,
+            chunks,
+            boxes,
+        }
     }
+}
+
+/// Orders a leaf's rows by median splits along the widest side, each at a multiple of WIDTH, so
+/// that every chunk of WIDTH consecutive points (and of the queries of a group, which follow tree
+/// order) is a compact patch: a box then tends to meet the queries of few chunks.
+fn chunk_order(sketches: &[[f64; WIDTH]], rows: &mut [usize]) {
+    if rows.len() <= WIDTH {
+        return;
+    }
+    let (mut lo, mut hi) = ([f64::INFINITY; WIDTH], [f64::NEG_INFINITY; WIDTH]);
+    for &i in rows.iter() {
+        for t in 0..WIDTH {
+            lo[t] = lo[t].min(sketches[i][t]);
+            hi[t] = hi[t].max(sketches[i][t]);
+        }
+    }
+    let axis = (0..WIDTH)
+        .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])).then(b.cmp(&a)))
+        .unwrap_or(0);
+    let mid = rows.len().div_ceil(WIDTH) / 2 * WIDTH;
+    rows.select_nth_unstable_by(mid, |&a, &b| {
+        sketches[a][axis]
+            .total_cmp(&sketches[b][axis])
+            .then(a.cmp(&b))
+    });
+    let (left, right) = rows.split_at_mut(mid);
+    chunk_order(sketches, left);
+    chunk_order(sketches, right);
 }
 
 /// The leading principal directions (at most 7, orthonormal) of an evenly spaced sample.
@@ -708,6 +810,29 @@ impl Cpu {
     }
 }
 
+/// Bit c set when the box of chunk c (of the `count` in `boxes`) lies within `threshold` of the
+/// sketch `zq`, in the arithmetic of [`GroupSketches::meeting`]: per coordinate the computed gap
+/// is at most the computed |zq − x| of every point x of the chunk, and sums in the same order
+/// round monotonically, so a chunk left out holds only points the sketch test would skip.
+#[inline(always)]
+fn chunks_meeting(
+    boxes: &ChunkBoxes,
+    zq: &[f64; WIDTH],
+    threshold: f64,
+    count: usize,
+    cpu: Cpu,
+) -> u8 {
+    let mut acc = [0.0; WIDTH];
+    for ((lo, hi), &z) in boxes.lo.iter().zip(&boxes.hi).zip(zq) {
+        for ((a, &l), &h) in acc.iter_mut().zip(lo).zip(hi) {
+            let d = (l - z).max(z - h).max(0.0);
+            *a += d * d;
+        }
+    }
+    let valid = (u16::MAX >> (16 - count)) as u8;
+    within(&acc, &[threshold; WIDTH], valid, cpu)
+}
+
 /// Bit l set when `values[l] ≤ limits[l]`, among the lanes of `valid`.
 #[inline(always)]
 fn within(values: &[f64; WIDTH], limits: &[f64], valid: u8, cpu: Cpu) -> u8 {
@@ -755,7 +880,8 @@ crate::score::fused::kernels::multiversion! {
         dist: &mut [&mut [f64]],
     ) {
         let k = idx.first().map_or(0, |i| i.len());
-        let home = &tree.nodes[tree.group[tree.position[rows[group[0]]]]];
+        let home_id = tree.group[tree.position[rows[group[0]]]];
+        let home = &tree.nodes[home_id];
         let queries = GroupSketches::new(tree, rows, group);
         let cpu = Cpu::detect();
         let mut best: Vec<Best> = group.iter().map(|_| Best::new(k)).collect();
@@ -763,13 +889,21 @@ crate::score::fused::kernels::multiversion! {
             .iter()
             .map(|&s| tree.bounds.offset(tree.rho[rows[s]]))
             .collect();
+        seed_from_home(tree, rows, group, home, &mut best);
         let mut threshold = vec![-1.0; queries.lanes];
-        threshold[..group.len()].fill(f64::INFINITY);
-        let mut widest = f64::INFINITY;
+        for (g, b) in best.iter().enumerate() {
+            threshold[g] = if b.d2.len() == k {
+                tree.bounds.threshold(b.worst(), offset[g])
+            } else {
+                f64::INFINITY
+            };
+        }
+        let mut widest = threshold.iter().fold(0.0, |a: f64, &t| a.max(t));
         let everyone = u64::MAX >> (64 - group.len());
         let mut stack = vec![(0, 0.0, everyone)];
         while let Some((node, lower, mask)) = stack.pop() {
-            if lower > widest {
+            // the home node's points were all offered by the seeding
+            if lower > widest || node == home_id {
                 continue;
             }
             let nd = &tree.nodes[node];
@@ -794,7 +928,13 @@ crate::score::fused::kernels::multiversion! {
                         meet &= meet - 1;
                         let i = rows[group[g]];
                         let (zq, xq) = (&tree.sketches[i], tree.point(tree.position[i]));
-                        for (c, chunk) in chunks.iter().enumerate() {
+                        // only the chunks whose box the query's threshold meets
+                        let mut open =
+                            chunks_meeting(&tree.boxes[nd.leaf], zq, threshold[g], chunks.len(), cpu);
+                        while open != 0 {
+                            let c = open.trailing_zeros() as usize;
+                            open &= open - 1;
+                            let chunk = &chunks[c];
                             let valid = if (c + 1) * WIDTH <= len {
                                 u8::MAX
                             } else {
@@ -832,6 +972,49 @@ crate::score::fused::kernels::multiversion! {
             i.copy_from_slice(&b.index);
             d.iter_mut().zip(&b.d2).for_each(|(d, s)| *d = s.sqrt());
         }
+    }
+}
+
+/// Gives every query of `group` the k best of all the points of its group node `home` (so the
+/// shared traversal may skip that node), computing each distance between two of the queries once
+/// for both: d²(q, x) and d²(x, q) are the same computed number, a difference and its negation
+/// squaring alike. Slots are in tree order, so slots asking for the same row are adjacent; each
+/// query takes each other row once, from the first slot holding it.
+#[inline(always)]
+fn seed_from_home(tree: &KdTree, rows: &[usize], group: &[usize], home: &Node, best: &mut [Best]) {
+    let n = group.len();
+    let position: Vec<usize> = group.iter().map(|&s| tree.position[rows[s]]).collect();
+    let first: Vec<bool> = (0..n)
+        .map(|g| g == 0 || position[g] != position[g - 1])
+        .collect();
+    let mut asked = vec![false; home.end - home.start];
+    position.iter().for_each(|&p| asked[p - home.start] = true);
+    let mut pair = vec![0.0; n * n];
+    for g in 0..n {
+        let xg = tree.point(position[g]);
+        for h in g + 1..n {
+            if position[g] != position[h] && (first[g] || first[h]) {
+                let d2 = squared_distance(xg, tree.point(position[h]));
+                (pair[g * n + h], pair[h * n + g]) = (d2, d2);
+            }
+        }
+    }
+    let mut candidates = Vec::with_capacity(home.end - home.start);
+    for g in 0..n {
+        candidates.clear();
+        let xg = tree.point(position[g]);
+        for h in 0..n {
+            if first[h] && position[h] != position[g] {
+                candidates.push((pair[g * n + h].to_bits(), rows[group[h]]));
+            }
+        }
+        for p in home.start..home.end {
+            if !asked[p - home.start] {
+                let d2 = squared_distance(xg, tree.point(p));
+                candidates.push((d2.to_bits(), tree.order[p]));
+            }
+        }
+        best[g].fill(&mut candidates);
     }
 }
 
@@ -917,6 +1100,63 @@ pub(super) fn solve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A chunk's box test never leaves out a point whose own sketch test passes, at every
+    /// threshold between the point's sketch distances (the rounding argument of
+    /// [`chunks_meeting`]), and the chunk order keeps every leaf's rows.
+    #[test]
+    fn chunk_boxes_keep_every_point_the_sketch_test_keeps() {
+        let (n, dim) = (3000, 11);
+        // a curved 3-manifold with coordinates of very different sizes
+        let values: Vec<f64> = (0..n * dim)
+            .map(|e| {
+                let (i, t) = ((e / dim) as f64, e % dim);
+                let (a, b, c) = (
+                    (i * 0.618).fract(),
+                    (i * 0.414).fract(),
+                    (i * 0.732).fract(),
+                );
+                match t % 4 {
+                    0 => (7.0 * a + t as f64).sin() * 1e3,
+                    1 => (3.0 * b).cos() * 1e-3 + c,
+                    2 => a * b - c,
+                    _ => (a + b + c) * 1e6,
+                }
+            })
+            .collect();
+        let mut mean = vec![0.0; dim];
+        values.chunks(dim).for_each(|row| {
+            mean.iter_mut()
+                .zip(row)
+                .for_each(|(m, x)| *m += x / n as f64)
+        });
+        let tree = KdTree::new(&values, dim, &mean);
+        let mut sorted = tree.order.clone();
+        sorted.sort_unstable();
+        assert!(sorted.iter().enumerate().all(|(p, &i)| p == i));
+        let cpu = Cpu::detect();
+        let mut checked = 0;
+        for nd in tree.nodes.iter().filter(|nd| nd.children.is_none()) {
+            let len = nd.end - nd.start;
+            let chunks = &tree.chunks[nd.chunk..nd.chunk + len.div_ceil(WIDTH)];
+            for q in (0..n).step_by(97) {
+                let zq = &tree.sketches[q];
+                let mut lanes = [0.0; LEAF.next_multiple_of(WIDTH)];
+                let sketches = leaf_sketches(&tree, nd, zq, &mut lanes);
+                for &threshold in sketches {
+                    let open =
+                        chunks_meeting(&tree.boxes[nd.leaf], zq, threshold, chunks.len(), cpu);
+                    for (p, &s) in sketches.iter().enumerate() {
+                        if s <= threshold {
+                            assert!(open >> (p / WIDTH) & 1 == 1, "point {p} of a leaf");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
 
     /// Every instruction-set level this CPU has gives the same masks as the plain comparison,
     /// at equality, at ±0, at infinite and at negative (padding) limits.

@@ -75,9 +75,23 @@ impl<'a> Distinct<'a> {
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         };
+        // The first coordinate's place in that order as an integer (the bit trick of
+        // `total_cmp`), so most comparisons touch no row; equal keys fall back to the rows, and
+        // the index last makes the order total: the first row of every run of equal rows is the
+        // one with the smallest index.
+        let lead: Vec<i64> = (0..data.len())
+            .map(|i| {
+                let bits = (data.row(i).first().copied().unwrap_or(0.0) + 0.0).to_bits() as i64;
+                bits ^ (((bits >> 63) as u64) >> 1) as i64
+            })
+            .collect();
         let mut order: Vec<usize> = (0..data.len()).collect();
-        // Stable, so the first row of every run of equal rows has the smallest index.
-        order.sort_by(cmp);
+        order.sort_unstable_by(|a, b| {
+            lead[*a]
+                .cmp(&lead[*b])
+                .then_with(|| cmp(a, b))
+                .then(a.cmp(b))
+        });
         let mut first_of = vec![0; data.len()];
         for w in 0..order.len() {
             first_of[order[w]] = if w > 0 && cmp(&order[w - 1], &order[w]).is_eq() {
