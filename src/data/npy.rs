@@ -121,18 +121,26 @@ fn decode(path: &Path, mut r: impl Read, len: u64) -> Result<Dataset> {
             "data holds {body} bytes, shape {shape_text} of {descr} needs {needed}",
         )));
     }
-    let decode = |c: &[u8]| match (size, little) {
-        (8, true) => f64::from_le_bytes(c.try_into().unwrap()),
-        (8, false) => f64::from_be_bytes(c.try_into().unwrap()),
-        (_, true) => f32::from_le_bytes(c.try_into().unwrap()) as f64,
-        (_, false) => f32::from_be_bytes(c.try_into().unwrap()) as f64,
-    };
+    // one loop per dtype, so each decodes with fixed-size chunks (a plain copy for native f8)
+    fn decode<const N: usize>(bytes: &[u8], flat: &mut Vec<f64>, value: fn([u8; N]) -> f64) {
+        flat.extend(
+            bytes
+                .chunks_exact(N)
+                .map(|c| value(c.try_into().expect("chunks of N bytes"))),
+        );
+    }
     let mut flat: Vec<f64> = Vec::with_capacity(count);
     let mut block = vec![0u8; BLOCK.min(needed)];
     while flat.len() < count {
         let take = ((count - flat.len()) * size).min(block.len());
         r.read_exact(&mut block[..take]).map_err(failed)?;
-        flat.extend(block[..take].chunks_exact(size).map(decode));
+        let bytes = &block[..take];
+        match (size, little) {
+            (8, true) => decode(bytes, &mut flat, f64::from_le_bytes),
+            (8, false) => decode(bytes, &mut flat, f64::from_be_bytes),
+            (_, true) => decode(bytes, &mut flat, |b| f32::from_le_bytes(b).into()),
+            (_, false) => decode(bytes, &mut flat, |b| f32::from_be_bytes(b).into()),
+        }
     }
     // a stream longer than its length said (a file that grew while it was read)
     if r.read(&mut [0u8]).map_err(failed)? != 0 {

@@ -12,8 +12,9 @@
 //! parent module falls back to the GEMM path.
 //!
 //! # Search
-//! A k-d tree on the sketches (bounding boxes, split along the widest side at the median, leaves of
-//! at most [`LEAF`] points) is searched depth first, nearer child first, keeping the k best
+//! A k-d tree on the sketches (bounding boxes, split along the widest side at the quantile that
+//! gives each half its share of the ⌈n/LEAF⌉ leaves, so leaves hold nearly [`LEAF`] points) is
+//! searched depth first, nearer child first, keeping the k best
 //! (squared distance, index) pairs. A box or a point is skipped when its computed sketch distance
 //! exceeds the threshold T of [`Bounds::threshold`], which widens the current k-th distance by
 //! every rounding error involved (see there), so a skipped point's computed distance is *strictly*
@@ -38,7 +39,8 @@
 //! sketch distances of only the chunks whose box its threshold meets ([`chunks_meeting`]). On a
 //! 5-sphere in ℝ³⁰ (n = 20 000, k = 20; `scoregeo id-estimate --method mle`, counted by
 //! callgrind) they cut the group search's own instructions from 1063 M to 835 M and the whole
-//! process's from 1305 M to 1153 M; the lane passes per node tested fell from 3.6 to 3.0.
+//! process's from 1305 M to 1153 M; the lane passes per node tested fell from 3.6 to 3.0 (leaves
+//! of 39 points then; see [`LEAF`] for fuller ones).
 
 use super::squared_distance;
 use crate::score::fused::kernels::{level, Level};
@@ -49,10 +51,11 @@ const WIDTH: usize = 8;
 
 /// Most points in a leaf. Smaller leaves have tighter boxes, so a query tests fewer sketches,
 /// but every query meets more boxes: on a 5-sphere in ℝ³⁰ (n = 20 000, k = 20; leaves of 39
-/// points here) a query tests 33.5 leaves (1300 sketches) and a cap of 16 halves the sketches
-/// (58.5 leaves of 10), yet the whole MLE process ran 1.19× slower, and a cap of 32 1.06×. Of those
-/// 33.5 leaves, 29 come within the query's final k-th distance, so the visiting order has little
-/// left to gain either.
+/// points when nodes were halved) a query tests 33.5 leaves (1300 sketches) and a cap of 16 halves
+/// the sketches (58.5 leaves of 10), yet the whole MLE process ran 1.19× slower, and a cap of 32
+/// 1.06×. Of those 33.5 leaves, 29 come within the query's final k-th distance, so the visiting
+/// order has little left to gain either. Leaves filled to about 64 points (splits by leaf count,
+/// [`Subtree::build`]) took the process from 1153 M to 1104 M instructions (callgrind).
 const LEAF: usize = 64;
 
 /// Most queries searched together: the queries of a node with at most this many points (the
@@ -402,7 +405,10 @@ impl Subtree {
         let axis = (0..WIDTH)
             .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])).then(b.cmp(&a)))
             .unwrap_or(0);
-        let mid = rows.len() / 2;
+        // half of the leaves this node needs go left, so leaves come out nearly full (n/⌈n/LEAF⌉
+        // points each, not the LEAF/2 to LEAF of plain halving)
+        let leaves = rows.len().div_ceil(LEAF) as u64;
+        let mid = (rows.len() as u64 * (leaves / 2) / leaves) as usize;
         rows.select_nth_unstable_by(mid, |&a, &b| {
             sketches[a][axis]
                 .total_cmp(&sketches[b][axis])
