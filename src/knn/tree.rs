@@ -67,6 +67,10 @@ const _: () = assert!(LEAF <= GROUP && GROUP <= 64);
 /// Queries per rayon task; fixed, so the work split never depends on the thread count.
 const CHUNK: usize = 64;
 
+/// Queries per rayon task of the trial's one-at-a-time search: its first round has only 32, and
+/// tasks of 8 let every thread take a share (answers never depend on the split).
+const TRIAL_CHUNK: usize = 8;
+
 /// Rows of the sample the principal directions are estimated from.
 const SAMPLE: usize = 1024;
 
@@ -245,21 +249,15 @@ impl KdTree {
         let n = values.len() / dim;
         let directions = principal_directions(values, dim, mean, n);
         let m = directions.len();
+        // the directions by coordinate, one lane each (zero lanes past m)
+        let mut lanes = vec![[0.0; WIDTH]; dim];
+        for (a, u) in directions.iter().enumerate() {
+            lanes.iter_mut().zip(u).for_each(|(l, &y)| l[a] = y);
+        }
         let (sketches, rho): (Vec<[f64; WIDTH]>, Vec<f64>) = (0..n)
             .into_par_iter()
             .with_min_len(256)
-            .map_init(
-                || (vec![0.0; dim], vec![0.0; dim]),
-                |(w, residual), i| {
-                    sketch(
-                        &values[i * dim..(i + 1) * dim],
-                        mean,
-                        &directions,
-                        w,
-                        residual,
-                    )
-                },
-            )
+            .map(|i| sketch(&values[i * dim..(i + 1) * dim], mean, &lanes, m))
             .unzip();
         let eps = f64::EPSILON;
         let mut skew: f64 = 0.0;
@@ -555,25 +553,27 @@ fn orthonormal(vectors: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
     kept
 }
 
-/// The computed sketch z̃(x) and ‖x − μ‖ of one row (`w` and `residual`: scratch of length D).
-fn sketch(
-    row: &[f64],
-    mean: &[f64],
-    directions: &[Vec<f64>],
-    w: &mut [f64],
-    residual: &mut [f64],
-) -> ([f64; WIDTH], f64) {
-    w.iter_mut()
-        .zip(row.iter().zip(mean))
-        .for_each(|(w, (x, c))| *w = x - c);
-    residual.copy_from_slice(w);
+/// The computed sketch z̃(x) and ‖x − μ‖ of one row, w = x − μ, with the m directions given by
+/// coordinate (`lanes[t][a]` = uₐ[t]).
+///
+/// Each zₐ = Σₜ wₜ uₐ[t] is summed in the order of t, all m in the lanes of one pass (one latency
+/// chain for all, not one after another); each residual coordinate wₜ − Σₐ zₐ uₐ[t] subtracts in
+/// the order of a.
+fn sketch(row: &[f64], mean: &[f64], lanes: &[[f64; WIDTH]], m: usize) -> ([f64; WIDTH], f64) {
     let mut z = [0.0; WIDTH];
-    for (zt, u) in z.iter_mut().zip(directions) {
-        *zt = w.iter().zip(u).map(|(x, y)| x * y).sum();
-        residual.iter_mut().zip(u).for_each(|(r, y)| *r -= *zt * y);
+    for ((&x, &c), u) in row.iter().zip(mean).zip(lanes) {
+        let w = x - c;
+        z.iter_mut().zip(u).for_each(|(za, &ua)| *za += w * ua);
     }
-    z[WIDTH - 1] = residual.iter().map(|r| r * r).sum::<f64>().sqrt();
-    (z, w.iter().map(|x| x * x).sum::<f64>().sqrt())
+    let (mut residual, mut norm) = (0.0, 0.0);
+    for ((&x, &c), u) in row.iter().zip(mean).zip(lanes) {
+        let w = x - c;
+        let r = z[..m].iter().zip(u).fold(w, |r, (&za, &ua)| r - za * ua);
+        residual += r * r;
+        norm += w * w;
+    }
+    z[WIDTH - 1] = f64::sqrt(residual);
+    (z, f64::sqrt(norm))
 }
 
 /// Squared distance from a sketch to a box (0 inside).
@@ -1090,10 +1090,10 @@ pub(super) fn solve(
     let (mut idx, mut dist) = (vec![0; slots.len() * k], vec![0.0; slots.len() * k]);
     let mut work = vec![None; slots.len()];
     slots
-        .par_chunks(CHUNK)
-        .zip(idx.par_chunks_mut(CHUNK * k))
-        .zip(dist.par_chunks_mut(CHUNK * k))
-        .zip(work.par_chunks_mut(CHUNK))
+        .par_chunks(TRIAL_CHUNK)
+        .zip(idx.par_chunks_mut(TRIAL_CHUNK * k))
+        .zip(dist.par_chunks_mut(TRIAL_CHUNK * k))
+        .zip(work.par_chunks_mut(TRIAL_CHUNK))
         .for_each(|(((s, i), d), w)| solve_chunk(tree, rows, s, cap, i, d, w));
     Answers {
         slots,
