@@ -762,20 +762,24 @@ crate::score::fused::kernels::multiversion! {
 /// The group's query sketches transposed (WIDTH rows of `lanes` entries, lane = query), so that
 /// one pass tests a box against every query with queries across vector lanes.
 struct GroupSketches {
-    lanes: usize,
-    z: Vec<f64>,
+    /// Per chunk of WIDTH queries, `[t][lane]`.
+    z: Vec<[[f64; WIDTH]; WIDTH]>,
 }
 
 impl GroupSketches {
     fn new(tree: &KdTree, rows: &[usize], group: &[usize]) -> Self {
-        let lanes = group.len().next_multiple_of(WIDTH);
-        let mut z = vec![0.0; WIDTH * lanes];
+        let mut z = vec![[[0.0; WIDTH]; WIDTH]; group.len().div_ceil(WIDTH)];
         for (g, &s) in group.iter().enumerate() {
-            for t in 0..WIDTH {
-                z[t * lanes + g] = tree.sketches[rows[s]][t];
+            for (t, &zt) in tree.sketches[rows[s]].iter().enumerate() {
+                z[g / WIDTH][t][g % WIDTH] = zt;
             }
         }
-        Self { lanes, z }
+        Self { z }
+    }
+
+    /// Lanes of the group, a multiple of WIDTH.
+    fn lanes(&self) -> usize {
+        self.z.len() * WIDTH
     }
 
     /// Bit g set when query g is in `mask` and its sketch lies within `threshold[g]` of the box
@@ -783,21 +787,20 @@ impl GroupSketches {
     #[inline(always)]
     fn meeting(&self, nd: &Node, threshold: &[f64], mask: u64, cpu: Cpu) -> u64 {
         let mut meet = 0u64;
-        for c in 0..self.lanes / WIDTH {
+        for (c, (z, limits)) in self.z.iter().zip(threshold.chunks_exact(WIDTH)).enumerate() {
             let valid = (mask >> (c * WIDTH)) as u8;
             if valid == 0 {
                 continue;
             }
+            let limits: &[f64; WIDTH] = limits.try_into().expect("chunks of WIDTH");
             let mut acc = [0.0; WIDTH];
-            for t in 0..WIDTH {
-                let z = &self.z[t * self.lanes + c * WIDTH..][..WIDTH];
-                for l in 0..WIDTH {
-                    let d = (nd.lo[t] - z[l]).max(z[l] - nd.hi[t]).max(0.0);
-                    acc[l] += d * d;
+            for ((zt, &lo), &hi) in z.iter().zip(&nd.lo).zip(&nd.hi) {
+                for (a, &zl) in acc.iter_mut().zip(zt) {
+                    let d = (lo - zl).max(zl - hi).max(0.0);
+                    *a += d * d;
                 }
             }
-            let thr = &threshold[c * WIDTH..][..WIDTH];
-            meet |= u64::from(within(&acc, thr, valid, cpu)) << (c * WIDTH);
+            meet |= u64::from(within(&acc, limits, valid, cpu)) << (c * WIDTH);
         }
         meet
     }
@@ -841,7 +844,7 @@ fn chunks_meeting(
 
 /// Bit l set when `values[l] ≤ limits[l]`, among the lanes of `valid`.
 #[inline(always)]
-fn within(values: &[f64; WIDTH], limits: &[f64], valid: u8, cpu: Cpu) -> u8 {
+fn within(values: &[f64; WIDTH], limits: &[f64; WIDTH], valid: u8, cpu: Cpu) -> u8 {
     // the sign bit of (limit − value) + 0 is clear exactly when value ≤ limit (a rounded
     // difference keeps the order of its operands; + 0 turns −0 into +0), and eight sign bits
     // pack into a byte by two movemask instructions
@@ -896,7 +899,7 @@ crate::score::fused::kernels::multiversion! {
             .map(|&s| tree.bounds.offset(tree.rho[rows[s]]))
             .collect();
         seed_from_home(tree, rows, group, home, &mut best);
-        let mut threshold = vec![-1.0; queries.lanes];
+        let mut threshold = vec![-1.0; queries.lanes()];
         for (g, b) in best.iter().enumerate() {
             threshold[g] = if b.d2.len() == k {
                 tree.bounds.threshold(b.worst(), offset[g])
