@@ -352,13 +352,7 @@ impl Subtree {
     /// Builds the subtree of the rows `rows` (at tree positions `start..`), reordering them
     /// into tree order; the halves of large nodes in parallel (the result does not depend on it).
     fn build(sketches: &[[f64; WIDTH]], rows: &mut [usize], start: usize) -> Self {
-        let (mut lo, mut hi) = ([f64::INFINITY; WIDTH], [f64::NEG_INFINITY; WIDTH]);
-        for &i in rows.iter() {
-            for t in 0..WIDTH {
-                lo[t] = lo[t].min(sketches[i][t]);
-                hi[t] = hi[t].max(sketches[i][t]);
-            }
-        }
+        let (lo, hi) = bounding_box(sketches, rows);
         let root = Node {
             start,
             end: start + rows.len(),
@@ -370,28 +364,22 @@ impl Subtree {
         };
         if rows.len() <= LEAF {
             chunk_order(sketches, rows);
-            let chunks = rows
-                .chunks(WIDTH)
-                .map(|group| {
-                    let mut chunk = [[0.0; WIDTH]; WIDTH];
-                    for (l, &i) in group.iter().enumerate() {
-                        for (t, row) in chunk.iter_mut().enumerate() {
-                            row[l] = sketches[i][t];
-                        }
-                    }
-                    chunk
-                })
-                .collect();
+            let mut chunks = Vec::with_capacity(rows.len().div_ceil(WIDTH));
             let mut boxes = ChunkBoxes {
                 lo: [[f64::INFINITY; WIDTH]; WIDTH],
                 hi: [[f64::NEG_INFINITY; WIDTH]; WIDTH],
             };
             for (c, group) in rows.chunks(WIDTH).enumerate() {
-                for &i in group {
-                    for (t, &z) in sketches[i].iter().enumerate() {
-                        boxes.lo[t][c] = boxes.lo[t][c].min(z);
-                        boxes.hi[t][c] = boxes.hi[t][c].max(z);
+                let mut chunk = [[0.0; WIDTH]; WIDTH];
+                for (l, &i) in group.iter().enumerate() {
+                    for (t, row) in chunk.iter_mut().enumerate() {
+                        row[l] = sketches[i][t];
                     }
+                }
+                chunks.push(chunk);
+                let (lo, hi) = bounding_box(sketches, group);
+                for t in 0..WIDTH {
+                    (boxes.lo[t][c], boxes.hi[t][c]) = (lo[t], hi[t]);
                 }
             }
             return Self {
@@ -400,18 +388,11 @@ impl Subtree {
                 boxes: vec![boxes],
             };
         }
-        let axis = (0..WIDTH)
-            .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])).then(b.cmp(&a)))
-            .unwrap_or(0);
         // half of the leaves this node needs go left, so leaves come out nearly full (n/⌈n/LEAF⌉
         // points each, not the LEAF/2 to LEAF of plain halving)
         let leaves = rows.len().div_ceil(LEAF) as u64;
         let mid = (rows.len() as u64 * (leaves / 2) / leaves) as usize;
-        rows.select_nth_unstable_by(mid, |&a, &b| {
-            sketches[a][axis]
-                .total_cmp(&sketches[b][axis])
-                .then(a.cmp(&b))
-        });
+        split_widest(sketches, rows, (&lo, &hi), mid);
         let parallel = rows.len() >= PARALLEL_BUILD;
         let (left, right) = rows.split_at_mut(mid);
         let (l, r) = if parallel {
@@ -463,25 +444,42 @@ fn chunk_order(sketches: &[[f64; WIDTH]], rows: &mut [usize]) {
     if rows.len() <= WIDTH {
         return;
     }
+    let (lo, hi) = bounding_box(sketches, rows);
+    let mid = rows.len().div_ceil(WIDTH) / 2 * WIDTH;
+    split_widest(sketches, rows, (&lo, &hi), mid);
+    let (left, right) = rows.split_at_mut(mid);
+    chunk_order(sketches, left);
+    chunk_order(sketches, right);
+}
+
+/// The bounding box (lo, hi) of the sketches of `rows`.
+fn bounding_box(sketches: &[[f64; WIDTH]], rows: &[usize]) -> ([f64; WIDTH], [f64; WIDTH]) {
     let (mut lo, mut hi) = ([f64::INFINITY; WIDTH], [f64::NEG_INFINITY; WIDTH]);
-    for &i in rows.iter() {
+    for &i in rows {
         for t in 0..WIDTH {
             lo[t] = lo[t].min(sketches[i][t]);
             hi[t] = hi[t].max(sketches[i][t]);
         }
     }
+    (lo, hi)
+}
+
+/// Reorders `rows` so that the first `mid` hold the smallest sketches along the widest side of
+/// their box (`lo`, `hi`), ties by row: the split of a node and of a leaf into chunks.
+fn split_widest(
+    sketches: &[[f64; WIDTH]],
+    rows: &mut [usize],
+    (lo, hi): (&[f64; WIDTH], &[f64; WIDTH]),
+    mid: usize,
+) {
     let axis = (0..WIDTH)
         .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])).then(b.cmp(&a)))
         .unwrap_or(0);
-    let mid = rows.len().div_ceil(WIDTH) / 2 * WIDTH;
     rows.select_nth_unstable_by(mid, |&a, &b| {
         sketches[a][axis]
             .total_cmp(&sketches[b][axis])
             .then(a.cmp(&b))
     });
-    let (left, right) = rows.split_at_mut(mid);
-    chunk_order(sketches, left);
-    chunk_order(sketches, right);
 }
 
 /// The leading principal directions (at most 7, orthonormal) of an evenly spaced sample.
